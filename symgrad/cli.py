@@ -1,0 +1,214 @@
+"""The `symgrad` command: read options, call the library, pick a view."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from . import __version__
+from . import primitives as P
+from .errors import SymgradError
+
+EXAMPLES = """\b
+Examples:
+  symgrad "f(x,y,z)=(x+y)*z" --at x=-2,y=5,z=-4
+  symgrad "q = x + y; f = q * z" --at x=-2,y=5,z=-4 --format json
+  symgrad "f(w,x) = sigmoid(w*x)" --at w=2,x=-1 --expand
+  symgrad --file prog.sg --at x=pi/4
+  echo "x*y" | symgrad - --at x=1,y=2
+  symgrad --at x=3 -- -x^2          (an expression starting with - goes after --)
+"""
+
+
+def _functions_help() -> str:
+    lines = ["\b", "Functions:"]
+    for name in P.function_names():
+        prim = P.PRIMITIVES[name]
+        lines.append(f"  {name}({', '.join(prim.params)}): {prim.summary}")
+    lines.append("  Constants: pi (π), e.  Operators: + - * / ^ (or **), unary -, parentheses.")
+    lines.append("  Also read: − × · ÷ π σ(...), ln = log.")
+    return "\n".join(lines)
+
+
+LANGUAGE = """\b
+Programs:
+  Statements are separated by new lines or ';', and # starts a comment.
+  q = x + y          names an intermediate value (shown as q in every output)
+  g(a, b) = a * b    defines a function; each call is one grouped gate
+  f(x, y, z) = ...   as the last line: names the output and orders the inputs
+"""
+
+EXIT_CODES = """\b
+Exit status: 0 success (warnings included), 2 bad input or options,
+3 an internal error in symgrad, 130 interrupted.
+"""
+
+
+class _Main(click.Group):
+    """`symgrad EXPR ...` means `symgrad grad EXPR ...`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = ["grad", *args]
+        return super().parse_args(ctx, args)
+
+
+class _Grad(click.Command):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            raise click.UsageError(
+                f"no such option: {exc.option_name}. An expression that starts with '-' goes after '--', "
+                "as in: symgrad --at x=3 -- -x^2",
+                ctx,
+            ) from None
+
+
+@click.group(
+    cls=_Main,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    no_args_is_help=True,
+    help="Show and check gradients by backpropagation through a computational graph.\n\n"
+    "symgrad EXPR --at ... is short for symgrad grad EXPR --at ...\n\n" + EXAMPLES,
+    epilog=LANGUAGE + "\n" + _functions_help() + "\n\n" + EXIT_CODES,
+)
+@click.version_option(__version__, "-V", "--version", prog_name="symgrad")
+def main() -> None:
+    pass
+
+
+@main.command(
+    "grad",
+    cls=_Grad,
+    help="Evaluate EXPR at a point, backpropagate, and show every node's value and gradients.\n\n"
+    "EXPR is a program (see symgrad --help); '-' reads it from standard input.\n\n" + EXAMPLES,
+    epilog=_functions_help(),
+)
+@click.argument("expr", required=False)
+@click.option("--at", "at", multiple=True, metavar="NAME=VALUE,...",
+              help="Values of the variables, e.g. x=-2,y=5,z=pi/4. May be repeated.")
+@click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Read the program from a file ('-' for standard input).")
+@click.option("--format", "fmt", type=click.Choice(["plain", "json"]), default=None,
+              help="Output format (default: plain).")
+@click.option("--expand", is_flag=True, help="Show grouped gates (sigmoid, your functions) as their primitives.")
+@click.option("--digits", type=click.IntRange(1, 17), default=4, show_default=True,
+              help="Significant digits in tables (JSON is always exact).")
+@click.option("--strict", is_flag=True, help="Treat nan/inf values as errors (exit status 2).")
+def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None, expand: bool,
+         digits: int, strict: bool) -> None:
+    fmt = fmt or "plain"
+    _run(fmt, lambda: _grad(expr, at, file, fmt, expand, digits, strict))
+
+
+def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, expand: bool,
+          digits: int, strict: bool) -> None:
+    from .binding import check_bindings, parse_at
+    from .engine import evaluate
+    from .graph import build
+    from .records import records
+
+    text, name = read_program(expr, file)
+    graph = build(text, name, expand=expand)
+    point, where = parse_at(at)
+    check_bindings(graph, point, where)
+    trace = evaluate(graph, point)
+    messages = [w.message for w in trace.warnings] + graph.warnings
+    if strict and trace.warnings:
+        raise SymgradError("domain", trace.warnings[0].message,
+                           hint="without --strict, nan and inf values are reported as warnings")
+    for m in messages:
+        click.echo(f"warning: {m}", err=True)
+    recs = records(trace)
+    if fmt == "json":
+        from .views import json_view
+
+        click.echo(json_view.dumps(json_view.result(trace, recs)))
+    else:
+        from .views import plain
+
+        click.echo(plain.render(trace, recs, digits=digits, sym=_symbols()), nl=False)
+
+
+def read_program(expr: str | None, file: str | None) -> tuple[str, str]:
+    if expr is not None and file is not None:
+        raise SymgradError("usage", "give the program either as EXPR or with --file, not both")
+    if file is None and expr is None:
+        raise SymgradError("usage", "no program given", hint='symgrad "f(x,y,z)=(x+y)*z" --at x=-2,y=5,z=-4')
+    if expr == "-" or file == "-":
+        return sys.stdin.read(), "<stdin>"
+    if file is not None:
+        try:
+            return Path(file).read_text(encoding="utf-8"), file
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise SymgradError("io", f"cannot read {file}: {reason}") from None
+    assert expr is not None
+    return expr, "expression"
+
+
+def _symbols() -> Any:
+    from .views import plain
+
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        "∂←✓✗σ".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return plain.ASCII
+    return plain.UNICODE
+
+
+def _run(fmt: str, work: Callable[[], None]) -> None:
+    """Run a command: user errors to stderr with exit 2, never a traceback."""
+    try:
+        work()
+    except SymgradError as err:
+        _fail(err, fmt)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        _quiet_pipe()
+    except RecursionError:  # should not happen: nothing recurses with the input's size
+        _fail(SymgradError("internal", "the input is nested too deeply"), fmt, status=3)
+    except (click.ClickException, click.exceptions.Exit, SystemExit):
+        raise
+    except Exception as exc:  # a bug: say so plainly, without a traceback
+        if os.environ.get("SYMGRAD_DEBUG"):
+            raise
+        _fail(SymgradError("internal", f"internal error: {type(exc).__name__}: {exc}",
+                           hint="this is a bug in symgrad; set SYMGRAD_DEBUG=1 to see the traceback"),
+              fmt, status=3)
+
+
+def _fail(err: SymgradError, fmt: str, status: int = 2) -> NoReturn:
+    if fmt in ("json",):
+        from .views import json_view
+
+        try:
+            click.echo(json_view.dumps(json_view.error(err)))
+        except BrokenPipeError:
+            _quiet_pipe()
+    click.echo(err.render(), err=True)
+    sys.exit(status)
+
+
+def _quiet_pipe() -> NoReturn:
+    # The reader went away (| head): stop quietly, and keep Python from
+    # complaining while it flushes stdout on exit.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)
+
+
+def run() -> None:
+    """Entry point for the console script and python -m symgrad."""
+    try:
+        main(prog_name="symgrad")
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,85 @@
+"""One exception family for everything the user can get wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Source:
+    """A piece of user text that an error can point into."""
+
+    text: str
+    name: str = "expression"  # what the text is: "expression", "--at", a file name
+
+    def line_col(self, pos: int) -> tuple[int, int]:
+        """1-based line and column of a character offset."""
+        pos = max(0, min(pos, len(self.text)))
+        line = self.text.count("\n", 0, pos) + 1
+        start = self.text.rfind("\n", 0, pos) + 1
+        return line, pos - start + 1
+
+    def line_text(self, line: int) -> str:
+        return self.text.split("\n")[line - 1]
+
+
+class SymgradError(Exception):
+    """A problem with the user's input: what, where and a hint.
+
+    `kind` is a short word (syntax, name, arity, binding, domain, input, ...);
+    `span` is a (start, end) character range in `source`.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        *,
+        source: Source | None = None,
+        span: tuple[int, int] | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.source = source
+        self.span = span
+        self.hint = hint
+
+    def located(self, source: Source, span: tuple[int, int] | None) -> SymgradError:
+        """Attach a place, unless the error already has one."""
+        if self.source is None:
+            self.source = source
+            self.span = span
+        return self
+
+    @property
+    def line_col(self) -> tuple[int | None, int | None]:
+        if self.source is None or self.span is None:
+            return None, None
+        return self.source.line_col(self.span[0])
+
+    def render(self) -> str:
+        """The message as shown on stderr: what, the line with a caret, a hint."""
+        out = [f"error: {self.message}"]
+        if self.source is not None and self.span is not None:
+            line, col = self.source.line_col(self.span[0])
+            text = self.source.line_text(line)
+            multiline = "\n" in self.source.text
+            place = f"line {line}, column {col}" if multiline else f"column {col}"
+            if self.source.name != "expression":
+                out.append(f"  in {self.source.name}, {place}:")
+            elif multiline:
+                out.append(f"  {place}:")
+            width = max(1, min(self.span[1] - self.span[0], len(text) - col + 1))
+            # A long line is shown as a window around the place.
+            lo = max(0, col - 1 - 50)
+            hi = min(len(text), col - 1 + 50)
+            shown = ("…" if lo else "") + text[lo:hi] + ("…" if hi < len(text) else "")
+            pad = (col - 1 - lo) + (1 if lo else 0)
+            shown = shown.replace("\t", " ")
+            out.append(f"  {shown}")
+            out.append("  " + " " * pad + "^" * min(width, max(1, hi - (col - 1))))
+        if self.hint:
+            out.append(f"hint: {self.hint}")
+        return "\n".join(out)

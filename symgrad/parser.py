@@ -1,0 +1,305 @@
+"""Text to syntax: the Lark grammar, and friendly messages for what it rejects.
+
+The LALR parser runs the callbacks below as it reduces, in post-order, so a
+program becomes a flat list of syntax entries whose children always come
+before them.  Nothing here (or later) walks a tree recursively, so
+expressions nested 100,000 deep parse like any other.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from .errors import Source, SymgradError
+
+
+@dataclass(slots=True)
+class Syntax:
+    """One entry of the flat syntax list.
+
+    kind is "num" (text is the literal), "name", "call" (text is the function
+    name) or "op" (text is the primitive: add, sub, mul, div, neg, pow).
+    children are indices of earlier entries.
+    """
+
+    kind: str
+    text: str
+    children: tuple[int, ...]
+    start: int
+    end: int
+
+
+@dataclass(slots=True)
+class Statement:
+    kind: str  # "assign" or "bare"
+    lhs: int | None
+    rhs: int
+    start: int
+    end: int
+
+
+@dataclass
+class Program:
+    source: Source
+    syntax: list[Syntax]
+    statements: list[Statement]
+
+
+def grammar_text() -> str:
+    """The grammar, from the installed package or, in a source checkout, grammar/."""
+    packaged = resources.files("symgrad").joinpath("symgrad.lark")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    checkout = Path(__file__).resolve().parent.parent / "grammar" / "symgrad.lark"
+    return checkout.read_text(encoding="utf-8")
+
+
+@v_args(inline=True)
+class _Builder(Transformer[Token, Any]):
+    """Parser callbacks: append each reduced rule to a flat list, return its index."""
+
+    def __init__(self) -> None:
+        super().__init__(visit_tokens=False)
+        self.syntax: list[Syntax] = []
+
+    def _add(self, kind: str, text: str, children: tuple[int, ...], start: int, end: int) -> int:
+        self.syntax.append(Syntax(kind, text, children, start, end))
+        return len(self.syntax) - 1
+
+    def _span(self, index: int) -> tuple[int, int]:
+        s = self.syntax[index]
+        return s.start, s.end
+
+    def number(self, tok: Token) -> int:
+        return self._add("num", str(tok), (), tok.start_pos or 0, tok.end_pos or 0)
+
+    def name(self, tok: Token) -> int:
+        return self._add("name", str(tok), (), tok.start_pos or 0, tok.end_pos or 0)
+
+    def call(self, name: Token, lpar: Token, args: list[int] | None, rpar: Token) -> int:
+        return self._add("call", str(name), tuple(args or ()), name.start_pos or 0, rpar.end_pos or 0)
+
+    def args(self, *items: Any) -> list[int]:
+        return [i for i in items if isinstance(i, int)]
+
+    def group(self, lpar: Token, inner: int, rpar: Token) -> int:
+        entry = self.syntax[inner]
+        entry.start, entry.end = lpar.start_pos or 0, rpar.end_pos or 0
+        return inner
+
+    def _binary(self, op: str, a: int, b: int) -> int:
+        return self._add("op", op, (a, b), self._span(a)[0], self._span(b)[1])
+
+    def add(self, a: int, _: Token, b: int) -> int:
+        return self._binary("add", a, b)
+
+    def sub(self, a: int, _: Token, b: int) -> int:
+        return self._binary("sub", a, b)
+
+    def mul(self, a: int, _: Token, b: int) -> int:
+        return self._binary("mul", a, b)
+
+    def div(self, a: int, _: Token, b: int) -> int:
+        return self._binary("div", a, b)
+
+    def pow(self, a: int, _: Token, b: int) -> int:
+        return self._binary("pow", a, b)
+
+    def neg(self, tok: Token, a: int) -> int:
+        return self._add("op", "neg", (a,), tok.start_pos or 0, self._span(a)[1])
+
+    def pos(self, tok: Token, a: int) -> int:
+        return a
+
+    def assign(self, lhs: int, rhs: int) -> Statement:
+        return Statement("assign", lhs, rhs, self._span(lhs)[0], self._span(rhs)[1])
+
+    def bare(self, rhs: int) -> Statement:
+        start, end = self._span(rhs)
+        return Statement("bare", None, rhs, start, end)
+
+    def program(self, *statements: Statement) -> list[Statement]:
+        return list(statements)
+
+    def empty(self) -> list[Statement]:
+        return []
+
+    def value(self, root: int) -> list[Statement]:
+        return [self.bare(root)]
+
+
+_lock = threading.Lock()
+
+
+@cache
+def _parser() -> tuple[Lark, _Builder]:
+    builder = _Builder()
+    lark = Lark(
+        grammar_text(),
+        parser="lalr",
+        lexer="basic",
+        start=["program", "value"],
+        transformer=builder,
+        maybe_placeholders=True,
+    )
+    return lark, builder
+
+
+def parse(text: str, name: str = "expression", *, start: str = "program") -> Program:
+    """Parse a program (or, with start="value", one expression) into flat syntax."""
+    source = Source(text, name)
+    lark, builder = _parser()
+    with _lock:
+        builder.syntax = []
+        try:
+            statements: list[Statement] = lark.parse(text, start=start)  # type: ignore[assignment]
+        except UnexpectedInput as exc:
+            raise _syntax_error(exc, source) from None
+        finally:
+            syntax, builder.syntax = builder.syntax, []
+    if not statements:
+        raise SymgradError(
+            "syntax", "the program is empty", source=source, span=(0, 0),
+            hint='write an expression such as "f(x,y,z) = (x+y)*z"',
+        )
+    return Program(source, syntax, statements)
+
+
+# ---- error messages -------------------------------------------------------
+
+_OPERAND = {"NUMBER", "NAME", "LPAR", "MINUS", "PLUS"}
+_DESCRIBE = {
+    "NUMBER": "a number", "NAME": "a name", "LPAR": "'('", "RPAR": "')'", "COMMA": "','",
+    "PLUS": "'+'", "MINUS": "'-'", "TIMES": "'*'", "DIVIDE": "'/'", "POWER": "'^'",
+    "EQUAL": "'='", "SEMICOLON": "';'", "_NEWLINE": "a new line", "$END": "the end",
+}
+
+
+def _expected(expected: set[str]) -> str:
+    names = set(expected)
+    parts = []
+    if names >= _OPERAND or {"NUMBER", "NAME", "LPAR"} <= names:
+        parts.append("an expression")
+        names -= _OPERAND
+    if {"PLUS", "MINUS", "TIMES", "DIVIDE"} <= names:
+        parts.append("an operator")
+        names -= {"PLUS", "MINUS", "TIMES", "DIVIDE", "POWER"}
+    for n in ("RPAR", "COMMA"):
+        if n in names:
+            parts.append(_DESCRIBE[n])
+    if names & {"$END", "_NEWLINE", "SEMICOLON"} and parts:
+        parts.append("the end of the statement")
+    if not parts:
+        parts = sorted(_DESCRIBE.get(n, n) for n in names if n not in ("_NEWLINE", "SEMICOLON", "$END"))
+    if not parts:
+        return "nothing more here"
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
+
+
+def _brackets(text: str) -> tuple[list[int], list[int]]:
+    """Unclosed '(' positions and unmatched ')' positions, ignoring comments."""
+    opened: list[int] = []
+    stray: list[int] = []
+    in_comment = False
+    for i, ch in enumerate(text):
+        if in_comment:
+            in_comment = ch != "\n"
+        elif ch == "#":
+            in_comment = True
+        elif ch == "\n":
+            # A statement ends at a new line: its brackets must close on it.
+            if opened:
+                break
+        elif ch == "(":
+            opened.append(i)
+        elif ch == ")":
+            if opened:
+                opened.pop()
+            else:
+                stray.append(i)
+    return opened, stray
+
+
+def _hint(source: Source, pos: int, token: Token | None, prev: Token | None) -> str | None:
+    opened, stray = _brackets(source.text)
+    if token is not None and token.type == "RPAR" and stray:
+        return "this ')' has no matching '('"
+    if (token is None or token.type in ("$END", "_NEWLINE", "SEMICOLON")) and opened:
+        line, col = source.line_col(opened[-1])
+        where = f"column {col}" if "\n" not in source.text else f"line {line}, column {col}"
+        return f"a parenthesis opened at {where} is never closed"
+    if token is not None and prev is not None:
+        left, right = str(prev), str(token)
+        if prev.type in ("NUMBER", "NAME", "RPAR") and token.type in ("NUMBER", "NAME", "LPAR"):
+            if prev.type == "NAME" and token.type == "LPAR":
+                return None
+            return f"missing operator between '{left}' and '{right}'? write {left}*{right}"
+    if token is not None and token.type == "EQUAL":
+        return "'=' assigns a name (q = x + y) or defines a function (f(x) = ...); it cannot stand inside an expression"
+    return None
+
+
+def _previous_token(source: Source, pos: int) -> Token | None:
+    lark, _ = _parser()
+    prev = None
+    try:
+        for tok in lark.lex(source.text[:pos]):
+            prev = tok
+    except UnexpectedInput:
+        return None
+    return prev
+
+
+def _syntax_error(exc: UnexpectedInput, source: Source) -> SymgradError:
+    text = source.text
+    if isinstance(exc, UnexpectedCharacters):
+        pos = exc.pos_in_stream or 0
+        ch = text[pos] if pos < len(text) else ""
+        hint = None
+        if ch in "[]{}":
+            hint = "use round brackets ( ) for grouping"
+        elif ch == "!":
+            hint = "factorial is not supported"
+        elif ch == "=":
+            hint = "'=' assigns a name (q = x + y) or defines a function (f(x) = ...)"
+        else:
+            hint = "names are letters, digits and _; operators are + - * / ^ **"
+        return SymgradError(
+            "syntax", f"unexpected character {ch!r}", source=source, span=(pos, pos + 1), hint=hint
+        )
+    if isinstance(exc, UnexpectedEOF) or (
+        isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
+    ):
+        expected = getattr(exc, "expected", None) or getattr(exc, "accepts", None) or set()
+        pos = len(text.rstrip())
+        return SymgradError(
+            "syntax", f"unexpected end of input: expected {_expected(set(expected))}",
+            source=source, span=(pos, pos + 1), hint=_hint(source, pos, None, None),
+        )
+    assert isinstance(exc, UnexpectedToken)
+    tok = exc.token
+    pos = tok.start_pos or 0
+    expected = set(exc.accepts or exc.expected or ())
+    shown = "end of line" if tok.type == "_NEWLINE" else repr(str(tok))
+    hint = _hint(source, pos, tok, _previous_token(source, pos))
+    if tok.type == "_NEWLINE" and hint is None:
+        hint = "a statement ends at the end of its line; continue it on the same line"
+    return SymgradError(
+        "syntax", f"unexpected {shown}: expected {_expected(expected)}",
+        source=source, span=(pos, max(pos + 1, tok.end_pos or pos + 1)), hint=hint,
+    )
+
+
+def suggest(name: str, candidates: list[str]) -> str | None:
+    """The nearest known name, for 'did you mean'."""
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return close[0] if close else None

@@ -1,0 +1,101 @@
+"""Per-node records of one evaluation, as every view shows them.
+
+A record is one row of the lecture's annotated graph: what the node
+computes, its value, its local gradient with respect to each input, the
+upstream gradient reaching it and what it sends down to each input.  Calls
+of the user's functions appear as one grouped record; their inner nodes are
+not shown (build with expand=True to see them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import primitives as P
+from .engine import Trace, group_local
+from .graph import describe
+
+Array = np.ndarray
+
+
+@dataclass
+class Record:
+    id: int  # position among the shown records
+    node: int  # the graph node it stands for
+    label: str  # x, q, n1, f
+    name: str | None  # the user's name, if any
+    op: str  # input, const, a primitive's name, or call
+    function: str | None  # for op == "call": the user's function
+    inputs: tuple[int, ...]  # record ids
+    computes: str  # "x + y", "sq(x)"
+    value: Array
+    upstream: Array | None  # d output / d node: the gradient that reaches it
+    local: tuple[Array | None, ...]  # d node / d input, per input
+    local_text: tuple[str, ...]  # the local gradient as a formula, per input
+    sent: tuple[Array | None, ...]  # what it sends down to each input
+    contributions: list[tuple[int, Array]]  # (consumer record id, gradient), where it feeds several
+    role: str | None  # distributes, routes, switches
+    kink: str | None  # the convention used where the gate is not differentiable
+    is_output: bool
+
+
+def records(trace: Trace) -> list[Record]:
+    graph = trace.graph
+    shown = [i for i in range(len(graph.nodes)) if graph.visible(i)]
+    rid = {node: k for k, node in enumerate(shown)}
+
+    def owner(consumer: int) -> int:
+        g = graph.nodes[consumer].group
+        return rid[graph.groups[g].output if g is not None else consumer]
+
+    out: list[Record] = []
+    for k, i in enumerate(shown):
+        node = graph.nodes[i]
+        if node.group is not None:
+            grp = graph.groups[node.group]
+            op, function, inputs = "call", grp.function, grp.args
+            local = group_local(trace, node.group) if trace.dep[i] else tuple(None for _ in inputs)
+            sent = tuple(_sum_inside(trace, a, grp.start, grp.output) if trace.dep[a] else None
+                         for a in inputs)
+            local_text = tuple(f"d{grp.function}/d{graph.labels[a]}" for a in inputs)
+            role, kink = None, _group_kink(trace, grp.start, grp.output)
+        else:
+            op, function, inputs = node.op, None, node.inputs
+            local, sent = trace.local[i], trace.sent[i]
+            prim = P.PRIMITIVES.get(node.op)
+            local_text = _local_text(prim, [graph.labels[j] for j in inputs], graph.labels[i])
+            role = prim.role if prim else None
+            kink = trace.kinks.get(i)
+        contributions: list[tuple[int, Array]] = []
+        for consumer, d in trace.contributions[i]:
+            c = owner(consumer)
+            if contributions and contributions[-1][0] == c:
+                contributions[-1] = (c, contributions[-1][1] + d)
+            else:
+                contributions.append((c, d))
+        out.append(Record(
+            id=k, node=i, label=graph.labels[i], name=node.name, op=op, function=function,
+            inputs=tuple(rid[j] for j in inputs), computes=describe(graph, i), value=trace.values[i],
+            upstream=trace.grads[i], local=local, local_text=local_text, sent=sent,
+            contributions=contributions, role=role, kink=kink, is_output=i == graph.output,
+        ))
+    return out
+
+
+def _sum_inside(trace: Trace, arg: int, start: int, end: int) -> Array:
+    parts = [d for c, d in trace.contributions[arg] if start <= c <= end]
+    return sum(parts[1:], parts[0]) if parts else np.zeros_like(trace.values[arg])
+
+
+def _group_kink(trace: Trace, start: int, end: int) -> str | None:
+    inside = [text for node, text in trace.kinks.items() if start <= node <= end]
+    return "; ".join(dict.fromkeys(inside)) if inside else None
+
+
+def _local_text(prim: P.Primitive | None, args: list[str], label: str) -> tuple[str, ...]:
+    """The local gradients as formulas in the inputs' labels ({out} is the node itself)."""
+    if prim is None:
+        return ()
+    return tuple(t.replace("{out}", label).format(*args) for t in prim.local_text)

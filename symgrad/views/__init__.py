@@ -1,0 +1,1 @@
+"""Views: they render records and traces, and compute nothing."""

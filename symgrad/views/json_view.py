@@ -1,0 +1,71 @@
+"""The result as one strict JSON object (full precision, no NaN literals)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .. import __version__
+from ..engine import Trace
+from ..errors import SymgradError
+from ..records import Record
+from .numbers import exact
+from .source import program_text
+
+
+def result(trace: Trace, records: list[Record]) -> dict[str, Any]:
+    graph = trace.graph
+    shown = {r.node: r.id for r in records}
+    nodes = []
+    for r in records:
+        node: dict[str, Any] = {
+            "id": r.id,
+            "name": r.name,
+            "label": r.label,
+            "op": r.op,
+            "inputs": list(r.inputs),
+            "computes": r.computes,
+            "value": exact(r.value),
+            "grad": None if r.upstream is None else exact(r.upstream),
+            "local": [None if v is None else exact(v) for v in r.local],
+            "downstream": [None if v is None else exact(v) for v in r.sent],
+        }
+        if r.function is not None:
+            node["function"] = r.function
+        if len(r.contributions) > 1:
+            node["contributions"] = [{"from": c, "value": exact(v)} for c, v in r.contributions]
+        if r.kink:
+            node["kink"] = r.kink
+        nodes.append(node)
+    return {
+        "symgrad_version": __version__,
+        "expression": graph.source.text,
+        "program": program_text(graph.program),
+        "variables": list(graph.variables),
+        "at": {v: exact(trace.values[i]) for v, i in zip(graph.variables, graph.inputs)},
+        "output": graph.output_name,
+        "value": exact(trace.value),
+        "gradient": {k: exact(v) for k, v in trace.gradient.items()},
+        "warnings": [w.message for w in trace.warnings] + list(graph.warnings),
+        "kinks": [{"node": shown[_visible(trace, n)], "convention": text} for n, text in trace.kinks.items()],
+        "nodes": nodes,
+    }
+
+
+def _visible(trace: Trace, node: int) -> int:
+    g = trace.graph.nodes[node].group
+    return node if g is None else trace.graph.groups[g].output
+
+
+def error(err: SymgradError) -> dict[str, Any]:
+    line, column = err.line_col
+    body: dict[str, Any] = {"kind": err.kind, "message": err.message, "line": line, "column": column}
+    if err.hint:
+        body["hint"] = err.hint
+    if err.source is not None:
+        body["source"] = err.source.name
+    return {"symgrad_version": __version__, "error": body}
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False)
