@@ -58,13 +58,17 @@ def cells(rec: Record, records: list[Record], trace: Trace, digits: int, sym: Sy
     if rec.kink:
         notes.append(f"kink: {rec.kink}")
     if len(rec.contributions) > 1:
-        parts = " + ".join(f"{short(v, digits)} (via {records[c].label})" for c, v in rec.contributions)
-        notes.append(f"branches add: {parts}")
+        shown = rec.contributions[:MAX_BRANCHES]
+        parts = " + ".join(f"{short(v, digits)} (via {records[c].label})" for c, v in shown)
+        more = len(rec.contributions) - len(shown)
+        notes.append(f"branches add: {parts}" + (f" + {more} more branches" if more else ""))
     computes = "input" if rec.op == "input" else rec.computes
     upstream = "" if rec.upstream is None else short(rec.upstream, digits)
     return [[rec.label], [computes], [short(rec.value, digits)], local or [""], [upstream],
             [", ".join(sends)], notes or [""]]
 
+
+MAX_BRANCHES = 6  # a node feeding more consumers than this lists the first ones
 
 TITLES = ["node", "computes", "value", "local gradients", "upstream", "sends down", "notes"]
 RIGHT = {2, 4}  # value and upstream line up on the right
@@ -79,11 +83,17 @@ def table(records: list[Record], trace: Trace, digits: int, sym: Symbols) -> lis
     # Drop columns no row uses (a graph of inputs alone has no local gradients).
     used = [c for c in range(len(TITLES)) if c < 3 or any(any(row[c]) for row in rows)]
 
+    last = used[-1]
+
     def line(parts: list[str]) -> str:
         out = []
         for c in used:
             text = parts[c]
-            out.append(text.rjust(widths[c]) if c in RIGHT else text.ljust(widths[c]))
+            if c in RIGHT:
+                text = text.rjust(widths[c])
+            elif c != last:
+                text = text.ljust(widths[c])
+            out.append(text)
         return "  ".join(out).rstrip()
 
     lines = [line(TITLES)]
