@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -50,10 +51,30 @@ Exit status: 0 success (warnings included), 2 bad input or options,
 
 
 class _Main(click.Group):
-    """`symgrad EXPR ...` means `symgrad grad EXPR ...`."""
+    """`symgrad EXPR ...` means `symgrad grad EXPR ...`; option errors are JSON too
+    when JSON was asked for."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            status = super().main(argv, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            if _wants_json(argv):
+                from .views import json_view
+
+                err = SymgradError("usage", exc.format_message())
+                click.echo(json_view.dumps(json_view.error(err)))
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            sys.exit(130)
+        sys.exit(status if isinstance(status, int) else 0)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version", "-V"):
             args = ["grad", *args]
         return super().parse_args(ctx, args)
 
@@ -153,6 +174,13 @@ def read_program(expr: str | None, file: str | None) -> tuple[str, str]:
     return expr, "expression"
 
 
+def _wants_json(argv: list[str]) -> bool:
+    if "--" in argv:
+        argv = argv[: argv.index("--")]
+    pairs = itertools.pairwise(argv)
+    return "--format=json" in argv or any(a == "--format" and b == "json" for a, b in pairs)
+
+
 def _symbols() -> Any:
     from .views import plain
 
@@ -208,7 +236,4 @@ def _quiet_pipe() -> NoReturn:
 
 def run() -> None:
     """Entry point for the console script and python -m symgrad."""
-    try:
-        main(prog_name="symgrad")
-    except KeyboardInterrupt:
-        sys.exit(130)
+    main(prog_name="symgrad")

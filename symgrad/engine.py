@@ -88,15 +88,21 @@ def forward(graph: Graph, at: Mapping[str, Any]) -> tuple[list[Array], list[Warn
                 args = [values[j] for j in node.inputs]
                 v = np.asarray(P.PRIMITIVES[node.op].forward(*args), dtype=float)
             ok = bool(np.isfinite(v).all())
-            if not ok and all(finite[j] for j in node.inputs) and node.op not in ("input", "const"):
+            if not ok and node.op == "input":
+                warnings.append(Warning_(i, f"the value given for {node.name} is {_what(v)}"))
+            elif not ok and all(finite[j] for j in node.inputs) and node.op != "const":
                 warnings.append(Warning_(i, _bad_value(graph, i, v, values)))
             values.append(v)
             finite.append(ok)
     return values, warnings
 
 
+def _what(v: Array) -> str:
+    return "nan (undefined)" if np.isnan(v).any() else "infinite"
+
+
 def _bad_value(graph: Graph, i: int, v: Array, values: list[Array]) -> str:
-    what = "nan (undefined)" if np.isnan(v).any() else "infinite"
+    what = _what(v)
     node = graph.nodes[i]
     shown = ", ".join(f"{graph.labels[j]} = {_num(values[j])}" for j in node.inputs
                       if graph.nodes[j].op != "const")
@@ -217,7 +223,7 @@ def _inspect(trace: Trace) -> None:
                 j = node.inputs[k]
                 trace.warnings.append(Warning_(
                     i, f"the gradient {graph.labels[i]} = {describe(graph, i)} sends to {graph.labels[j]} "
-                    f"is {'nan (undefined)' if np.isnan(d).any() else 'infinite'} "
+                    f"is {_what(d)} "
                     f"at {graph.labels[j]} = {_num(values[j])}"))
 
 

@@ -163,7 +163,7 @@ def parse(text: str, name: str = "expression", *, start: str = "program") -> Pro
         try:
             statements: list[Statement] = lark.parse(text, start=start)  # type: ignore[assignment]
         except UnexpectedInput as exc:
-            raise _syntax_error(exc, source) from None
+            raise _syntax_error(exc, source, start) from None
         finally:
             syntax, builder.syntax = builder.syntax, []
     if not statements:
@@ -248,18 +248,28 @@ def _hint(source: Source, pos: int, token: Token | None, prev: Token | None) -> 
     return None
 
 
-def _previous_token(source: Source, pos: int) -> Token | None:
+def _tokens_before(source: Source, pos: int) -> list[Token]:
     lark, _ = _parser()
-    prev = None
     try:
-        for tok in lark.lex(source.text[:pos]):
-            prev = tok
+        return list(lark.lex(source.text[:pos]))
     except UnexpectedInput:
-        return None
-    return prev
+        return []
 
 
-def _syntax_error(exc: UnexpectedInput, source: Source) -> SymgradError:
+def _accepts(tokens: list[Token], start: str) -> set[str]:
+    """What the parser could take after these tokens, asked before any reduction
+    that the offending token would trigger (Lark's own list comes after them)."""
+    lark, _ = _parser()
+    try:
+        ip = lark.parse_interactive(start=start)
+        for tok in tokens:
+            ip.feed_token(tok)
+        return set(ip.accepts())
+    except UnexpectedInput:
+        return set()
+
+
+def _syntax_error(exc: UnexpectedInput, source: Source, start: str) -> SymgradError:
     text = source.text
     if isinstance(exc, UnexpectedCharacters):
         pos = exc.pos_in_stream or 0
@@ -279,18 +289,20 @@ def _syntax_error(exc: UnexpectedInput, source: Source) -> SymgradError:
     if isinstance(exc, UnexpectedEOF) or (
         isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
     ):
-        expected = getattr(exc, "expected", None) or getattr(exc, "accepts", None) or set()
-        pos = len(text.rstrip())
+        tokens = _tokens_before(source, len(text))
+        expected = _accepts(tokens, start) or set(getattr(exc, "expected", None) or ())
+        pos = (tokens[-1].end_pos or 0) if tokens else 0
         return SymgradError(
-            "syntax", f"unexpected end of input: expected {_expected(set(expected))}",
+            "syntax", f"unexpected end of input: expected {_expected(expected)}",
             source=source, span=(pos, pos + 1), hint=_hint(source, pos, None, None),
         )
     assert isinstance(exc, UnexpectedToken)
     tok = exc.token
     pos = tok.start_pos or 0
-    expected = set(exc.accepts or exc.expected or ())
+    tokens = _tokens_before(source, pos)
+    expected = _accepts(tokens, start) or set(exc.accepts or exc.expected or ())
     shown = "end of line" if tok.type == "_NEWLINE" else repr(str(tok))
-    hint = _hint(source, pos, tok, _previous_token(source, pos))
+    hint = _hint(source, pos, tok, tokens[-1] if tokens else None)
     if tok.type == "_NEWLINE" and hint is None:
         hint = "a statement ends at the end of its line; continue it on the same line"
     return SymgradError(

@@ -60,8 +60,9 @@ def _pow_base(out: Array, a: Array, b: Array) -> Array:
 
 
 def _pow_exponent(out: Array, a: Array, b: Array) -> Array:
-    # d(a^b)/db = a^b log a; taken as 0 where the power is 0 (as PyTorch does).
-    return np.asarray(np.where(out == 0, 0.0, out * np.log(a)))
+    # d(a^b)/db = a^b log a; taken as 0 where a = 0 and b >= 0 (as PyTorch does),
+    # and where the power is 0.
+    return np.asarray(np.where(((a == 0) & (b >= 0)) | (out == 0), 0.0, out * np.log(a)))
 
 
 def _sigmoid(x: Array) -> Array:
