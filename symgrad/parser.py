@@ -264,7 +264,7 @@ def _accepts(tokens: list[Token], start: str) -> set[str]:
         ip = lark.parse_interactive(start=start)
         for tok in tokens:
             ip.feed_token(tok)
-        return set(ip.accepts())
+        return set(ip.accepts())  # type: ignore[no-untyped-call]
     except UnexpectedInput:
         return set()
 
