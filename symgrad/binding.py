@@ -1,13 +1,17 @@
-"""Values for the variables: `--at x=-2,y=pow(2,3)` and the like.
+"""Values for the variables: `--at x=-2,y=pow(2,3),W=[[1,2],[3,4]],b=@b.json`.
 
-Each value goes through the grammar as a constant expression; nothing here
-evaluates user text any other way.
+A value is a constant expression of symgrad's language (numbers, constants,
+functions, [bracketed] arrays), or `@file` naming a .json file of nested
+lists or a .npy file.  Plain numeric arrays are read as JSON data for speed;
+nothing here evaluates user text as code.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -16,6 +20,45 @@ from .errors import Source, SymgradError
 from .graph import Graph, build
 
 _NAME = re.compile(r"[^\W\d]\w*\Z")
+# Nested lists of plain numbers: read as JSON data rather than parsed as an expression.
+_NUMERIC_ARRAY = re.compile(r"\s*\[[\s\d.eE+\-,\[\]]*\]\s*\Z")
+
+
+def array_value(data: object, name: str, where: str) -> np.ndarray:
+    """Nested lists of numbers as an array; ragged or non-numeric data is an error naming the variable."""
+    try:
+        arr = np.array(data, dtype=float)
+    except (ValueError, TypeError) as exc:
+        ragged = "inhomogeneous" in str(exc) or "sequence" in str(exc)
+        what = "is ragged: its rows have different lengths" if ragged else "is not made of numbers"
+        raise SymgradError("binding", f"the value of {name} {what}",
+                           hint=f"check {where}; every row of an array needs the same length") from None
+    if arr.dtype == object:
+        raise SymgradError("binding", f"the value of {name} is not made of numbers", hint=f"check {where}")
+    return arr
+
+
+def file_value(path: str, name: str) -> np.ndarray:
+    """A value from @file: .npy, or JSON (a number or nested lists)."""
+    try:
+        if path.endswith(".npy"):
+            arr = np.load(path, allow_pickle=False)
+            if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
+                raise SymgradError("binding", f"{path} (the value of {name}) does not hold numbers")
+            return np.asarray(arr, dtype=float)
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except SymgradError:
+        raise
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SymgradError("io", f"cannot read {path} for {name}: {reason}") from None
+    except json.JSONDecodeError as exc:
+        raise SymgradError("binding", f"{path} (the value of {name}) is not valid JSON: {exc.msg} "
+                           f"at line {exc.lineno}, column {exc.colno}",
+                           hint="a .json value is a number or nested lists of numbers") from None
+    except ValueError as exc:
+        raise SymgradError("binding", f"{path} (the value of {name}) cannot be read: {exc}") from None
+    return array_value(data, name, path)
 
 
 def split_top(text: str) -> list[tuple[int, str]]:
@@ -52,7 +95,7 @@ def constant_value(text: str, offset: int, source: Source, name: str) -> np.ndar
             hint="values may use numbers, pi, e and functions, like pi/4 or exp(-1)",
         )
     values, _ = forward(graph, {})
-    return values[graph.output]
+    return np.asarray(values[graph.output][0])
 
 
 def parse_at(texts: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, tuple[Source, tuple[int, int]]]]:
@@ -81,7 +124,22 @@ def parse_at(texts: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, tup
             if not value_text.strip():
                 raise SymgradError("binding", f"no value after {name}=", source=source,
                                    span=(value_offset - 1, value_offset), hint=f"write {name}=1")
-            point[name] = constant_value(value_text, value_offset, source, name)
+            stripped = value_text.strip()
+            value_span = (value_offset, value_offset + len(value_text))
+            try:
+                if stripped.startswith("@"):
+                    point[name] = file_value(stripped[1:], name)
+                elif _NUMERIC_ARRAY.match(value_text):
+                    try:
+                        data = json.loads(stripped)
+                    except json.JSONDecodeError:
+                        point[name] = constant_value(value_text, value_offset, source, name)
+                    else:
+                        point[name] = array_value(data, name, f"--at {name}=...")
+                else:
+                    point[name] = constant_value(value_text, value_offset, source, name)
+            except SymgradError as err:
+                raise err.located(source, value_span) from None
             where[name] = (source, span)
     return point, where
 

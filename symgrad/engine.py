@@ -1,10 +1,12 @@
 """Forward and backward passes: one loop each over the graph's node list.
 
-Values are NumPy arrays.  A leading point axis (many points at once) passes
-through every elementwise primitive untouched, so one pass evaluates many
-points.  Backward starts from d(output)/d(output) = 1 and records, for every
-node, the local gradient with respect to each input, the upstream gradient
-that reaches it and the gradient it sends to each input.
+Every value carries a leading axis that no primitive looks into: length 1
+for one point, P for many points at once.  Backward starts from
+d(output)/d(output) = 1 (or, for a vector output, from every row of the
+identity at once, along that same leading axis, which gives the Jacobian;
+or from a given upstream gradient) and records, for every node, the local
+gradient with respect to each input, the upstream gradient that reaches it
+and the gradient it sends to each input.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from .graph import Graph, describe
 
 Array = np.ndarray
 
+# A local Jacobian is worked out for display only up to this many entries.
+JACOBIAN_LIMIT = 400
+
 
 @dataclass
 class Warning_:
@@ -30,30 +35,58 @@ class Warning_:
 
 @dataclass
 class Trace:
-    """Everything one evaluation found, node by node (graph node ids)."""
+    """Everything one evaluation found, node by node (graph node ids).
+
+    Arrays keep the leading axis: values have length 1 (one point) or P
+    (many points); gradients have the length of the seed: 1, P, or the
+    output's size in "jacobian" mode.  The accessors below drop it.
+    """
 
     graph: Graph
     values: list[Array]
-    grads: list[Array | None]  # d output / d node; None where the node depends on no input
-    local: list[tuple[Array | None, ...]]  # per input: d node / d input
+    grads: list[Array | None]  # d output / d node; None where no gradient flows
+    local: list[tuple[Array | None, ...]]  # per input: d node / d input (elementwise primitives)
     sent: list[tuple[Array | None, ...]]  # per input: what this node sends down to it
     contributions: list[list[tuple[int, Array]]]  # per node: (consumer, gradient), consumers in order
-    dep: list[bool]  # does the node depend on any input?
+    dep: list[bool]  # does the node's value depend on an input (through differentiable edges)?
+    mode: str = "point"  # "point", "points" or "jacobian"
     kinks: dict[int, str] = field(default_factory=dict)  # node -> the convention used there
     warnings: list[Warning_] = field(default_factory=list)
 
     @property
+    def out_shape(self) -> tuple[int, ...]:
+        return core(self.values[self.graph.output])
+
+    def value_of(self, a: Array) -> Array:
+        """A value (or a local gradient) without the leading axis of a single point."""
+        return a if self.mode == "points" else a[0]
+
+    def grad_of(self, a: Array) -> Array:
+        """A gradient as users read it: shaped like its node, or (output + node) for a Jacobian."""
+        if self.mode == "points":
+            return a
+        if self.mode == "jacobian":
+            return np.asarray(a.reshape(self.out_shape + a.shape[1:]))
+        return np.asarray(a[0])
+
+    @property
     def value(self) -> Array:
-        return self.values[self.graph.output]
+        return self.value_of(self.values[self.graph.output])
 
     @property
     def gradient(self) -> dict[str, Array]:
-        """d output / d input for every input, in input order."""
+        """d output / d input for every input (the Jacobian for a vector output), in input order.
+        Inputs used only as indices have none."""
         out = {}
         for name, node in zip(self.graph.variables, self.graph.inputs):
             g = self.grads[node]
-            out[name] = np.zeros_like(self.values[node]) if g is None else g
+            if g is not None:
+                out[name] = self.grad_of(g)
         return out
+
+
+def core(a: Array) -> tuple[int, ...]:
+    return tuple(a.shape[1:])
 
 
 def check_point(graph: Graph, at: Mapping[str, Any]) -> None:
@@ -68,9 +101,22 @@ def check_point(graph: Graph, at: Mapping[str, Any]) -> None:
                            hint=f"give every variable a value: --at {','.join(v + '=1' for v in missing)}")
 
 
-def forward(graph: Graph, at: Mapping[str, Any]) -> tuple[list[Array], list[Warning_]]:
-    """Every node's value at a point; warnings where a value stops being finite."""
-    check_point(graph, at)
+def depends_on_inputs(graph: Graph) -> list[bool]:
+    """Which nodes a gradient can flow into: inputs, and nodes that read one
+    through a differentiable edge (not an index or an axis)."""
+    dep: list[bool] = []
+    for node in graph.nodes:
+        if node.op in ("input", "const"):
+            dep.append(node.op == "input")
+            continue
+        prim = P.PRIMITIVES[node.op]
+        dep.append(any(dep[j] for k, j in enumerate(node.inputs) if prim.differentiable(k)))
+    return dep
+
+
+def forward(graph: Graph, inputs: Mapping[str, Array]) -> tuple[list[Array], list[Warning_]]:
+    """Every node's value; inputs already carry the leading axis.  Warnings
+    where a value stops being finite; an error where shapes or indices are wrong."""
     values: list[Array] = []
     warnings: list[Warning_] = []
     finite: list[bool] = []
@@ -78,15 +124,11 @@ def forward(graph: Graph, at: Mapping[str, Any]) -> tuple[list[Array], list[Warn
         for i, node in enumerate(graph.nodes):
             if node.op == "input":
                 assert node.name is not None
-                try:
-                    v = np.asarray(at[node.name], dtype=float)
-                except (TypeError, ValueError):
-                    raise SymgradError("binding", f"the value of {node.name} is not a number") from None
+                v = inputs[node.name]
             elif node.op == "const":
-                v = np.asarray(node.value, dtype=float)
+                v = np.full((1,), node.value, dtype=float)
             else:
-                args = [values[j] for j in node.inputs]
-                v = np.asarray(P.PRIMITIVES[node.op].forward(*args), dtype=float)
+                v = _apply(graph, i, [values[j] for j in node.inputs])
             ok = bool(np.isfinite(v).all())
             if not ok and node.op == "input":
                 warnings.append(Warning_(i, f"the value given for {node.name} is {_what(v)}"))
@@ -97,43 +139,64 @@ def forward(graph: Graph, at: Mapping[str, Any]) -> tuple[list[Array], list[Warn
     return values, warnings
 
 
+def _apply(graph: Graph, i: int, args: list[Array]) -> Array:
+    node = graph.nodes[i]
+    prim = P.PRIMITIVES[node.op]
+    problem = None
+    if prim.check is not None:
+        problem = prim.check(*args)
+    elif prim.elementwise and len(args) > 1:
+        try:
+            np.broadcast_shapes(*(core(a) for a in args))
+        except ValueError:
+            problem = "shapes " + " and ".join(str(core(a)) for a in args) + " do not broadcast"
+    if problem is None:
+        try:
+            return np.asarray(prim.forward(*args), dtype=float)
+        except (ValueError, IndexError) as exc:
+            problem = str(exc)
+    labels = [graph.labels[j] for j in node.inputs]
+    raise SymgradError(
+        "shape" if node.op not in ("index", "sum_axis", "mean_axis") else "value",
+        f"{graph.labels[i]} = {describe(graph, i)}: {problem.format(*labels)}",
+        source=graph.source, span=node.span,
+    )
+
+
 def _what(v: Array) -> str:
     return "nan (undefined)" if np.isnan(v).any() else "infinite"
 
 
 def _bad_value(graph: Graph, i: int, v: Array, values: list[Array]) -> str:
-    what = _what(v)
     node = graph.nodes[i]
     shown = ", ".join(f"{graph.labels[j]} = {_num(values[j])}" for j in node.inputs
                       if graph.nodes[j].op != "const")
     where = f" at {shown}" if shown else ""
-    return f"{graph.labels[i]} = {describe(graph, i)} is {what}{where}"
+    return f"{graph.labels[i]} = {describe(graph, i)} is {_what(v)}{where}"
 
 
 def _num(v: Array) -> str:
-    if v.ndim == 0:
-        return f"{float(v):.6g}"
-    return f"array of shape {v.shape}"
+    if v.size == 1:
+        return f"{float(v.reshape(-1)[0]):.6g}"
+    if v.shape[0] == 1:
+        return f"an array of shape {core(v)}"
+    return f"{v.shape[0]} points"
 
 
 def unbroadcast(g: Array, shape: tuple[int, ...]) -> Array:
-    """Sum a gradient over the axes broadcasting added, back to `shape`."""
-    if g.shape == shape:
+    """Sum a gradient over the core axes broadcasting added, back to the core `shape`.
+    The leading axis stays as it is."""
+    if g.shape[1:] == shape:
         return g
-    extra = g.ndim - len(shape)
+    extra = g.ndim - 1 - len(shape)
     if extra > 0:
-        g = g.sum(axis=tuple(range(extra)))
-    axes = tuple(k for k, n in enumerate(shape) if n == 1 and g.shape[k] != 1)
+        g = g.sum(axis=tuple(range(1, 1 + extra)))
+    axes = tuple(1 + k for k, n in enumerate(shape) if n == 1 and g.shape[1 + k] != 1)
     if axes:
         g = g.sum(axis=axes, keepdims=True)
+    if g.shape[1:] != shape:  # a size-1 gradient for a larger input (a constant broadcast)
+        g = np.broadcast_to(g, g.shape[:1] + shape)
     return g
-
-
-def depends_on_inputs(graph: Graph) -> list[bool]:
-    dep: list[bool] = []
-    for node in graph.nodes:
-        dep.append(node.op == "input" or any(dep[j] for j in node.inputs))
-    return dep
 
 
 Grads = dict[int, Array]
@@ -145,14 +208,15 @@ def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: i
           seed: Array) -> tuple[Grads, Edges, Edges, Contributions]:
     """Backpropagate `seed` from node `top` through nodes start..top, in reverse.
 
-    Returns, by node id, the gradient reaching each node, the local gradients,
-    what each node sends down, and each node's contributions (consumer,
-    gradient) in reverse consumer order.
+    Returns, by node id, the gradient reaching each node, the local gradients
+    (elementwise primitives), what each node sends down, and each node's
+    contributions (consumer, gradient) in reverse consumer order.
     """
     grads: Grads = {top: seed}
     local: Edges = {}
     sent: Edges = {}
     contributions: Contributions = {}
+    lead = seed.shape[0]
     with np.errstate(all="ignore"):
         for i in range(top, start - 1, -1):
             node = graph.nodes[i]
@@ -160,20 +224,24 @@ def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: i
                 continue
             g = grads.get(i)
             if g is None:  # nothing downstream of it reaches the top
-                g = grads[i] = np.zeros_like(values[i])
+                g = grads[i] = np.zeros((lead, *core(values[i])))
             prim = P.PRIMITIVES[node.op]
             args = [values[j] for j in node.inputs]
             out = values[i]
             locs: list[Array | None] = []
             downs: list[Array | None] = []
             for k, j in enumerate(node.inputs):
-                if not dep[j]:
+                if not dep[j] or not prim.differentiable(k):
                     locs.append(None)
                     downs.append(None)
                     continue
-                part = np.asarray(prim.partials[k](out, *args), dtype=float)
-                d = unbroadcast(g * part, values[j].shape)
-                locs.append(part)
+                if prim.vjp is None:
+                    part = np.asarray(prim.partials[k](out, *args), dtype=float)
+                    d = unbroadcast(g * part, core(values[j]))
+                    locs.append(part)
+                else:
+                    d = unbroadcast(np.asarray(prim.vjp(k, g, out, *args), dtype=float), core(values[j]))
+                    locs.append(None)
                 downs.append(d)
                 cons = contributions.setdefault(j, [])
                 if cons and cons[-1][0] == i:  # the same input twice (x * x): one contribution
@@ -187,18 +255,32 @@ def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: i
     return grads, local, sent, contributions
 
 
-def backward(graph: Graph, values: list[Array]) -> Trace:
+def backward(graph: Graph, values: list[Array], upstream: Array | None = None, *,
+             many: bool = False) -> Trace:
+    """The backward pass from the output: from 1 for a scalar output, from
+    `upstream` (shaped like the output) when given, else the Jacobian."""
     dep = depends_on_inputs(graph)
     out = graph.output
+    out_core = core(values[out])
+    if upstream is not None:
+        seed, mode = np.asarray(upstream, dtype=float), ("points" if many else "point")
+    elif out_core == ():
+        seed, mode = np.ones_like(values[out]), ("points" if many else "point")
+    elif many:
+        raise SymgradError("shape", f"the output {graph.output_name} has shape {out_core}: many points at once "
+                           "need a scalar output, or an upstream gradient")
+    else:
+        size = int(np.prod(out_core))
+        seed, mode = np.eye(size).reshape((size, *out_core)), "jacobian"
     n = len(graph.nodes)
-    g, loc, snt, con = sweep(graph, values, dep, 0, out, np.ones_like(values[out]))
+    g, loc, snt, con = sweep(graph, values, dep, 0, out, seed)
     grads: list[Array | None] = [g.get(i) for i in range(n)]
-    for i in graph.inputs:  # inputs nothing reads still have a gradient: 0
-        if grads[i] is None:
-            grads[i] = np.zeros_like(values[i])
+    for name, i in zip(graph.variables, graph.inputs):  # inputs nothing reads: gradient 0
+        if grads[i] is None and name not in graph.index_only:
+            grads[i] = np.zeros((seed.shape[0], *core(values[i])))
     trace = Trace(
         graph, values, grads, [loc.get(i, ()) for i in range(n)], [snt.get(i, ()) for i in range(n)],
-        [con.get(i, [])[::-1] for i in range(n)], dep,
+        [con.get(i, [])[::-1] for i in range(n)], dep, mode,
     )
     _inspect(trace)
     return trace
@@ -223,30 +305,98 @@ def _inspect(trace: Trace) -> None:
                 j = node.inputs[k]
                 trace.warnings.append(Warning_(
                     i, f"the gradient {graph.labels[i]} = {describe(graph, i)} sends to {graph.labels[j]} "
-                    f"is {_what(d)} "
-                    f"at {graph.labels[j]} = {_num(values[j])}"))
+                    f"is {_what(d)} at {graph.labels[j]} = {_num(values[j])}"))
 
 
-def evaluate(graph: Graph, at: Mapping[str, Any]) -> Trace:
-    """Forward and backward at one point (or, along a leading axis, at many)."""
-    values, warnings = forward(graph, at)
-    trace = backward(graph, values)
+def point_inputs(graph: Graph, at: Mapping[str, Any]) -> dict[str, Array]:
+    """One point's values, each given the leading axis of length 1."""
+    check_point(graph, at)
+    inputs = {}
+    for name in graph.variables:
+        try:
+            inputs[name] = np.asarray(at[name], dtype=float)[None]
+        except (TypeError, ValueError):
+            raise SymgradError("binding", f"the value of {name} is not a number or an array of numbers") from None
+    return inputs
+
+
+def evaluate(graph: Graph, at: Mapping[str, Any], *, upstream: Any = None) -> Trace:
+    """Forward and backward at one point.
+
+    A scalar output gives the gradient with respect to every input; a vector
+    or matrix output gives the Jacobian, or, with `upstream` (shaped like the
+    output), the vector-Jacobian product.
+    """
+    values, warnings = forward(graph, point_inputs(graph, at))
+    seed = None
+    if upstream is not None:
+        seed = np.asarray(upstream, dtype=float)
+        want = core(values[graph.output])
+        if seed.shape != want:
+            raise SymgradError("shape", f"the upstream gradient has shape {seed.shape}, but the output "
+                               f"{graph.output_name} has shape {want}", hint="give it the output's shape")
+        seed = seed[None]
+    trace = backward(graph, values, seed)
+    trace.warnings[:0] = warnings
+    return trace
+
+
+def evaluate_points(graph: Graph, points: Mapping[str, Any], fixed: Mapping[str, Any] | None = None, *,
+                    upstream: Any = None) -> Trace:
+    """Forward and backward at many points at once.  Each value in `points`
+    has a leading axis of one entry per point; values in `fixed` are the same
+    at every point.  The output must be a scalar, or `upstream` give one
+    gradient per point."""
+    fixed = fixed or {}
+    check_point(graph, {**points, **fixed})
+    columns = {name: np.asarray(v, dtype=float) for name, v in points.items()}
+    count = next(iter(columns.values())).shape[0] if columns else 1
+    for name, a in columns.items():
+        if a.ndim == 0 or a.shape[0] != count:
+            raise SymgradError("binding", f"{name} has {a.shape[0] if a.ndim else 0} points, "
+                               f"but the others have {count}")
+    inputs = dict(columns)
+    for name, v in fixed.items():
+        a = np.asarray(v, dtype=float)
+        inputs[name] = np.broadcast_to(a, (count, *a.shape))
+    values, warnings = forward(graph, inputs)
+    seed = None if upstream is None else np.asarray(upstream, dtype=float)
+    trace = backward(graph, values, seed, many=True)
     trace.warnings[:0] = warnings
     return trace
 
 
 def group_local(trace: Trace, group: int) -> tuple[Array | None, ...]:
-    """Local gradients of a grouped gate: backprop 1 through its body alone."""
+    """Local gradients of a grouped gate with a scalar output: backprop 1 through its body alone."""
     graph = trace.graph
     grp = graph.groups[group]
+    out = trace.values[grp.output]
+    if core(out) != ():
+        return tuple(None for _ in grp.args)
     dep = trace.dep
-    seed = np.ones_like(trace.values[grp.output])
-    _, _, _, contributions = sweep(graph, trace.values, dep, grp.start, grp.output, seed)
-    out: list[Array | None] = []
+    _, _, _, contributions = sweep(graph, trace.values, dep, grp.start, grp.output, np.ones_like(out))
+    result: list[Array | None] = []
     for a in grp.args:
         if not dep[a]:
-            out.append(None)
+            result.append(None)
             continue
         inside = [d for c, d in contributions.get(a, []) if grp.start <= c <= grp.output]
-        out.append(sum(inside[1:], inside[0]) if inside else np.zeros_like(trace.values[a]))
-    return tuple(out)
+        result.append(sum(inside[1:], inside[0]) if inside else np.zeros((1, *core(trace.values[a]))))
+    return tuple(result)
+
+
+def local_jacobian(trace: Trace, i: int, k: int) -> Array | None:
+    """d node / d input k for a non-elementwise primitive, shaped (node + input), if small enough."""
+    node = trace.graph.nodes[i]
+    prim = P.PRIMITIVES[node.op]
+    j = node.inputs[k]
+    if trace.mode == "points" or prim.vjp is None or not trace.dep[j] or not prim.differentiable(k):
+        return None
+    out, arg = trace.values[i], trace.values[j]
+    m, n = int(np.prod(core(out))), int(np.prod(core(arg)))
+    if m * n > JACOBIAN_LIMIT:
+        return None
+    basis = np.eye(m).reshape((m, *core(out)))
+    with np.errstate(all="ignore"):
+        rows = unbroadcast(np.asarray(prim.vjp(k, basis, out, *[trace.values[a] for a in node.inputs])), core(arg))
+    return np.asarray(rows.reshape(core(out) + core(arg)))

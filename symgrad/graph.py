@@ -64,6 +64,7 @@ class Graph:
     functions: dict[str, Function] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
+    index_only: list[str] = field(default_factory=list)  # inputs used only as indices: no gradient
 
     def visible(self, node_id: int) -> bool:
         """Is this node shown, rather than hidden inside a grouped gate?"""
@@ -116,6 +117,7 @@ class _Builder:
         self.syntax = program.syntax
         self.expand = expand
         self.nodes: list[Node] = []
+        self.dep: list[bool] = []  # does the node depend on an input?
         self.groups: list[Group] = []
         self.functions: dict[str, Function] = {}
         self.warnings: list[str] = []
@@ -190,6 +192,7 @@ class _Builder:
             self.groups, self.functions, self.warnings,
         )
         graph.labels = _labels(graph)
+        graph.index_only = _index_only(graph)
         return graph
 
     def _check_assignable(self, name: str, span: tuple[int, int]) -> None:
@@ -315,6 +318,7 @@ class _Builder:
 
     def _add(self, node: Node) -> int:
         self.nodes.append(node)
+        self.dep.append(node.op == "input" or any(self.dep[j] for j in node.inputs))
         return len(self.nodes) - 1
 
     def _resolve_function(self, s: Syntax) -> None:
@@ -414,12 +418,45 @@ class _Builder:
         args = tuple(fr.results[c] for c in s.children)
         if s.kind == "op":
             return self._add(Node(s.text, args, span=span))
-        prim = P.function(s.text)
+        if s.kind == "index":
+            return self._add(Node("index", args, span=span))
+        if s.kind == "array":
+            return self._add(Node("stack", args, span=span))
+        if s.kind == "attr":
+            if s.text != "T":
+                raise self.error("name", f"unknown attribute .{s.text}", span, "W.T is the transpose of W")
+            return self._add(Node("transpose", args, span=span))
+        prim = P.function(s.text, len(args))
         if prim is None:
             self._resolve_function(s)
-            raise AssertionError(s.text)
-        self._check_arity(s, prim.arity, prim.params, fr)
+            arities = sorted({p.arity for p in P.overloads(s.text)})
+            if len(arities) > 1:
+                raise self.error("arity", f"{s.text} takes {' or '.join(map(str, arities))} arguments, "
+                                 f"but {len(args)} {'was' if len(args) == 1 else 'were'} given", span)
+            prim = P.overloads(s.text)[0]
+            self._check_arity(s, prim.arity, prim.params, fr)
+        for k, a in enumerate(args):
+            if not prim.differentiable(k) and self.dep[a]:
+                raise self.error("value", f"the {prim.params[k]} of {s.text} must be a constant number",
+                                 (fr.syntax[s.children[k]].start, fr.syntax[s.children[k]].end)
+                                 if fr.syntax is self.syntax else span, f"write it as a number: {s.text}(x, 0)")
         return self._add(Node(prim.name, args, span=span))
+
+
+def _index_only(graph: Graph) -> list[str]:
+    """Inputs that reach the output only as indices (a class label y): they get no gradient."""
+    as_index = [False] * len(graph.nodes)
+    as_value = [False] * len(graph.nodes)
+    for node in graph.nodes:
+        if node.op in ("input", "const"):
+            continue
+        prim = P.PRIMITIVES[node.op]
+        for k, j in enumerate(node.inputs):
+            if prim.differentiable(k):
+                as_value[j] = True
+            else:
+                as_index[j] = True
+    return [graph.nodes[i].name or "" for i in graph.inputs if as_index[i] and not as_value[i]]
 
 
 def _labels(graph: Graph) -> list[str]:
@@ -456,10 +493,16 @@ def describe(graph: Graph, i: int) -> str:
     prim = P.PRIMITIVES[node.op]
     if node.op == "id":
         return args[0]
-    if prim.operator and prim.arity == 2:
+    if node.op == "index":
+        return f"{args[0]}[{', '.join(args[1:])}]"
+    if node.op == "stack":
+        return f"[{', '.join(args)}]"
+    if node.op == "transpose":
+        return f"{args[0]}.T"
+    if prim.operator and prim.arity == 2 and prim.symbol:
         return f"{args[0]} {prim.symbol} {args[1]}"
     if prim.operator:
         return f"{prim.symbol}{args[0]}"
     if node.op == "pow":
         return f"{args[0]}^{args[1]}"
-    return f"{prim.name}({', '.join(args)})"
+    return f"{prim.called_as}({', '.join(args)})"

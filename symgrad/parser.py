@@ -27,7 +27,9 @@ class Syntax:
     """One entry of the flat syntax list.
 
     kind is "num" (text is the literal), "name", "call" (text is the function
-    name) or "op" (text is the primitive: add, sub, mul, div, neg, pow).
+    name), "op" (text is the operation: add, sub, mul, div, matmul, neg, pow),
+    "index" (children: the indexed value, then the indices), "attr" (text is
+    the attribute, as in W.T) or "array" (a bracketed list, [a, b]).
     children are indices of earlier entries.
     """
 
@@ -114,6 +116,18 @@ class _Builder(Transformer[Token, Any]):
     def pow(self, a: int, _: Token, b: int) -> int:
         return self._binary("pow", a, b)
 
+    def matmul(self, a: int, _: Token, b: int) -> int:
+        return self._binary("matmul", a, b)
+
+    def index(self, a: int, lsqb: Token, args: list[int], rsqb: Token) -> int:
+        return self._add("index", "[]", (a, *args), self._span(a)[0], rsqb.end_pos or 0)
+
+    def attribute(self, a: int, dot: Token, name: Token) -> int:
+        return self._add("attr", str(name), (a,), self._span(a)[0], name.end_pos or 0)
+
+    def array(self, lsqb: Token, args: list[int], rsqb: Token) -> int:
+        return self._add("array", "[]", tuple(args), lsqb.start_pos or 0, rsqb.end_pos or 0)
+
     def neg(self, tok: Token, a: int) -> int:
         return self._add("op", "neg", (a,), tok.start_pos or 0, self._span(a)[1])
 
@@ -176,10 +190,11 @@ def parse(text: str, name: str = "expression", *, start: str = "program") -> Pro
 
 # ---- error messages -------------------------------------------------------
 
-_OPERAND = {"NUMBER", "NAME", "LPAR", "MINUS", "PLUS"}
+_OPERAND = {"NUMBER", "NAME", "LPAR", "MINUS", "PLUS", "LSQB"}
 _DESCRIBE = {
     "NUMBER": "a number", "NAME": "a name", "LPAR": "'('", "RPAR": "')'", "COMMA": "','",
-    "PLUS": "'+'", "MINUS": "'-'", "TIMES": "'*'", "DIVIDE": "'/'", "POWER": "'^'",
+    "PLUS": "'+'", "MINUS": "'-'", "TIMES": "'*'", "DIVIDE": "'/'", "POWER": "'^'", "MATMUL": "'@'",
+    "LSQB": "'['", "RSQB": "']'", "DOT": "'.'",
     "EQUAL": "'='", "SEMICOLON": "';'", "_NEWLINE": "a new line", "$END": "the end",
 }
 
@@ -192,8 +207,8 @@ def _expected(expected: set[str]) -> str:
         names -= _OPERAND
     if {"PLUS", "MINUS", "TIMES", "DIVIDE"} <= names:
         parts.append("an operator")
-        names -= {"PLUS", "MINUS", "TIMES", "DIVIDE", "POWER"}
-    for n in ("RPAR", "COMMA"):
+        names -= {"PLUS", "MINUS", "TIMES", "DIVIDE", "POWER", "MATMUL", "LSQB", "DOT"}
+    for n in ("RPAR", "RSQB", "COMMA"):
         if n in names:
             parts.append(_DESCRIBE[n])
     if names & {"$END", "_NEWLINE", "SEMICOLON"} and parts:
@@ -206,7 +221,7 @@ def _expected(expected: set[str]) -> str:
 
 
 def _brackets(text: str) -> tuple[list[int], list[int]]:
-    """Unclosed '(' positions and unmatched ')' positions, ignoring comments."""
+    """Unclosed '(' or '[' positions and unmatched ')' or ']' positions, ignoring comments."""
     opened: list[int] = []
     stray: list[int] = []
     in_comment = False
@@ -219,9 +234,9 @@ def _brackets(text: str) -> tuple[list[int], list[int]]:
             # A statement ends at a new line: its brackets must close on it.
             if opened:
                 break
-        elif ch == "(":
+        elif ch in "([":
             opened.append(i)
-        elif ch == ")":
+        elif ch in ")]":
             if opened:
                 opened.pop()
             else:
@@ -231,12 +246,13 @@ def _brackets(text: str) -> tuple[list[int], list[int]]:
 
 def _hint(source: Source, pos: int, token: Token | None, prev: Token | None) -> str | None:
     opened, stray = _brackets(source.text)
-    if token is not None and token.type == "RPAR" and stray:
-        return "this ')' has no matching '('"
+    if token is not None and token.type in ("RPAR", "RSQB") and stray:
+        return f"this '{token}' has no matching '{'(' if token.type == 'RPAR' else '['}'"
     if (token is None or token.type in ("$END", "_NEWLINE", "SEMICOLON")) and opened:
         line, col = source.line_col(opened[-1])
         where = f"column {col}" if "\n" not in source.text else f"line {line}, column {col}"
-        return f"a parenthesis opened at {where} is never closed"
+        what = "parenthesis" if source.text[opened[-1]] == "(" else "bracket"
+        return f"a {what} opened at {where} is never closed"
     if token is not None and prev is not None:
         left, right = str(prev), str(token)
         if prev.type in ("NUMBER", "NAME", "RPAR") and token.type in ("NUMBER", "NAME", "LPAR"):
@@ -275,8 +291,8 @@ def _syntax_error(exc: UnexpectedInput, source: Source, start: str) -> SymgradEr
         pos = exc.pos_in_stream or 0
         ch = text[pos] if pos < len(text) else ""
         hint = None
-        if ch in "[]{}":
-            hint = "use round brackets ( ) for grouping"
+        if ch in "{}":
+            hint = "use round brackets ( ) for grouping and square brackets [ ] for arrays"
         elif ch == "!":
             hint = "factorial is not supported"
         elif ch == "=":

@@ -6,9 +6,15 @@ the lecture's words, where it is not differentiable, and, for grouped gates,
 its expansion in symgrad's own language.  Forward, backward, the symbolic
 check, the printers and the help text all read this table.
 
-Local gradients of elementwise primitives are partial derivatives
-``partial(out, *args)`` with the arguments' shapes broadcast; the engine
-multiplies them by the upstream gradient and sums over broadcast axes.
+Every array here has a leading axis that no primitive looks into: one point
+(length 1), many points, or the rows of a Jacobian.  The axes after it are
+the value's own ("core") axes: none for a scalar, one for a vector.
+
+Elementwise primitives give their local gradients as partial derivatives
+``partial(out, *args)``, broadcast like the output; the engine multiplies
+them by the upstream gradient and sums over broadcast axes.  The others give
+a vector-Jacobian product ``vjp(k, g, out, *args)``: the gradient sent to
+input k when g arrives from upstream.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import numpy as np
 
 Array = np.ndarray
 Partial = Callable[..., Any]
+VJP = Callable[..., Any]
 
 # Precedence for printing: higher binds tighter.
 PREC_SUM, PREC_PRODUCT, PREC_UNARY, PREC_POWER, PREC_ATOM = 1, 2, 3, 4, 5
@@ -30,10 +37,10 @@ PREC_SUM, PREC_PRODUCT, PREC_UNARY, PREC_POWER, PREC_ATOM = 1, 2, 3, 4, 5
 @dataclass(frozen=True)
 class Primitive:
     name: str
-    arity: int
+    arity: int  # -1: any number of inputs
     forward: Callable[..., Any]
-    partials: tuple[Partial, ...]
-    sympy: Callable[..., Any]  # (sympy module, *args) -> expression
+    partials: tuple[Partial, ...]  # elementwise primitives: d out / d input, per input
+    sympy: Callable[..., Any] | None  # (sympy module, *args) -> expression, for scalars
     summary: str  # one line for --help
     symbol: str | None = None  # infix or prefix operator symbol
     prec: int = PREC_ATOM  # precedence when written infix/prefix
@@ -45,6 +52,22 @@ class Primitive:
     params: tuple[str, ...] = ("x",)  # parameter names for help and expansion
     callable: bool = True  # may the user call it by name?
     operator: bool = False  # written as an operator rather than a call
+    vjp: VJP | None = None  # non-elementwise primitives: (k, g, out, *args) -> gradient for input k
+    call: str | None = None  # the name it is called by, where several arities share one
+    nondiff_from: int | None = None  # inputs from this position on carry no gradient (indices, axes)
+    check: Callable[..., str | None] | None = None  # a problem with the inputs, in words ({0}: input 0)
+    min_arity: int = 1  # for arity -1
+
+    @property
+    def elementwise(self) -> bool:
+        return self.vjp is None
+
+    @property
+    def called_as(self) -> str:
+        return self.call or self.name
+
+    def differentiable(self, k: int) -> bool:
+        return self.nondiff_from is None or k < self.nondiff_from
 
 
 def _ones(out: Array, *args: Array) -> Array:
@@ -75,6 +98,246 @@ def _tie_share(a: Array, b: Array) -> Array:
 
 def _zeros(out: Array, *args: Array) -> Array:
     return np.zeros_like(out)
+
+
+# ---- tensor primitives -----------------------------------------------------------------
+# Core axes are every axis after the leading one.
+
+
+def _core(a: Array) -> tuple[int, ...]:
+    return tuple(a.shape[1:])
+
+
+def _core_axes(a: Array) -> tuple[int, ...]:
+    return tuple(range(1, a.ndim))
+
+
+def _spread(g: Array, like: Array) -> Array:
+    """A gradient of a reduction to all elements, spread back over like's core axes."""
+    g = g.reshape(g.shape + (1,) * (like.ndim - 1))
+    return np.broadcast_to(g, g.shape[:1] + _core(like))
+
+
+def _transpose(a: Array) -> Array:
+    if a.ndim <= 2:
+        return a
+    if a.ndim == 3:
+        return np.swapaxes(a, -1, -2)
+    return np.transpose(a, (0, *range(a.ndim - 1, 0, -1)))
+
+
+def _matmul_check(a: Array, b: Array) -> str | None:
+    ra, rb = a.ndim - 1, b.ndim - 1
+    shapes = f"{_core(a)} @ {_core(b)}"
+    if ra == 0 or rb == 0:
+        return f"{shapes}: @ needs vectors or matrices on both sides; use * to scale"
+    if not (max(ra, rb) <= 2 or ra == rb):
+        return f"{shapes}: arrays of more than two axes need the same number of axes on both sides"
+    inner_b = b.shape[1] if rb == 1 else b.shape[-2]
+    if a.shape[-1] != inner_b:
+        what_a = "entries" if ra == 1 else "columns"
+        what_b = "entries" if rb == 1 else "rows"
+        return f"{shapes}: the {a.shape[-1]} {what_a} of {{0}} do not match the {inner_b} {what_b} of {{1}}"
+    if ra == rb and ra > 2:
+        try:
+            np.broadcast_shapes(_core(a)[:-2], _core(b)[:-2])
+        except ValueError:
+            return f"{shapes}: the leading axes do not broadcast"
+    return None
+
+
+def _as_matrices(a: Array, b: Array) -> tuple[Array, Array, int, int]:
+    ra, rb = a.ndim - 1, b.ndim - 1
+    return (a[..., None, :] if ra == 1 else a), (b[..., :, None] if rb == 1 else b), ra, rb
+
+
+def _matmul(a: Array, b: Array) -> Array:
+    a2, b2, ra, rb = _as_matrices(a, b)
+    out = np.matmul(a2, b2)
+    if rb == 1:
+        out = out[..., 0]
+    if ra == 1:
+        out = out[..., 0] if rb == 1 else out[..., 0, :]
+    return np.asarray(out)
+
+
+def _matmul_vjp(k: int, g: Array, out: Array, a: Array, b: Array) -> Array:
+    a2, b2, ra, rb = _as_matrices(a, b)
+    if ra == 1 and rb == 1:
+        g2 = g[..., None, None]
+    elif ra == 1:
+        g2 = g[..., None, :]
+    elif rb == 1:
+        g2 = g[..., :, None]
+    else:
+        g2 = g
+    if k == 0:
+        d = np.matmul(g2, np.swapaxes(b2, -1, -2))
+        return np.asarray(d[..., 0, :] if ra == 1 else d)
+    d = np.matmul(np.swapaxes(a2, -1, -2), g2)
+    return np.asarray(d[..., 0] if rb == 1 else d)
+
+
+def _axis(a: Array, axis: Array) -> int:
+    """A core axis given by the user (0-based, negative from the end) as a NumPy axis."""
+    n = int(np.asarray(axis).flat[0])
+    return n + 1 if n >= 0 else n
+
+
+def _axis_check(a: Array, axis: Array) -> str | None:
+    values = np.unique(np.asarray(axis))
+    if values.size != 1 or values[0] != int(values[0]):
+        return f"the axis {{1}} = {values.tolist()} must be one whole number"
+    rank = a.ndim - 1
+    n = int(values[0])
+    if not -rank <= n < rank:
+        if rank == 0:
+            return f"{{0}} is a scalar and has no axis {n}"
+        return f"axis {n} is out of range for {{0}} of shape {_core(a)}: it has axes 0 to {rank - 1}"
+    return None
+
+
+def _sum_axis_vjp(k: int, g: Array, out: Array, a: Array, axis: Array) -> Array:
+    g = np.expand_dims(g, _axis(a, axis))
+    return np.broadcast_to(g, g.shape[:1] + _core(a))
+
+
+def _count(a: Array, axis: Array | None = None) -> int:
+    if axis is None:
+        return max(1, int(np.prod(_core(a))))
+    return int(a.shape[_axis(a, axis)])
+
+
+def _reduce_all(f: Callable[..., Any]) -> Callable[[Array], Array]:
+    def run(a: Array) -> Array:
+        return np.asarray(f(a, axis=_core_axes(a)) if a.ndim > 1 else a)
+
+    return run
+
+
+def _extreme_vjp(k: int, g: Array, out: Array, a: Array) -> Array:
+    if a.ndim == 1:
+        return np.asarray(g)
+    hit = a == out.reshape(out.shape + (1,) * (a.ndim - 1))
+    share = hit / hit.sum(axis=_core_axes(a), keepdims=True)
+    return np.asarray(_spread(g, a) * share)
+
+
+def _tied(extreme: Callable[..., Any]) -> Callable[[Array], Array]:
+    """Where several elements share the largest (smallest) value."""
+
+    def at(a: Array) -> Array:
+        if a.ndim == 1:
+            return np.zeros(a.shape, dtype=bool)
+        hit = a == extreme(a, axis=_core_axes(a), keepdims=True)
+        return np.asarray(hit.sum(axis=_core_axes(a)) > 1)
+
+    return at
+
+
+def _norm(a: Array) -> Array:
+    return np.asarray(np.sqrt(_reduce_all(np.sum)(a * a)))
+
+
+def _norm_vjp(k: int, g: Array, out: Array, a: Array) -> Array:
+    o = out.reshape(out.shape + (1,) * (a.ndim - 1))
+    with np.errstate(all="ignore"):
+        unit = np.where(o == 0, 0.0, a / o)
+    return _spread(g, a) * unit
+
+
+def _same_shape_check(a: Array, b: Array) -> str | None:
+    if _core(a) != _core(b):
+        return f"{{0}} has shape {_core(a)} but {{1}} has shape {_core(b)}; dot needs the same shape"
+    return None
+
+
+def _dot_vjp(k: int, g: Array, out: Array, a: Array, b: Array) -> Array:
+    return np.asarray(_spread(g, a) * (b if k == 0 else a))
+
+
+def _logsumexp(a: Array) -> Array:
+    if a.ndim == 1:
+        return np.asarray(a)
+    top = np.max(a, axis=-1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    return np.asarray(np.log(np.sum(np.exp(a - top), axis=-1)) + top[..., 0])
+
+
+def _softmax(a: Array) -> Array:
+    if a.ndim == 1:
+        return np.ones_like(a)
+    e = np.exp(a - np.max(a, axis=-1, keepdims=True))
+    return np.asarray(e / np.sum(e, axis=-1, keepdims=True))
+
+
+def _logsumexp_vjp(k: int, g: Array, out: Array, a: Array) -> Array:
+    if a.ndim == 1:
+        return np.asarray(g)
+    return np.asarray(g[..., None] * _softmax(a))
+
+
+def _softmax_vjp(k: int, g: Array, out: Array, a: Array) -> Array:
+    if a.ndim == 1:
+        return np.zeros_like(g)
+    return np.asarray(out * (g - np.sum(g * out, axis=-1, keepdims=True)))
+
+
+def _index_arrays(a: Array, idx: tuple[Array, ...], lead: int) -> tuple[Array, ...]:
+    rows = np.arange(lead) if a.shape[0] == lead else np.zeros(lead, dtype=int)
+    return (rows, *(np.broadcast_to(np.asarray(i, dtype=int).reshape(-1), (lead,)) for i in idx))
+
+
+def _index(a: Array, *idx: Array) -> Array:
+    lead = max(a.shape[0], *(i.shape[0] for i in idx))
+    return np.asarray(a[_index_arrays(a, idx, lead)])
+
+
+def _index_check(a: Array, *idx: Array) -> str | None:
+    core = _core(a)
+    if len(idx) > len(core):
+        what = "a scalar" if not core else f"of shape {core}"
+        return f"{len(idx)} indices given, but {{0}} is {what}"
+    for k, i in enumerate(idx):
+        values = np.asarray(i).reshape(-1)
+        bad = values[values != np.round(values)]
+        if bad.size:
+            return f"index {{{k + 1}}} = {bad[0]:g} is not a whole number"
+        n = core[k]
+        bad = values[(values < -n) | (values >= n)]
+        if bad.size:
+            return (f"index {{{k + 1}}} = {int(bad[0])} is out of range for axis {k} of {{0}}, shape {core}: "
+                    f"valid indices are 0 to {n - 1} (or -{n} to -1)")
+    return None
+
+
+def _index_vjp(k: int, g: Array, out: Array, a: Array, *idx: Array) -> Array:
+    grad = np.zeros(g.shape[:1] + _core(a))
+    np.add.at(grad, _index_arrays(grad, idx, g.shape[0]), g)
+    return grad
+
+
+def _stack(*items: Array) -> Array:
+    lead = max(i.shape[0] for i in items)
+    return np.stack([np.broadcast_to(i, (lead, *_core(i))) for i in items], axis=1)
+
+
+def _stack_check(*items: Array) -> str | None:
+    shapes = {_core(i) for i in items}
+    if len(shapes) > 1:
+        first = _core(items[0])
+        k = next(k for k, i in enumerate(items) if _core(i) != first)
+        return (f"the entries of an array must have the same shape, but {{0}} has shape {first} "
+                f"and {{{k}}} has shape {_core(items[k])}")
+    return None
+
+
+def _stack_vjp(k: int, g: Array, out: Array, *items: Array) -> Array:
+    return np.asarray(g[:, k])
+
+
+def _transpose_vjp(k: int, g: Array, out: Array, a: Array) -> Array:
+    return _transpose(g)
 
 
 LN2, LN10 = math.log(2.0), math.log(10.0)
@@ -217,16 +480,87 @@ _TABLE: list[Primitive] = [
     Primitive(
         "max", 2, np.maximum,
         (lambda out, a, b: _tie_share(a, b), lambda out, a, b: _tie_share(b, a)),
-        lambda sp, a, b: sp.Max(a, b), "the larger of a and b",
+        lambda sp, a, b: sp.Max(a, b), "the larger of a and b, elementwise",
         local_text=("[{0} > {1}]", "[{1} > {0}]"), role="routes", params=("a", "b"),
         kink=lambda a, b: a == b, kink_text="a tie sends half the gradient to each input",
     ),
     Primitive(
         "min", 2, np.minimum,
         (lambda out, a, b: _tie_share(b, a), lambda out, a, b: _tie_share(a, b)),
-        lambda sp, a, b: sp.Min(a, b), "the smaller of a and b",
+        lambda sp, a, b: sp.Min(a, b), "the smaller of a and b, elementwise",
         local_text=("[{0} < {1}]", "[{1} < {0}]"), role="routes", params=("a", "b"),
         kink=lambda a, b: a == b, kink_text="a tie sends half the gradient to each input",
+    ),
+    # Vectors and matrices.
+    Primitive(
+        "matmul", 2, _matmul, (), None,
+        "matrix product (also a @ b)", symbol="@", prec=PREC_PRODUCT,
+        local_text=("g @ {1}.T", "{0}.T @ g"), params=("a", "b"), vjp=_matmul_vjp, check=_matmul_check,
+        callable=False, operator=True,
+    ),
+    Primitive(
+        "transpose", 1, _transpose, (), None,
+        "transpose: swaps the two axes of a matrix (also W.T)", local_text=("g.T",),
+        vjp=_transpose_vjp, params=("W",),
+    ),
+    Primitive(
+        "sum", 1, _reduce_all(np.sum), (), None,
+        "sum of all elements", local_text=("1",), vjp=lambda k, g, out, a: _spread(g, a),
+    ),
+    Primitive(
+        "sum_axis", 2, lambda a, axis: np.asarray(np.sum(a, axis=_axis(a, axis))), (), None,
+        "sum along one axis (0-based; negative counts from the end)", call="sum",
+        local_text=("1",), vjp=_sum_axis_vjp, params=("x", "axis"), nondiff_from=1, check=_axis_check,
+    ),
+    Primitive(
+        "mean", 1, _reduce_all(np.mean), (), None,
+        "mean of all elements", local_text=("1/n",), vjp=lambda k, g, out, a: _spread(g, a) / _count(a),
+    ),
+    Primitive(
+        "mean_axis", 2, lambda a, axis: np.asarray(np.mean(a, axis=_axis(a, axis))), (), None,
+        "mean along one axis", call="mean", local_text=("1/n",),
+        vjp=lambda k, g, out, a, axis: _sum_axis_vjp(k, g, out, a, axis) / _count(a, axis),
+        params=("x", "axis"), nondiff_from=1, check=_axis_check,
+    ),
+    Primitive(
+        "dot", 2, lambda a, b: _reduce_all(np.sum)(a * b), (), None,
+        "inner product: sum(a * b), a and b of the same shape", local_text=("{1}", "{0}"),
+        vjp=_dot_vjp, params=("a", "b"), check=_same_shape_check,
+    ),
+    Primitive(
+        "norm", 1, _norm, (), None,
+        "2-norm: sqrt(sum(x^2)) over all elements", local_text=("{0}/{out}",), vjp=_norm_vjp,
+        kink=lambda a: _norm(a) == 0, kink_text="the gradient of norm at 0 is taken as 0",
+    ),
+    Primitive(
+        "amax", 1, _reduce_all(np.max), (), None,
+        "the largest element", call="max", local_text=("[{0} == {out}]",), vjp=_extreme_vjp,
+        role="routes", kink=_tied(np.max), kink_text="tied largest elements share the gradient equally",
+    ),
+    Primitive(
+        "amin", 1, _reduce_all(np.min), (), None,
+        "the smallest element", call="min", local_text=("[{0} == {out}]",), vjp=_extreme_vjp,
+        role="routes", kink=_tied(np.min), kink_text="tied smallest elements share the gradient equally",
+    ),
+    Primitive(
+        "logsumexp", 1, _logsumexp, (), None,
+        "log(sum(exp(x))) over the last axis, computed stably", local_text=("softmax({0})",),
+        vjp=_logsumexp_vjp,
+    ),
+    Primitive(
+        "softmax", 1, _softmax, (), None,
+        "exp(x) / sum(exp(x)) over the last axis, computed stably",
+        local_text=("{out} * (g - sum(g * {out}))",), vjp=_softmax_vjp,
+    ),
+    Primitive(
+        "index", -1, _index, (), None,
+        "indexing: s[i], W[i, j], W[i] (0-based; negative counts from the end)",
+        local_text=("1 at the index",), vjp=_index_vjp, nondiff_from=1, check=_index_check,
+        callable=False, operator=True, min_arity=2, params=("a", "i"),
+    ),
+    Primitive(
+        "stack", -1, _stack, (), None, "an array of its entries: [a, b, c]",
+        local_text=(), vjp=_stack_vjp, check=_stack_check, callable=False, operator=True,
     ),
     # The identity: gives a second name to a node that already has one (f(x) = x).
     Primitive(
@@ -236,6 +570,10 @@ _TABLE: list[Primitive] = [
 ]
 
 PRIMITIVES: dict[str, Primitive] = {p.name: p for p in _TABLE}
+_BY_CALL: dict[str, list[Primitive]] = {}
+for _p in _TABLE:
+    if _p.callable:
+        _BY_CALL.setdefault(_p.called_as, []).append(_p)
 
 # Other names and pasted symbols for functions and constants.
 FUNCTION_ALIASES: dict[str, str] = {"ln": "log", "σ": "sigmoid"}
@@ -243,14 +581,21 @@ CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
 CONSTANT_ALIASES: dict[str, str] = {"π": "pi"}
 
 
-def function(name: str) -> Primitive | None:
-    """The built-in function a user may call by this name, if any."""
-    prim = PRIMITIVES.get(FUNCTION_ALIASES.get(name, name))
-    return prim if prim is not None and prim.callable else None
+def overloads(name: str) -> list[Primitive]:
+    """The built-in functions a user may call by this name (max has two)."""
+    return _BY_CALL.get(FUNCTION_ALIASES.get(name, name), [])
+
+
+def function(name: str, nargs: int | None = None) -> Primitive | None:
+    """The built-in function called by this name (with this many arguments), if any."""
+    found = overloads(name)
+    if nargs is not None:
+        found = [p for p in found if p.arity == nargs]
+    return found[0] if found else None
 
 
 def function_names() -> list[str]:
-    return sorted(p.name for p in _TABLE if p.callable)
+    return sorted(_BY_CALL)
 
 
 def constant(name: str) -> str | None:

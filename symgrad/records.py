@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import primitives as P
-from .engine import Trace, group_local
+from .engine import Trace, core, group_local, local_jacobian
 from .graph import describe
 
 Array = np.ndarray
@@ -30,9 +30,11 @@ class Record:
     function: str | None  # for op == "call": the user's function
     inputs: tuple[int, ...]  # record ids
     computes: str  # "x + y", "sq(x)"
+    shape: tuple[int, ...]  # the value's shape: () for a scalar
     value: Array
     upstream: Array | None  # d output / d node: the gradient that reaches it
-    local: tuple[Array | None, ...]  # d node / d input, per input
+    local: tuple[Array | None, ...]  # d node / d input, per input (None: no gradient, or too large)
+    local_kind: tuple[str, ...]  # per input: "elementwise", "jacobian", "none" or "jacobian (shape)"
     local_text: tuple[str, ...]  # the local gradient as a formula, per input
     sent: tuple[Array | None, ...]  # what it sends down to each input
     contributions: list[tuple[int, Array]]  # (consumer record id, gradient), where it feeds several
@@ -56,15 +58,18 @@ def records(trace: Trace) -> list[Record]:
         if node.group is not None:
             grp = graph.groups[node.group]
             op, function, inputs = "call", grp.function, grp.args
-            local = group_local(trace, node.group) if trace.dep[i] else tuple(None for _ in inputs)
-            sent = tuple(_sum_inside(trace, a, grp.start, grp.output) if trace.dep[a] else None
+            raw = group_local(trace, node.group) if trace.dep[i] else tuple(None for _ in inputs)
+            local = tuple(None if v is None else trace.value_of(v) for v in raw)
+            kinds = tuple("none" if v is None else "jacobian" for v in local)
+            sent = tuple(trace.grad_of(_sum_inside(trace, a, grp.start, grp.output)) if trace.dep[a] else None
                          for a in inputs)
             local_text = tuple(f"d{grp.function}/d{graph.labels[a]}" for a in inputs)
             role, kink = None, _group_kink(trace, grp.start, grp.output)
         else:
             op, function, inputs = node.op, None, node.inputs
-            local, sent = trace.local[i], trace.sent[i]
             prim = P.PRIMITIVES.get(node.op)
+            local, kinds = _locals(trace, i, prim)
+            sent = tuple(None if v is None else trace.grad_of(v) for v in trace.sent[i])
             local_text = _local_text(prim, [graph.labels[j] for j in inputs], graph.labels[i])
             role = prim.role if prim else None
             kink = trace.kinks.get(i)
@@ -72,16 +77,41 @@ def records(trace: Trace) -> list[Record]:
         for consumer, d in trace.contributions[i]:
             c = owner(consumer)
             if contributions and contributions[-1][0] == c:
-                contributions[-1] = (c, contributions[-1][1] + d)
+                contributions[-1] = (c, contributions[-1][1] + trace.grad_of(d))
             else:
-                contributions.append((c, d))
+                contributions.append((c, trace.grad_of(d)))
+        upstream = trace.grads[i]
         out.append(Record(
             id=k, node=i, label=graph.labels[i], name=node.name, op=op, function=function,
-            inputs=tuple(rid[j] for j in inputs), computes=describe(graph, i), value=trace.values[i],
-            upstream=trace.grads[i], local=local, local_text=local_text, sent=sent,
+            inputs=tuple(rid[j] for j in inputs), computes=describe(graph, i), shape=core(trace.values[i]),
+            value=trace.value_of(trace.values[i]), upstream=None if upstream is None else trace.grad_of(upstream),
+            local=local, local_kind=kinds, local_text=local_text, sent=sent,
             contributions=contributions, role=role, kink=kink, is_output=i == graph.output,
         ))
     return out
+
+
+def _locals(trace: Trace, i: int, prim: P.Primitive | None) -> tuple[tuple[Array | None, ...], tuple[str, ...]]:
+    """A node's local gradients: elementwise partials, or small Jacobians (else only their shape)."""
+    if prim is None:
+        return (), ()
+    node = trace.graph.nodes[i]
+    local: list[Array | None] = []
+    kinds: list[str] = []
+    for k, j in enumerate(node.inputs):
+        part = trace.local[i][k] if k < len(trace.local[i]) else None
+        if not trace.dep[j] or not prim.differentiable(k):
+            local.append(None)
+            kinds.append("none")
+        elif prim.elementwise:
+            local.append(None if part is None else trace.value_of(part))
+            kinds.append("elementwise")
+        else:
+            jac = local_jacobian(trace, i, k)
+            local.append(jac)
+            shape = core(trace.values[i]) + core(trace.values[j])
+            kinds.append("jacobian" if jac is not None else f"jacobian {shape}")
+    return tuple(local), tuple(kinds)
 
 
 def _sum_inside(trace: Trace, arg: int, start: int, end: int) -> Array:

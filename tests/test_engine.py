@@ -9,7 +9,7 @@ import pytest
 from helpers import numeric_grad
 
 import symgrad
-from symgrad.engine import evaluate, unbroadcast
+from symgrad.engine import evaluate, evaluate_points, unbroadcast
 from symgrad.errors import SymgradError
 from symgrad.records import records
 
@@ -86,7 +86,7 @@ def test_many_points_along_a_leading_axis_match_single_points() -> None:
     graph = symgrad.parse(text)
     xs = np.array([-2.0, -0.5, 0.3, 1.7])
     ys = np.array([0.4, 2.0, -1.1, 1.7])
-    many = evaluate(graph, {"x": xs, "y": ys})
+    many = evaluate_points(graph, {"x": xs, "y": ys})
     assert many.value.shape == (4,)
     for k in range(4):
         one = evaluate(graph, {"x": xs[k], "y": ys[k]})
@@ -120,11 +120,11 @@ def test_point_must_match_the_variables() -> None:
         evaluate(graph, {"x": 1, "y": 2, "w": 3})
 
 
-def test_unbroadcast_sums_over_broadcast_axes() -> None:
-    g = np.ones((3, 2, 4))
-    assert unbroadcast(g, (2, 4)).tolist() == (3 * np.ones((2, 4))).tolist()
-    assert unbroadcast(g, (2, 1)).tolist() == (12 * np.ones((2, 1))).tolist()
-    assert unbroadcast(g, ()).item() == 24
+def test_unbroadcast_sums_over_broadcast_axes_but_keeps_the_leading_one() -> None:
+    g = np.ones((5, 3, 2, 4))  # 5 points (or Jacobian rows), each a (3, 2, 4) gradient
+    assert unbroadcast(g, (2, 4)).tolist() == (3 * np.ones((5, 2, 4))).tolist()
+    assert unbroadcast(g, (2, 1)).tolist() == (12 * np.ones((5, 2, 1))).tolist()
+    assert unbroadcast(g, ()).tolist() == [24.0] * 5
 
 
 # ---- deep and long inputs: nothing recurses with the input's size ----------------------------

@@ -25,9 +25,11 @@ def result(trace: Trace, records: list[Record]) -> dict[str, Any]:
             "op": r.op,
             "inputs": list(r.inputs),
             "computes": r.computes,
+            "shape": list(r.shape),
             "value": exact(r.value),
             "grad": None if r.upstream is None else exact(r.upstream),
             "local": [None if v is None else exact(v) for v in r.local],
+            "local_kind": list(r.local_kind),
             "downstream": [None if v is None else exact(v) for v in r.sent],
         }
         if r.function is not None:
@@ -42,10 +44,14 @@ def result(trace: Trace, records: list[Record]) -> dict[str, Any]:
         "expression": graph.source.text,
         "program": program_text(graph.program),
         "variables": list(graph.variables),
-        "at": {v: exact(trace.values[i]) for v, i in zip(graph.variables, graph.inputs)},
+        "at": {v: exact(trace.value_of(trace.values[i])) for v, i in zip(graph.variables, graph.inputs)},
         "output": graph.output_name,
+        "shape": list(trace.out_shape),
         "value": exact(trace.value),
-        "gradient": {k: exact(v) for k, v in trace.gradient.items()},
+        ("jacobian" if trace.mode == "jacobian" else "gradient"): {
+            v: (exact(trace.gradient[v]) if v in trace.gradient else None) for v in graph.variables
+        },
+        "index_only": list(graph.index_only),
         "warnings": [w.message for w in trace.warnings] + list(graph.warnings),
         "kinks": [{"node": shown[_visible(trace, n)], "convention": text} for n, text in trace.kinks.items()],
         "nodes": nodes,

@@ -7,13 +7,11 @@ from typing import Any
 
 import numpy as np
 
+# Arrays with more elements than this are summarised in tables.
+SHOWN_ELEMENTS = 24
 
-def short(v: Any, digits: int = 4) -> str:
-    """A number for a table: integers as integers, others to `digits` significant digits."""
-    a = np.asarray(v, dtype=float)
-    if a.ndim:
-        return "[" + ", ".join(short(x, digits) for x in a) + "]"
-    x = float(a)
+
+def _scalar(x: float, digits: int) -> str:
     if math.isnan(x):
         return "nan"
     if math.isinf(x):
@@ -27,14 +25,39 @@ def short(v: Any, digits: int = 4) -> str:
     return text
 
 
+def short(v: Any, digits: int = 4, *, oneline: bool = False) -> str:
+    """A number or array for a table: integers as integers, others to `digits`
+    significant digits; a matrix row by row unless `oneline`; a large array summarised."""
+    a = np.asarray(v, dtype=float)
+    if a.ndim == 0:
+        return _scalar(float(a), digits)
+    if a.size > SHOWN_ELEMENTS:
+        first = ", ".join(_scalar(float(x), digits) for x in a.reshape(-1)[:4])
+        return f"{a.shape} array [{first}, …]"
+    return _nested(a, digits, oneline)
+
+
+def _nested(a: np.ndarray, digits: int, oneline: bool) -> str:
+    if a.ndim == 1:
+        return "[" + ", ".join(_scalar(float(x), digits) for x in a) + "]"
+    if oneline:
+        return "[" + ", ".join(_nested(row, digits, True) for row in a) + "]"
+    inner = [_nested(row, digits, False).replace("\n", "\n ") for row in a]
+    return "[" + ",\n ".join(inner) + "]"
+
+
 def exact(v: Any) -> Any:
     """A value for JSON: full precision; nested lists for arrays; non-finite as strings."""
     a = np.asarray(v, dtype=float)
-    if a.ndim:
-        return [exact(x) for x in a]
-    x = float(a)
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "Infinity" if x > 0 else "-Infinity"
-    return x
+    if a.ndim == 0:
+        x = float(a)
+        if math.isfinite(x):
+            return x
+        return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
+    if np.isfinite(a).all():
+        return a.tolist()
+    o = a.astype(object)
+    o[np.isnan(a)] = "NaN"
+    o[a == np.inf] = "Infinity"
+    o[a == -np.inf] = "-Infinity"
+    return o.tolist()

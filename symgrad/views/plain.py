@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..engine import Trace
 from ..records import Record
 from .numbers import short
@@ -19,10 +21,13 @@ class Symbols:
 UNICODE = Symbols()
 ASCII = Symbols(partial="d", arrow="<-")
 
+MAX_BRANCHES = 6  # a node feeding more consumers than this lists the first ones
+
 
 def point_text(trace: Trace, digits: int) -> str:
     graph = trace.graph
-    return ", ".join(f"{v} = {short(trace.values[i], digits)}" for v, i in zip(graph.variables, graph.inputs))
+    return ", ".join(f"{v} = {short(trace.value_of(trace.values[i]), digits, oneline=True)}"
+                     for v, i in zip(graph.variables, graph.inputs))
 
 
 def header(trace: Trace, digits: int) -> str:
@@ -31,58 +36,88 @@ def header(trace: Trace, digits: int) -> str:
     return f"{text}     at {at}" if at else text
 
 
-def cells(rec: Record, records: list[Record], trace: Trace, digits: int, sym: Symbols) -> list[list[str]]:
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def labelled(prefix: str, value: str) -> list[str]:
+    """prefix + value, with a multi-line value's later lines lined up under its first."""
+    first, *rest = value.split("\n")
+    return [prefix + first] + [" " * len(prefix) + line for line in rest]
+
+
+def cells(rec: Record, records: list[Record], digits: int, sym: Symbols) -> list[list[str]]:
     """One row's cells, each a list of lines."""
     d = sym.partial
     labels = [records[j].label for j in rec.inputs]
     local: list[str] = []
-    sends: list[str] = []
+    sends: list[list[str]] = []
     for k, lab in enumerate(labels):
+        kind = rec.local_kind[k] if k < len(rec.local_kind) else "none"
         loc = rec.local[k] if k < len(rec.local) else None
-        if loc is None:
-            continue
-        value = short(loc, digits)
+        prefix = f"{d}{rec.label}/{d}{lab}"
         formula = rec.local_text[k] if k < len(rec.local_text) else ""
-        if rec.op == "call" or not formula or formula == value:
-            local.append(f"{d}{rec.label}/{d}{lab} = {value}")
-        else:
-            local.append(f"{d}{rec.label}/{d}{lab} = {formula} = {value}")
-        sent = rec.sent[k]
+        if kind.startswith("jacobian (") or (kind == "jacobian" and loc is not None and rec.op != "call"):
+            shape = kind.removeprefix("jacobian ")
+            text = f"Jacobian {shape}" if loc is None else short(loc, digits)
+            local += labelled(f"{prefix} = ", text)
+        elif loc is not None:
+            value = short(loc, digits)
+            if _is_number(formula) and np.all(loc == float(formula)):
+                value = formula  # 1 for every element: no need to list them
+            if rec.op == "call" or not formula or formula == value:
+                local += labelled(f"{prefix} = ", value)
+            else:
+                local += labelled(f"{prefix} = {formula} = ", value)
+        sent = rec.sent[k] if k < len(rec.sent) else None
         if sent is not None:
-            sends.append(f"{lab} {sym.arrow} {short(sent, digits)}")
+            sends.append(labelled(f"{lab} {sym.arrow} ", short(sent, digits)))
+    if all(len(s) == 1 for s in sends):
+        send_lines = [", ".join(s[0] for s in sends)] if sends else [""]
+    else:
+        send_lines = [line for s in sends for line in s]
     notes: list[str] = []
     if rec.role:
-        notes.append(f"{rec.op}: {rec.role}")
+        notes.append(f"{rec.op.removeprefix('a')}: {rec.role}" if rec.op in ("amax", "amin")
+                     else f"{rec.op}: {rec.role}")
     if rec.op == "call":
         notes.append(f"grouped gate {rec.function}")
     if rec.kink:
         notes.append(f"kink: {rec.kink}")
     if len(rec.contributions) > 1:
         shown = rec.contributions[:MAX_BRANCHES]
-        parts = " + ".join(f"{short(v, digits)} (via {records[c].label})" for c, v in shown)
+        parts = " + ".join(f"{short(v, digits, oneline=True)} (via {records[c].label})" for c, v in shown)
         more = len(rec.contributions) - len(shown)
         notes.append(f"branches add: {parts}" + (f" + {more} more branches" if more else ""))
     computes = "input" if rec.op == "input" else rec.computes
-    upstream = "" if rec.upstream is None else short(rec.upstream, digits)
-    return [[rec.label], [computes], [short(rec.value, digits)], local or [""], [upstream],
-            [", ".join(sends)], notes or [""]]
+    upstream = [""] if rec.upstream is None else _block(short(rec.upstream, digits))
+    return [[rec.label], [computes], _block(short(rec.value, digits)), local or [""], upstream,
+            send_lines, notes or [""]]
 
 
-MAX_BRANCHES = 6  # a node feeding more consumers than this lists the first ones
+def _block(text: str) -> list[str]:
+    """A multi-line value as lines of one width, so that right-aligning keeps its shape."""
+    lines = text.split("\n")
+    width = max(len(line) for line in lines)
+    return [line.ljust(width) for line in lines]
+
 
 TITLES = ["node", "computes", "value", "local gradients", "upstream", "sends down", "notes"]
 RIGHT = {2, 4}  # value and upstream line up on the right
 
 
-def table(records: list[Record], trace: Trace, digits: int, sym: Symbols) -> list[str]:
-    rows = [cells(r, records, trace, digits, sym) for r in records if r.op != "const"]
+def table(records: list[Record], digits: int, sym: Symbols) -> list[str]:
+    rows = [cells(r, records, digits, sym) for r in records if r.op != "const"]
     widths = [len(t) for t in TITLES]
     for row in rows:
         for c, cell in enumerate(row):
             widths[c] = max(widths[c], *(len(line) for line in cell))
     # Drop columns no row uses (a graph of inputs alone has no local gradients).
     used = [c for c in range(len(TITLES)) if c < 3 or any(any(row[c]) for row in rows)]
-
     last = used[-1]
 
     def line(parts: list[str]) -> str:
@@ -104,19 +139,36 @@ def table(records: list[Record], trace: Trace, digits: int, sym: Symbols) -> lis
     return lines
 
 
-def summary(trace: Trace, digits: int, sym: Symbols, wrt: list[str] | None = None) -> str:
+def summary(trace: Trace, digits: int, sym: Symbols, wrt: list[str] | None = None) -> list[str]:
     graph = trace.graph
-    out = graph.output_name
-    parts = [f"{out} = {short(trace.value, digits)}"]
-    for name, g in trace.gradient.items():
-        if wrt is None or name in wrt:
-            parts.append(f"{sym.partial}{out}/{sym.partial}{name} = {short(g, digits)}")
-    return "      ".join(parts)
+    d, out = sym.partial, graph.output_name
+    value = f"{out} = {short(trace.value, digits, oneline=True)}"
+    grads = trace.gradient
+    names = [v for v in graph.variables if wrt is None or v in wrt]
+    if trace.mode == "jacobian":
+        lines = [value, f"Jacobian of {out}, shape {trace.out_shape} + the input's shape:"]
+        for v in names:
+            if v in grads:
+                lines += labelled(f"  {d}{out}/{d}{v} = ", short(grads[v], digits))
+    else:
+        scalars = all(grads[v].ndim == 0 for v in names if v in grads)
+        if scalars:
+            parts = [f"{d}{out}/{d}{v} = {short(grads[v], digits)}" for v in names if v in grads]
+            lines = ["      ".join([value, *parts])]
+        else:
+            lines = [value]
+            for v in names:
+                if v in grads:
+                    lines += labelled(f"  {d}{out}/{d}{v} = ", short(grads[v], digits))
+    for v in names:
+        if v in graph.index_only:
+            lines.append(f"{v} is used only as an index: it has no gradient")
+    return lines
 
 
 def render(trace: Trace, records: list[Record], *, digits: int = 4, sym: Symbols = UNICODE,
            wrt: list[str] | None = None) -> str:
     lines = [header(trace, digits), ""]
-    lines += table(records, trace, digits, sym)
-    lines += ["", summary(trace, digits, sym, wrt)]
+    lines += table(records, digits, sym)
+    lines += ["", *summary(trace, digits, sym, wrt)]
     return "\n".join(lines) + "\n"

@@ -6,7 +6,7 @@ from ..parser import Program, Syntax
 from ..primitives import PREC_ATOM, PREC_POWER, PREC_PRODUCT, PREC_SUM, PREC_UNARY
 
 _BINARY = {"add": ("+", PREC_SUM), "sub": ("-", PREC_SUM), "mul": ("*", PREC_PRODUCT),
-           "div": ("/", PREC_PRODUCT), "pow": ("^", PREC_POWER)}
+           "div": ("/", PREC_PRODUCT), "matmul": ("@", PREC_PRODUCT), "pow": ("^", PREC_POWER)}
 
 # Past this length the text is shown as typed, cut short, instead of rewritten.
 LIMIT = 240
@@ -34,6 +34,14 @@ def _write(s: Syntax, done: dict[int, tuple[str, int]]) -> tuple[str, int]:
         return s.text, PREC_ATOM
     if s.kind == "call":
         return f"{s.text}({', '.join(k[0] for k in kids)})", PREC_ATOM
+    if s.kind == "array":
+        return f"[{', '.join(k[0] for k in kids)}]", PREC_ATOM
+    if s.kind in ("index", "attr"):
+        (t, p), rest = kids[0], kids[1:]
+        base = t if p >= PREC_ATOM else f"({t})"
+        if s.kind == "attr":
+            return f"{base}.{s.text}", PREC_ATOM
+        return f"{base}[{', '.join(k[0] for k in rest)}]", PREC_ATOM
     if s.text == "neg":
         (t, p), = kids
         return ("-" + (t if p > PREC_UNARY else f"({t})")), PREC_UNARY
