@@ -98,6 +98,23 @@ def constant_value(text: str, offset: int, source: Source, name: str) -> np.ndar
     return np.asarray(values[graph.output][0])
 
 
+def read_value(text: str, offset: int, source: Source, name: str) -> np.ndarray:
+    """One value: @file, a plain numeric array, or a constant expression."""
+    stripped = text.strip()
+    try:
+        if stripped.startswith("@"):
+            return file_value(stripped[1:], name)
+        if _NUMERIC_ARRAY.match(text):
+            try:
+                data = json.loads(stripped)
+            except json.JSONDecodeError:
+                return constant_value(text, offset, source, name)
+            return array_value(data, name, f"{source.name} {name}=...")
+        return constant_value(text, offset, source, name)
+    except SymgradError as err:
+        raise err.located(source, (offset, offset + len(text))) from None
+
+
 def parse_at(texts: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, tuple[Source, tuple[int, int]]]]:
     """Bindings from one or more --at texts, and where each name was given."""
     point: dict[str, np.ndarray] = {}
@@ -124,22 +141,7 @@ def parse_at(texts: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, tup
             if not value_text.strip():
                 raise SymgradError("binding", f"no value after {name}=", source=source,
                                    span=(value_offset - 1, value_offset), hint=f"write {name}=1")
-            stripped = value_text.strip()
-            value_span = (value_offset, value_offset + len(value_text))
-            try:
-                if stripped.startswith("@"):
-                    point[name] = file_value(stripped[1:], name)
-                elif _NUMERIC_ARRAY.match(value_text):
-                    try:
-                        data = json.loads(stripped)
-                    except json.JSONDecodeError:
-                        point[name] = constant_value(value_text, value_offset, source, name)
-                    else:
-                        point[name] = array_value(data, name, f"--at {name}=...")
-                else:
-                    point[name] = constant_value(value_text, value_offset, source, name)
-            except SymgradError as err:
-                raise err.located(source, value_span) from None
+            point[name] = read_value(value_text, value_offset, source, name)
             where[name] = (source, span)
     return point, where
 

@@ -118,20 +118,24 @@ def main() -> None:
               help="Read the program from a file ('-' for standard input).")
 @click.option("--format", "fmt", type=click.Choice(["plain", "json"]), default=None,
               help="Output format (default: plain).")
+@click.option("--upstream", metavar="G",
+              help="For a vector or matrix output: backpropagate this gradient (shaped like the output, "
+              "inline as [1,0,2] or @file.json/.npy) instead of giving the full Jacobian.")
 @click.option("--expand", is_flag=True, help="Show grouped gates (sigmoid, your functions) as their primitives.")
 @click.option("--digits", type=click.IntRange(1, 17), default=4, show_default=True,
               help="Significant digits in tables (JSON is always exact).")
 @click.option("--strict", is_flag=True, help="Treat nan/inf values as errors (exit status 2).")
-def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None, expand: bool,
-         digits: int, strict: bool) -> None:
+def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None, upstream: str | None,
+         expand: bool, digits: int, strict: bool) -> None:
     fmt = fmt or "plain"
-    _run(fmt, lambda: _grad(expr, at, file, fmt, expand, digits, strict))
+    _run(fmt, lambda: _grad(expr, at, file, fmt, upstream, expand, digits, strict))
 
 
-def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, expand: bool,
-          digits: int, strict: bool) -> None:
-    from .binding import check_bindings, parse_at
+def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, upstream: str | None,
+          expand: bool, digits: int, strict: bool) -> None:
+    from .binding import check_bindings, parse_at, read_value
     from .engine import evaluate
+    from .errors import Source
     from .graph import build
     from .records import records
 
@@ -139,7 +143,8 @@ def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, expan
     graph = build(text, name, expand=expand)
     point, where = parse_at(at)
     check_bindings(graph, point, where)
-    trace = evaluate(graph, point)
+    seed = None if upstream is None else read_value(upstream, 0, Source(upstream, "--upstream"), "upstream")
+    trace = evaluate(graph, point, upstream=seed)
     messages = [w.message for w in trace.warnings] + graph.warnings
     if strict and trace.warnings:
         raise SymgradError("domain", trace.warnings[0].message,

@@ -50,6 +50,7 @@ class Trace:
     contributions: list[list[tuple[int, Array]]]  # per node: (consumer, gradient), consumers in order
     dep: list[bool]  # does the node's value depend on an input (through differentiable edges)?
     mode: str = "point"  # "point", "points" or "jacobian"
+    upstream: Array | None = None  # the gradient backpropagated from the output, when one was given
     kinks: dict[int, str] = field(default_factory=dict)  # node -> the convention used there
     warnings: list[Warning_] = field(default_factory=list)
 
@@ -337,6 +338,7 @@ def evaluate(graph: Graph, at: Mapping[str, Any], *, upstream: Any = None) -> Tr
                                f"{graph.output_name} has shape {want}", hint="give it the output's shape")
         seed = seed[None]
     trace = backward(graph, values, seed)
+    trace.upstream = None if seed is None else seed[0]
     trace.warnings[:0] = warnings
     return trace
 

@@ -1,40 +1,31 @@
-"""The README's examples are run and compared with what they show."""
+"""The README's and examples/' transcripts and code are run and compared with what they show."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import re
-import shlex
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from transcripts import ROOT, run, transcripts
 
-from symgrad.cli import main
-
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def transcripts() -> list[tuple[str, str]]:
-    """Every ``$ symgrad ...`` block in the README: (command, shown output)."""
-    found = []
-    for block in re.findall(r"```\n(\$ symgrad .*?)```", README, flags=re.S):
-        first, _, rest = block.partition("\n")
-        found.append((first[2:], rest))
-    return found
+@pytest.mark.parametrize(
+    ("path", "command", "shown"), transcripts(),
+    ids=[f"{p.name}:{c[:50]}" for p, c, _ in transcripts()],
+)
+def test_transcript(path: Path, command: str, shown: str) -> None:
+    assert run(command).rstrip() == shown.rstrip(), f"{path.name}: run python tests/transcripts.py to update"
 
 
-@pytest.mark.parametrize(("command", "shown"), transcripts(), ids=lambda v: v[:40] if isinstance(v, str) else v)
-def test_readme_transcript(command: str, shown: str) -> None:
-    args = shlex.split(command)[1:]
-    result = CliRunner().invoke(main, args)
-    printed = result.stdout + result.stderr
-    assert printed.rstrip() == shown.rstrip()
-
-
-def test_readme_has_transcripts() -> None:
-    assert len(transcripts()) >= 2
+def test_every_example_has_a_transcript() -> None:
+    having = {p.name for p, _, _ in transcripts()}
+    for md in (ROOT / "examples").glob("*.md"):
+        assert md.name in having
+    assert "README.md" in having
 
 
 def test_readme_python_example() -> None:

@@ -51,6 +51,7 @@ def result(trace: Trace, records: list[Record]) -> dict[str, Any]:
         ("jacobian" if trace.mode == "jacobian" else "gradient"): {
             v: (exact(trace.gradient[v]) if v in trace.gradient else None) for v in graph.variables
         },
+        "upstream": None if trace.upstream is None else exact(trace.upstream),
         "index_only": list(graph.index_only),
         "warnings": [w.message for w in trace.warnings] + list(graph.warnings),
         "kinks": [{"node": shown[_visible(trace, n)], "convention": text} for n, text in trace.kinks.items()],

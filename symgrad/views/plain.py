@@ -150,6 +150,12 @@ def summary(trace: Trace, digits: int, sym: Symbols, wrt: list[str] | None = Non
         for v in names:
             if v in grads:
                 lines += labelled(f"  {d}{out}/{d}{v} = ", short(grads[v], digits))
+    elif trace.upstream is not None:
+        g = short(trace.upstream, digits, oneline=True)
+        lines = [value, f"backpropagating the upstream gradient g = {g} (g·{d}{out}/{d}input):"]
+        for v in names:
+            if v in grads:
+                lines += labelled(f"  g·{d}{out}/{d}{v} = ", short(grads[v], digits))
     else:
         scalars = all(grads[v].ndim == 0 for v in names if v in grads)
         if scalars:
