@@ -376,14 +376,14 @@ def group_local(trace: Trace, group: int) -> tuple[Array | None, ...]:
     if core(out) != ():
         return tuple(None for _ in grp.args)
     dep = trace.dep
-    _, _, _, contributions = sweep(graph, trace.values, dep, grp.start, grp.output, np.ones_like(out))
+    grads, _, _, _ = sweep(graph, trace.values, dep, grp.start, grp.output, np.ones_like(out))
     result: list[Array | None] = []
-    for a in grp.args:
-        if not dep[a]:
+    for p in grp.params:
+        if not dep[p]:
             result.append(None)
             continue
-        inside = [d for c, d in contributions.get(a, []) if grp.start <= c <= grp.output]
-        result.append(sum(inside[1:], inside[0]) if inside else np.zeros((1, *core(trace.values[a]))))
+        g = grads.get(p)
+        result.append(g if g is not None else np.zeros((1, *core(trace.values[p]))))
     return tuple(result)
 
 

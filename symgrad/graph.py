@@ -34,7 +34,8 @@ class Group:
     """One call of a user's function from the program: a grouped gate."""
 
     function: str
-    args: tuple[int, ...]
+    args: tuple[int, ...]  # the nodes passed in
+    params: tuple[int, ...]  # the nodes standing for the parameters inside the gate (one per argument)
     start: int  # the call's nodes are start .. output
     output: int
     span: tuple[int, int]
@@ -107,6 +108,7 @@ class _Frame:
     results: dict[int, int] = field(default_factory=dict)
     pending: int | None = None  # syntax index of a call waiting for its body
     group_start: int | None = None
+    args: tuple[int, ...] = ()  # a grouped gate's arguments (its env holds its parameter nodes)
     call_span: tuple[int, int] | None = None
 
 
@@ -357,7 +359,12 @@ class _Builder:
                     fr.pending = i
                     frame.call_span = (s.start, s.end) if fr.syntax is self.syntax else fr.call_span
                     if len(stack) == 1 and not self.expand:
+                        # A grouped gate: its parameters get nodes of their own, so that the
+                        # gate's local gradient is told apart per parameter even in g(x, x).
                         frame.group_start = len(self.nodes)
+                        frame.env = {p: self._add(Node("id", (a,), span=frame.call_span))
+                                     for p, a in zip(callee.params, args)}
+                        frame.args = args
                     stack.append(frame)
                     pushed = True
                     break
@@ -387,12 +394,12 @@ class _Builder:
     def _close_group(self, frame: _Frame, result: int) -> int:
         assert frame.group_start is not None and frame.function is not None
         start = frame.group_start
-        if result < start:  # the body returned a parameter or a constant made elsewhere
+        params = tuple(frame.env[p] for p in frame.function.params)
+        if result in params or self.nodes[result].op == "const":  # the gate's output needs a node of its own
             result = self._add(Node("id", (result,), span=frame.call_span))
-        args = tuple(frame.env[p] for p in frame.function.params)
         g = len(self.groups)
         assert frame.call_span is not None
-        self.groups.append(Group(frame.function.name, args, start, result, frame.call_span))
+        self.groups.append(Group(frame.function.name, frame.args, params, start, result, frame.call_span))
         for n in self.nodes[start:result + 1]:
             n.group = g
         return result

@@ -65,6 +65,48 @@ def grammar_text() -> str:
     return checkout.read_text(encoding="utf-8")
 
 
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
+
+
+def join_bracketed_lines(text: str) -> str:
+    """A statement may go on over several lines while a bracket is open: line
+    breaks (and comments) between a bracket and the one that closes it become
+    spaces, so that every character keeps its position for error messages.
+    A bracket that is never closed joins nothing, so its error stays on its line."""
+    if "\n" not in text:
+        return text
+    inside = [0] * (len(text) + 1)  # +1 where a matched bracket opens, -1 after it closes
+    comments: list[tuple[int, int]] = []
+    opened: list[int] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "#":
+            end = text.find("\n", i)
+            end = len(text) if end < 0 else end
+            comments.append((i, end))
+            i = end
+            continue
+        if ch in "([":
+            opened.append(i)
+        elif ch in ")]" and opened:
+            inside[opened.pop()] += 1
+            inside[i + 1] -= 1
+        i += 1
+    out = list(text)
+    depth = [0] * len(text)  # how many matched brackets enclose each character
+    running = 0
+    for k, ch in enumerate(text):
+        running += inside[k]
+        depth[k] = running
+        if running > 0 and ch == "\n":
+            out[k] = " "
+    for start, end in comments:
+        if depth[start] > 0:
+            out[start:end] = " " * (end - start)
+    return "".join(out)
+
+
 @v_args(inline=True)
 class _Builder(Transformer[Token, Any]):
     """Parser callbacks: append each reduced rule to a flat list, return its index."""
@@ -128,6 +170,13 @@ class _Builder(Transformer[Token, Any]):
     def array(self, lsqb: Token, args: list[int], rsqb: Token) -> int:
         return self._add("array", "[]", tuple(args), lsqb.start_pos or 0, rsqb.end_pos or 0)
 
+    def superscript(self, a: int, tok: Token) -> int:
+        digits = str(tok).translate(_SUPERSCRIPTS)
+        exponent = self._add("num", digits.lstrip("-"), (), tok.start_pos or 0, tok.end_pos or 0)
+        if digits.startswith("-"):
+            exponent = self._add("op", "neg", (exponent,), tok.start_pos or 0, tok.end_pos or 0)
+        return self._binary("pow", a, exponent)
+
     def neg(self, tok: Token, a: int) -> int:
         return self._add("op", "neg", (a,), tok.start_pos or 0, self._span(a)[1])
 
@@ -175,7 +224,7 @@ def parse(text: str, name: str = "expression", *, start: str = "program") -> Pro
     with _lock:
         builder.syntax = []
         try:
-            statements: list[Statement] = lark.parse(text, start=start)  # type: ignore[assignment]
+            statements: list[Statement] = lark.parse(join_bracketed_lines(text), start=start)  # type: ignore[assignment]
         except UnexpectedInput as exc:
             raise _syntax_error(exc, source, start) from None
         finally:

@@ -60,9 +60,13 @@ def records(trace: Trace) -> list[Record]:
             op, function, inputs = "call", grp.function, grp.args
             raw = group_local(trace, node.group) if trace.dep[i] else tuple(None for _ in inputs)
             local = tuple(None if v is None else trace.value_of(v) for v in raw)
-            kinds = tuple("none" if v is None else "jacobian" for v in local)
-            sent = tuple(trace.grad_of(_sum_inside(trace, a, grp.start, grp.output)) if trace.dep[a] else None
-                         for a in inputs)
+            out_shape = core(trace.values[i])
+            kinds = tuple(
+                "jacobian" if v is not None
+                else ("none" if not trace.dep[a] else f"jacobian {out_shape + core(trace.values[a])}")
+                for v, a in zip(local, inputs)
+            )
+            sent = tuple(_sent_by(trace, p) for p in grp.params)
             local_text = tuple(f"d{grp.function}/d{graph.labels[a]}" for a in inputs)
             role, kink = None, _group_kink(trace, grp.start, grp.output)
         else:
@@ -114,9 +118,10 @@ def _locals(trace: Trace, i: int, prim: P.Primitive | None) -> tuple[tuple[Array
     return tuple(local), tuple(kinds)
 
 
-def _sum_inside(trace: Trace, arg: int, start: int, end: int) -> Array:
-    parts = [d for c, d in trace.contributions[arg] if start <= c <= end]
-    return sum(parts[1:], parts[0]) if parts else np.zeros_like(trace.values[arg])
+def _sent_by(trace: Trace, param: int) -> Array | None:
+    """What a grouped gate sends down to one argument: what its parameter node passes on."""
+    sent = trace.sent[param]
+    return None if not sent or sent[0] is None else trace.grad_of(sent[0])
 
 
 def _group_kink(trace: Trace, start: int, end: int) -> str | None:
