@@ -80,15 +80,25 @@ class _Main(click.Group):
 
 
 class _Grad(click.Command):
+    """Option mistakes get messages in the user's terms."""
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given_args = list(args)  # click consumes the list as it parses
         try:
             return super().parse_args(ctx, args)
         except click.NoSuchOption as exc:
-            raise click.UsageError(
-                f"no such option: {exc.option_name}. An expression that starts with '-' goes after '--', "
-                "as in: symgrad --at x=3 -- -x^2",
-                ctx,
-            ) from None
+            if exc.possibilities:  # a misspelt option: click says which it might be
+                raise
+            message = f"no such option: {exc.option_name}."
+            given = next((a for a in given_args if a.startswith(exc.option_name)), exc.option_name)
+            if not given.startswith("--"):
+                message += (f" If {given} is an expression, put it after '--', as in: "
+                            f"symgrad --at x=3 -- {given}")
+            raise click.UsageError(message, ctx) from None
+        except click.UsageError as exc:
+            if "extra argument" in exc.message and any("=" in a for a in given_args if not a.startswith("-")):
+                exc.message += ". Separate the bindings of --at with commas, not spaces: --at x=1,y=2"
+            raise
 
 
 @click.group(
@@ -116,7 +126,7 @@ def main() -> None:
               help="Values of the variables, e.g. x=-2,y=5,z=pi/4. May be repeated.")
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Read the program from a file ('-' for standard input).")
-@click.option("--format", "fmt", type=click.Choice(["plain", "json"]), default=None,
+@click.option("--format", "fmt", type=click.Choice(["plain", "json"], case_sensitive=False), default=None,
               help="Output format (default: plain).")
 @click.option("--upstream", metavar="G",
               help="For a vector or matrix output: backpropagate this gradient (shaped like the output, "
@@ -127,7 +137,7 @@ def main() -> None:
 @click.option("--strict", is_flag=True, help="Treat nan/inf values as errors (exit status 2).")
 def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None, upstream: str | None,
          expand: bool, digits: int, strict: bool) -> None:
-    fmt = fmt or "plain"
+    fmt = (fmt or "plain").lower()
     _run(fmt, lambda: _grad(expr, at, file, fmt, upstream, expand, digits, strict))
 
 
@@ -201,12 +211,16 @@ def _run(fmt: str, work: Callable[[], None]) -> None:
     """Run a command: user errors to stderr with exit 2, never a traceback."""
     try:
         work()
+        sys.stdout.flush()
     except SymgradError as err:
         _fail(err, fmt)
     except KeyboardInterrupt:
         sys.exit(130)
     except BrokenPipeError:
         _quiet_pipe()
+    except OSError as exc:  # stdout could not be written (a full disk, a closed terminal)
+        click.echo(f"error: cannot write the output: {exc.strerror or exc}", err=True)
+        _quiet_pipe(status=2)
     except RecursionError:  # should not happen: nothing recurses with the input's size
         _fail(SymgradError("internal", "the input is nested too deeply"), fmt, status=3)
     except (click.ClickException, click.exceptions.Exit, SystemExit):
@@ -231,12 +245,15 @@ def _fail(err: SymgradError, fmt: str, status: int = 2) -> NoReturn:
     sys.exit(status)
 
 
-def _quiet_pipe() -> NoReturn:
-    # The reader went away (| head): stop quietly, and keep Python from
-    # complaining while it flushes stdout on exit.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    sys.exit(0)
+def _quiet_pipe(status: int = 0) -> NoReturn:
+    # The reader went away (| head), or stdout failed: stop, and keep Python
+    # from complaining while it flushes stdout on exit.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(status)
 
 
 def run() -> None:

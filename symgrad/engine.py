@@ -20,6 +20,7 @@ import numpy as np
 from . import primitives as P
 from .errors import SymgradError
 from .graph import Graph, describe
+from .numbers import short
 
 Array = np.ndarray
 
@@ -169,16 +170,19 @@ def _what(v: Array) -> str:
 
 
 def _bad_value(graph: Graph, i: int, v: Array, values: list[Array]) -> str:
-    node = graph.nodes[i]
-    shown = ", ".join(f"{graph.labels[j]} = {_num(values[j])}" for j in node.inputs
-                      if graph.nodes[j].op != "const")
-    where = f" at {shown}" if shown else ""
-    return f"{graph.labels[i]} = {describe(graph, i)} is {_what(v)}{where}"
+    return f"{graph.labels[i]} = {describe(graph, i)} is {_what(v)}{_inputs_at(graph, i, values)}"
+
+
+def _inputs_at(graph: Graph, i: int, values: list[Array]) -> str:
+    """ at x = -2, y = 3: the node's inputs that are not constants, each once."""
+    seen = dict.fromkeys(j for j in graph.nodes[i].inputs if graph.nodes[j].op != "const")
+    shown = ", ".join(f"{graph.labels[j]} = {_num(values[j])}" for j in seen)
+    return f" at {shown}" if shown else ""
 
 
 def _num(v: Array) -> str:
     if v.size == 1:
-        return f"{float(v.reshape(-1)[0]):.6g}"
+        return short(v.reshape(-1)[0], 6)
     if v.shape[0] == 1:
         return f"an array of shape {core(v)}"
     return f"{v.shape[0]} points"
@@ -306,7 +310,7 @@ def _inspect(trace: Trace) -> None:
                 j = node.inputs[k]
                 trace.warnings.append(Warning_(
                     i, f"the gradient {graph.labels[i]} = {describe(graph, i)} sends to {graph.labels[j]} "
-                    f"is {_what(d)} at {graph.labels[j]} = {_num(values[j])}"))
+                    f"is {_what(d)}{_inputs_at(graph, i, values)}"))
 
 
 def point_inputs(graph: Graph, at: Mapping[str, Any]) -> dict[str, Array]:

@@ -119,6 +119,7 @@ class _Builder:
         self.syntax = program.syntax
         self.expand = expand
         self.nodes: list[Node] = []
+        self.called: set[str] = set()  # the user's functions that something calls
         self.dep: list[bool] = []  # does the node depend on an input?
         self.groups: list[Group] = []
         self.functions: dict[str, Function] = {}
@@ -185,6 +186,9 @@ class _Builder:
         else:
             output_name = plan[-1][0]
         self._warn_unused(made, output)
+        for fname, f in self.functions.items():
+            if fname not in self.called:
+                self.warnings.append(f"function {fname} (line {self.line(f.span[0])}) is never called")
         if header is not None:
             head = f"{header[0]}({', '.join(header[1])})"
         else:
@@ -245,6 +249,7 @@ class _Builder:
                     raise self.error("recursion", f"{name} calls itself: recursion is not supported",
                                      (s.start, s.end))
                 self._resolve_function(s)
+                self.called.add(s.text)
         self.functions[name] = Function(name, params, body, self.syntax, span, len(self.functions))
 
     def _variables(self, plan: list[tuple[str | None, int, tuple[int, int]]],
@@ -274,6 +279,9 @@ class _Builder:
         if header is None:
             return list(free)
         fname, params, hspan = header
+        if fname in params:
+            raise self.error("name", f"{fname} names the output and cannot also be one of its parameters",
+                             hspan, "choose another name for the output or for the parameter")
         for p in params:
             if p in assigned:
                 raise self.error("name", f"{p} is a named intermediate (line {self.line(assigned[p])}) "
@@ -329,7 +337,11 @@ class _Builder:
             return
         known = sorted(set(P.function_names()) | set(self.functions) | set(P.FUNCTION_ALIASES))
         near = suggest(s.text, known)
-        if near:
+        later = next((self.line(st.start) for st in self.program.statements if st.lhs is not None
+                      and self.syntax[st.lhs].kind == "call" and self.syntax[st.lhs].text == s.text), None)
+        if later is not None:
+            hint = f"{s.text} is defined later in the program (line {later}): define a function before using it"
+        elif near:
             hint = f"did you mean {near}? (symgrad --help lists the functions)"
         else:
             hint = f"if {s.text} is a variable, write {s.text}*(...) to multiply; symgrad --help lists the functions"
@@ -352,6 +364,7 @@ class _Builder:
                 s = fr.syntax[i]
                 callee = self._callee(s, fr)
                 if callee is not None:
+                    self.called.add(callee.name)
                     args = tuple(fr.results[c] for c in s.children)
                     self._check_arity(s, len(callee.params), callee.params, fr)
                     frame = _Frame(callee.syntax, _post_order(callee.syntax, callee.body),
@@ -466,15 +479,23 @@ def _index_only(graph: Graph) -> list[str]:
     return [graph.nodes[i].name or "" for i in graph.inputs if as_index[i] and not as_value[i]]
 
 
+def _again(name: str, times: int) -> str:
+    if times == 0:
+        return name
+    return name + "'" * times if times <= 3 else f"{name}#{times + 1}"
+
+
 def _labels(graph: Graph) -> list[str]:
     """What each node is called in views: the user's name, a constant as written,
     or a generated n1, n2, ... that never collides with the user's names."""
     taken = {n.name for n in graph.nodes if n.name} | set(graph.functions)
     labels: list[str] = []
     k = 0
+    times: dict[str, int] = {}  # a name assigned again is c, then c', c'', c''', c#5, ...
     for i, n in enumerate(graph.nodes):
         if n.name is not None:
-            labels.append(n.name)
+            again = times[n.name] = times.get(n.name, -1) + 1
+            labels.append(_again(n.name, again))
         elif n.op == "const":
             labels.append(n.text or repr(n.value))
         elif not graph.visible(i):

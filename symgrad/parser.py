@@ -307,10 +307,18 @@ def _hint(source: Source, pos: int, token: Token | None, prev: Token | None) -> 
         if prev.type in ("NUMBER", "NAME", "RPAR") and token.type in ("NUMBER", "NAME", "LPAR"):
             if prev.type == "NAME" and token.type == "LPAR":
                 return None
+            if prev.type == "NAME" and _is_function(left):
+                return f"a function's argument goes in parentheses: write {left}({right})"
             return f"missing operator between '{left}' and '{right}'? write {left}*{right}"
     if token is not None and token.type == "EQUAL":
         return "'=' assigns a name (q = x + y) or defines a function (f(x) = ...); it cannot stand inside an expression"
     return None
+
+
+def _is_function(name: str) -> bool:
+    from .primitives import function
+
+    return function(name) is not None
 
 
 def _tokens_before(source: Source, pos: int) -> list[Token]:

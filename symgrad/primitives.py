@@ -236,7 +236,15 @@ def _tied(extreme: Callable[..., Any]) -> Callable[[Array], Array]:
 
 
 def _norm(a: Array) -> Array:
-    return np.asarray(np.sqrt(_reduce_all(np.sum)(a * a)))
+    # Scaled by the largest magnitude, so that squares of large entries do not overflow.
+    top = _reduce_all(np.max)(np.abs(a))
+    scale = np.where((top > 0) & np.isfinite(top), top, 1.0)
+    s = scale.reshape(scale.shape + (1,) * (a.ndim - 1))
+    return np.asarray(scale * np.sqrt(_reduce_all(np.sum)((a / s) ** 2)))
+
+
+def _not_empty(a: Array) -> str | None:
+    return "{0} is empty: it has no largest or smallest element" if a.size == 0 else None
 
 
 def _norm_vjp(k: int, g: Array, out: Array, a: Array) -> Array:
@@ -299,6 +307,10 @@ def _index_check(a: Array, *idx: Array) -> str | None:
         what = "a scalar" if not core else f"of shape {core}"
         return f"{len(idx)} indices given, but {{0}} is {what}"
     for k, i in enumerate(idx):
+        if i.ndim > 1:
+            return f"index {{{k + 1}}} must be one whole number, but it is an array of shape {_core(i)}"
+        if core[k] == 0:
+            return f"axis {k} of {{0}} is empty: there is nothing to index"
         values = np.asarray(i).reshape(-1)
         bad = values[values != np.round(values)]
         if bad.size:
@@ -481,14 +493,16 @@ _TABLE: list[Primitive] = [
         "max", 2, np.maximum,
         (lambda out, a, b: _tie_share(a, b), lambda out, a, b: _tie_share(b, a)),
         lambda sp, a, b: sp.Max(a, b), "the larger of a and b, elementwise",
-        local_text=("[{0} > {1}]", "[{1} > {0}]"), role="routes", params=("a", "b"),
+        local_text=("[{0} > {1}] + ½[{0} = {1}]", "[{1} > {0}] + ½[{0} = {1}]"), role="routes",
+        params=("a", "b"),
         kink=lambda a, b: a == b, kink_text="a tie sends half the gradient to each input",
     ),
     Primitive(
         "min", 2, np.minimum,
         (lambda out, a, b: _tie_share(b, a), lambda out, a, b: _tie_share(a, b)),
         lambda sp, a, b: sp.Min(a, b), "the smaller of a and b, elementwise",
-        local_text=("[{0} < {1}]", "[{1} < {0}]"), role="routes", params=("a", "b"),
+        local_text=("[{0} < {1}] + ½[{0} = {1}]", "[{1} < {0}] + ½[{0} = {1}]"), role="routes",
+        params=("a", "b"),
         kink=lambda a, b: a == b, kink_text="a tie sends half the gradient to each input",
     ),
     # Vectors and matrices.
@@ -534,12 +548,12 @@ _TABLE: list[Primitive] = [
     ),
     Primitive(
         "amax", 1, _reduce_all(np.max), (), None,
-        "the largest element", call="max", local_text=("[{0} == {out}]",), vjp=_extreme_vjp,
+        "the largest element", call="max", local_text=("[{0} == {out}]",), vjp=_extreme_vjp, check=_not_empty,
         role="routes", kink=_tied(np.max), kink_text="tied largest elements share the gradient equally",
     ),
     Primitive(
         "amin", 1, _reduce_all(np.min), (), None,
-        "the smallest element", call="min", local_text=("[{0} == {out}]",), vjp=_extreme_vjp,
+        "the smallest element", call="min", local_text=("[{0} == {out}]",), vjp=_extreme_vjp, check=_not_empty,
         role="routes", kink=_tied(np.min), kink_text="tied smallest elements share the gradient equally",
     ),
     Primitive(

@@ -74,6 +74,7 @@ def records(trace: Trace) -> list[Record]:
             prim = P.PRIMITIVES.get(node.op)
             local, kinds = _locals(trace, i, prim)
             sent = tuple(None if v is None else trace.grad_of(v) for v in trace.sent[i])
+            sent = sent + (None,) * (len(inputs) - len(sent))  # a node no gradient reaches sends nothing
             local_text = _local_text(prim, [graph.labels[j] for j in inputs], graph.labels[i])
             role = prim.role if prim else None
             kink = trace.kinks.get(i)

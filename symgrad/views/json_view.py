@@ -8,14 +8,13 @@ from typing import Any
 from .. import __version__
 from ..engine import Trace
 from ..errors import SymgradError
+from ..numbers import exact
 from ..records import Record
-from .numbers import exact
 from .source import program_text
 
 
 def result(trace: Trace, records: list[Record]) -> dict[str, Any]:
     graph = trace.graph
-    shown = {r.node: r.id for r in records}
     nodes = []
     for r in records:
         node: dict[str, Any] = {
@@ -54,14 +53,9 @@ def result(trace: Trace, records: list[Record]) -> dict[str, Any]:
         "upstream": None if trace.upstream is None else exact(trace.upstream),
         "index_only": list(graph.index_only),
         "warnings": [w.message for w in trace.warnings] + list(graph.warnings),
-        "kinks": [{"node": shown[_visible(trace, n)], "convention": text} for n, text in trace.kinks.items()],
+        "kinks": [{"node": r.id, "convention": r.kink} for r in records if r.kink],
         "nodes": nodes,
     }
-
-
-def _visible(trace: Trace, node: int) -> int:
-    g = trace.graph.nodes[node].group
-    return node if g is None else trace.graph.groups[g].output
 
 
 def error(err: SymgradError) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine import Trace
+from ..numbers import short
 from ..records import Record
-from .numbers import short
 from .source import program_text
 
 
@@ -90,7 +90,12 @@ def cells(rec: Record, records: list[Record], digits: int, sym: Symbols) -> list
         notes.append(f"kink: {rec.kink}")
     if len(rec.contributions) > 1:
         shown = rec.contributions[:MAX_BRANCHES]
-        parts = " + ".join(f"{short(v, digits, oneline=True)} (via {records[c].label})" for c, v in shown)
+        parts = ""
+        for c, v in shown:
+            text = f"{short(v, digits, oneline=True)} (via {records[c].label})"
+            if parts:
+                text = f" - {text[1:]}" if text.startswith("-") else f" + {text}"
+            parts += text
         more = len(rec.contributions) - len(shown)
         notes.append(f"branches add: {parts}" + (f" + {more} more branches" if more else ""))
     computes = "input" if rec.op == "input" else rec.computes
