@@ -97,7 +97,9 @@ class _Grad(click.Command):
             raise click.UsageError(message, ctx) from None
         except click.UsageError as exc:
             if "extra argument" in exc.message and any("=" in a for a in given_args if not a.startswith("-")):
-                exc.message += ". Separate the bindings of --at with commas, not spaces: --at x=1,y=2"
+                raise click.UsageError(
+                    exc.message + ". Separate the bindings of --at with commas, not spaces: --at x=1,y=2", ctx
+                ) from None
             raise
 
 
