@@ -128,8 +128,11 @@ def main() -> None:
               help="Values of the variables, e.g. x=-2,y=5,z=pi/4. May be repeated.")
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Read the program from a file ('-' for standard input).")
-@click.option("--format", "fmt", type=click.Choice(["plain", "json"], case_sensitive=False), default=None,
-              help="Output format (default: plain).")
+@click.option("--format", "fmt", type=click.Choice(["table", "plain", "json"], case_sensitive=False),
+              default=None, help="Output: a rich table (the default on a terminal), plain aligned text "
+              "(the default otherwise) or JSON.")
+@click.option("--steps", is_flag=True, help="Also print the chain rule for every node, in backward order.")
+@click.option("--wrt", metavar="X,Y", help="Report the gradients with respect to these inputs only.")
 @click.option("--upstream", metavar="G",
               help="For a vector or matrix output: backpropagate this gradient (shaped like the output, "
               "inline as [1,0,2] or @file.json/.npy) instead of giving the full Jacobian.")
@@ -137,14 +140,19 @@ def main() -> None:
 @click.option("--digits", type=click.IntRange(1, 17), default=4, show_default=True,
               help="Significant digits in tables (JSON is always exact).")
 @click.option("--strict", is_flag=True, help="Treat nan/inf values as errors (exit status 2).")
-def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None, upstream: str | None,
-         expand: bool, digits: int, strict: bool) -> None:
-    fmt = (fmt or "plain").lower()
-    _run(fmt, lambda: _grad(expr, at, file, fmt, upstream, expand, digits, strict))
+def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None, steps: bool,
+         wrt: str | None, upstream: str | None, expand: bool, digits: int, strict: bool) -> None:
+    fmt = (fmt or default_format()).lower()
+    _run(fmt, lambda: _grad(expr, at, file, fmt, steps, wrt, upstream, expand, digits, strict))
 
 
-def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, upstream: str | None,
-          expand: bool, digits: int, strict: bool) -> None:
+def default_format() -> str:
+    """A rich table on a terminal, plain text into a pipe or a file."""
+    return "table" if sys.stdout.isatty() else "plain"
+
+
+def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps: bool, wrt_text: str | None,
+          upstream: str | None, expand: bool, digits: int, strict: bool) -> None:
     from .binding import check_bindings, parse_at, read_value
     from .engine import evaluate
     from .errors import Source
@@ -157,6 +165,7 @@ def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, upstr
     check_bindings(graph, point, where)
     seed = None if upstream is None else read_value(upstream, 0, Source(upstream, "--upstream"), "upstream")
     trace = evaluate(graph, point, upstream=seed)
+    wrt = None if wrt_text is None else parse_wrt(wrt_text, graph.variables)
     messages = [w.message for w in trace.warnings] + graph.warnings
     if strict and trace.warnings:
         raise SymgradError("domain", trace.warnings[0].message,
@@ -164,14 +173,40 @@ def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, upstr
     for m in messages:
         click.echo(f"warning: {m}", err=True)
     recs = records(trace)
+    sym = _symbols()
     if fmt == "json":
         from .views import json_view
 
-        click.echo(json_view.dumps(json_view.result(trace, recs)))
+        click.echo(json_view.dumps(json_view.result(trace, recs, wrt)))
+        return
+    if fmt == "table":
+        from .views import table
+
+        table.render(_console(), trace, recs, digits=digits, sym=sym, wrt=wrt)
     else:
         from .views import plain
 
-        click.echo(plain.render(trace, recs, digits=digits, sym=_symbols()), nl=False)
+        click.echo(plain.render(trace, recs, digits=digits, sym=sym, wrt=wrt), nl=False)
+    if steps:
+        from .views import steps as steps_view
+
+        click.echo()
+        click.echo(steps_view.render(trace, recs, digits=digits, sym=sym), nl=False)
+
+
+def parse_wrt(text: str, variables: list[str]) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for n in names:
+        if n not in variables:
+            raise SymgradError("binding", f"--wrt names {n}, which is not an input",
+                               hint=f"the inputs are: {', '.join(variables) or 'none'}")
+    return names
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
 
 
 def read_program(expr: str | None, file: str | None) -> tuple[str, str]:

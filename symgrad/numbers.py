@@ -61,3 +61,13 @@ def exact(v: Any) -> Any:
     o[a == np.inf] = "Infinity"
     o[a == -np.inf] = "-Infinity"
     return o.tolist()
+
+
+def signed_sum(terms: list[str]) -> str:
+    """Terms written as a sum, a negative one with a minus: "6 + 1", "3 - 1.5"."""
+    out = ""
+    for text in terms:
+        if out:
+            text = f" - {text[1:]}" if text.startswith("-") else f" + {text}"
+        out += text
+    return out

@@ -44,7 +44,9 @@ class Primitive:
     summary: str  # one line for --help
     symbol: str | None = None  # infix or prefix operator symbol
     prec: int = PREC_ATOM  # precedence when written infix/prefix
-    local_text: tuple[str, ...] = ()  # local gradient per input; {0}, {1} inputs, {out} the node
+    # The local gradient per input as a formula: {0}, {1} the inputs, {out} the node; where it
+    # is written as a vector-Jacobian product, {g} is the gradient arriving from above.
+    local_text: tuple[str, ...] = ()
     role: str | None = None  # the gate's role in the lecture's words
     kink: Callable[..., Any] | None = None  # where the gate is not differentiable
     kink_text: str | None = None  # the convention used there
@@ -461,7 +463,7 @@ _TABLE: list[Primitive] = [
     Primitive(
         "sigmoid", 1, _sigmoid, (lambda out, x: out * (1.0 - out),),
         lambda sp, x: 1 / (1 + sp.exp(-x)), "logistic sigmoid 1/(1+exp(-x)) (also σ; grouped gate)",
-        local_text=("{out}*(1 - {out})",), expansion="1 / (1 + exp(-x))",
+        local_text=("{out}*(1 - {out})",), expansion="1 / (exp(-x) + 1)",
     ),
     Primitive(
         "softplus", 1, lambda x: np.logaddexp(0.0, x), (lambda out, x: _sigmoid(x),),
@@ -509,12 +511,12 @@ _TABLE: list[Primitive] = [
     Primitive(
         "matmul", 2, _matmul, (), None,
         "matrix product (also a @ b)", symbol="@", prec=PREC_PRODUCT,
-        local_text=("g @ {1}.T", "{0}.T @ g"), params=("a", "b"), vjp=_matmul_vjp, check=_matmul_check,
+        local_text=("{g} @ {1}.T", "{0}.T @ {g}"), params=("a", "b"), vjp=_matmul_vjp, check=_matmul_check,
         callable=False, operator=True,
     ),
     Primitive(
         "transpose", 1, _transpose, (), None,
-        "transpose: swaps the two axes of a matrix (also W.T)", local_text=("g.T",),
+        "transpose: swaps the two axes of a matrix (also W.T)", local_text=("{g}.T",),
         vjp=_transpose_vjp, params=("W",),
     ),
     Primitive(
@@ -564,7 +566,7 @@ _TABLE: list[Primitive] = [
     Primitive(
         "softmax", 1, _softmax, (), None,
         "exp(x) / sum(exp(x)) over the last axis, computed stably",
-        local_text=("{out} * (g - sum(g * {out}))",), vjp=_softmax_vjp,
+        local_text=("{out} * ({g} - sum({g} * {out}))",), vjp=_softmax_vjp,
     ),
     Primitive(
         "index", -1, _index, (), None,

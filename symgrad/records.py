@@ -15,7 +15,7 @@ import numpy as np
 
 from . import primitives as P
 from .engine import Trace, core, group_local, local_jacobian
-from .graph import describe
+from .graph import Graph, describe
 
 Array = np.ndarray
 
@@ -36,6 +36,8 @@ class Record:
     local: tuple[Array | None, ...]  # d node / d input, per input (None: no gradient, or too large)
     local_kind: tuple[str, ...]  # per input: "elementwise", "jacobian", "none" or "jacobian (shape)"
     local_text: tuple[str, ...]  # the local gradient as a formula, per input
+    local_vjp: tuple[bool, ...]  # per input: is local_text a product with g, the gradient from above?
+    params: tuple[str, ...]  # what the gate calls its inputs (a, b), for telling x * x's sides apart
     sent: tuple[Array | None, ...]  # what it sends down to each input
     contributions: list[tuple[int, Array]]  # (consumer record id, gradient), where it feeds several
     role: str | None  # distributes, routes, switches
@@ -69,6 +71,7 @@ def records(trace: Trace) -> list[Record]:
             sent = tuple(_sent_by(trace, p) for p in grp.params)
             local_text = tuple(f"d{grp.function}/d{graph.labels[a]}" for a in inputs)
             role, kink = None, _group_kink(trace, grp.start, grp.output)
+            vjp_form: tuple[bool, ...] = tuple(False for _ in inputs)
         else:
             op, function, inputs = node.op, None, node.inputs
             prim = P.PRIMITIVES.get(node.op)
@@ -78,6 +81,7 @@ def records(trace: Trace) -> list[Record]:
             local_text = _local_text(prim, [graph.labels[j] for j in inputs], graph.labels[i])
             role = prim.role if prim else None
             kink = trace.kinks.get(i)
+            vjp_form = tuple("{g}" in t for t in prim.local_text) if prim else ()
         contributions: list[tuple[int, Array]] = []
         for consumer, d in trace.contributions[i]:
             c = owner(consumer)
@@ -90,7 +94,8 @@ def records(trace: Trace) -> list[Record]:
             id=k, node=i, label=graph.labels[i], name=node.name, op=op, function=function,
             inputs=tuple(rid[j] for j in inputs), computes=describe(graph, i), shape=core(trace.values[i]),
             value=trace.value_of(trace.values[i]), upstream=None if upstream is None else trace.grad_of(upstream),
-            local=local, local_kind=kinds, local_text=local_text, sent=sent,
+            local=local, local_kind=kinds, local_text=local_text, sent=sent, local_vjp=vjp_form,
+            params=_params(graph, i),
             contributions=contributions, role=role, kink=kink, is_output=i == graph.output,
         ))
     return out
@@ -119,6 +124,14 @@ def _locals(trace: Trace, i: int, prim: P.Primitive | None) -> tuple[tuple[Array
     return tuple(local), tuple(kinds)
 
 
+def _params(graph: Graph, i: int) -> tuple[str, ...]:
+    node = graph.nodes[i]
+    if node.group is not None:
+        return graph.functions[graph.groups[node.group].function].params
+    prim = P.PRIMITIVES.get(node.op)
+    return prim.params if prim else ()
+
+
 def _sent_by(trace: Trace, param: int) -> Array | None:
     """What a grouped gate sends down to one argument: what its parameter node passes on."""
     sent = trace.sent[param]
@@ -134,4 +147,4 @@ def _local_text(prim: P.Primitive | None, args: list[str], label: str) -> tuple[
     """The local gradients as formulas in the inputs' labels ({out} is the node itself)."""
     if prim is None:
         return ()
-    return tuple(t.replace("{out}", label).format(*args) for t in prim.local_text)
+    return tuple(t.replace("{out}", label).format(*args, g="g") for t in prim.local_text)

@@ -13,7 +13,7 @@ from ..records import Record
 from .source import program_text
 
 
-def result(trace: Trace, records: list[Record]) -> dict[str, Any]:
+def result(trace: Trace, records: list[Record], wrt: list[str] | None = None) -> dict[str, Any]:
     graph = trace.graph
     nodes = []
     for r in records:
@@ -48,7 +48,8 @@ def result(trace: Trace, records: list[Record]) -> dict[str, Any]:
         "shape": list(trace.out_shape),
         "value": exact(trace.value),
         ("jacobian" if trace.mode == "jacobian" else "gradient"): {
-            v: (exact(trace.gradient[v]) if v in trace.gradient else None) for v in graph.variables
+            v: (exact(trace.gradient[v]) if v in trace.gradient else None)
+            for v in graph.variables if wrt is None or v in wrt
         },
         "upstream": None if trace.upstream is None else exact(trace.upstream),
         "index_only": list(graph.index_only),

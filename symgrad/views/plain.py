@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine import Trace
-from ..numbers import short
+from ..numbers import short, signed_sum
 from ..records import Record
 from .source import program_text
 
@@ -16,10 +16,11 @@ from .source import program_text
 class Symbols:
     partial: str = "∂"
     arrow: str = "←"
+    dot: str = "·"
 
 
 UNICODE = Symbols()
-ASCII = Symbols(partial="d", arrow="<-")
+ASCII = Symbols(partial="d", arrow="<-", dot="*")
 
 MAX_BRANCHES = 6  # a node feeding more consumers than this lists the first ones
 
@@ -50,8 +51,9 @@ def labelled(prefix: str, value: str) -> list[str]:
     return [prefix + first] + [" " * len(prefix) + line for line in rest]
 
 
-def cells(rec: Record, records: list[Record], digits: int, sym: Symbols) -> list[list[str]]:
-    """One row's cells, each a list of lines."""
+def cells(rec: Record, records: list[Record], digits: int, sym: Symbols, *,
+          one_per_line: bool = False) -> list[list[str]]:
+    """One row's cells, each a list of lines (with one_per_line, what is sent to each input has its own)."""
     d = sym.partial
     labels = [records[j].label for j in rec.inputs]
     local: list[str] = []
@@ -76,7 +78,7 @@ def cells(rec: Record, records: list[Record], digits: int, sym: Symbols) -> list
         sent = rec.sent[k] if k < len(rec.sent) else None
         if sent is not None:
             sends.append(labelled(f"{lab} {sym.arrow} ", short(sent, digits)))
-    if all(len(s) == 1 for s in sends):
+    if all(len(s) == 1 for s in sends) and not one_per_line:
         send_lines = [", ".join(s[0] for s in sends)] if sends else [""]
     else:
         send_lines = [line for s in sends for line in s]
@@ -90,12 +92,7 @@ def cells(rec: Record, records: list[Record], digits: int, sym: Symbols) -> list
         notes.append(f"kink: {rec.kink}")
     if len(rec.contributions) > 1:
         shown = rec.contributions[:MAX_BRANCHES]
-        parts = ""
-        for c, v in shown:
-            text = f"{short(v, digits, oneline=True)} (via {records[c].label})"
-            if parts:
-                text = f" - {text[1:]}" if text.startswith("-") else f" + {text}"
-            parts += text
+        parts = signed_sum([f"{short(v, digits, oneline=True)} (via {records[c].label})" for c, v in shown])
         more = len(rec.contributions) - len(shown)
         notes.append(f"branches add: {parts}" + (f" + {more} more branches" if more else ""))
     computes = "input" if rec.op == "input" else rec.computes

@@ -1,0 +1,80 @@
+"""The chain rule, node by node in backward order, with the numbers filled in.
+
+    ∂f/∂q = ∂f/∂f · ∂f/∂q|local = 1 · z = 1 · (-4) = -4
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..engine import Trace
+from ..numbers import short, signed_sum
+from ..records import Record
+from .plain import UNICODE, Symbols
+
+
+def _paren(text: str) -> str:
+    return f"({text})" if text.startswith("-") else text
+
+
+def render(trace: Trace, records: list[Record], *, digits: int = 4, sym: Symbols = UNICODE) -> str:
+    d, dot = sym.partial, sym.dot
+    out = trace.graph.output_name
+    if trace.mode == "jacobian":
+        return ("backward steps need a scalar output, or --upstream to give the gradient arriving at the "
+                f"output {out}\n")
+    rows: list[tuple[str, str, str, str]] = []  # (left, middle, result, note)
+    seed = short(trace.upstream, digits, oneline=True) if trace.upstream is not None else "1"
+    head = f"backward pass, starting from {d}{out}/{d}{out} = {seed}"
+    for rec in reversed(records):
+        if rec.upstream is None or rec.op in ("input", "const"):
+            if rec.op == "input" and len(rec.contributions) > 1:
+                rows.append(_branches(rec, records, out, digits, sym))
+            continue
+        if len(rec.contributions) > 1:
+            rows.append(_branches(rec, records, out, digits, sym))
+        up = short(rec.upstream, digits, oneline=True)
+        for k, j in enumerate(rec.inputs):
+            sent = rec.sent[k] if k < len(rec.sent) else None
+            if sent is None:
+                continue
+            target = records[j]
+            via = f" (via {rec.label})" if len(target.contributions) > 1 else ""
+            if rec.inputs.count(j) > 1 and k < len(rec.params):  # x * x: say which side
+                via = f" (via {rec.label}, as {rec.params[k]})"
+            left = f"{d}{out}/{d}{target.label}{via}"
+            local_name = f"{d}{rec.label}/{d}{target.label}|local"
+            first = f"{d}{out}/{d}{rec.label}" if not rec.is_output else f"{d}{out}/{d}{out}"
+            formula = rec.local_text[k] if k < len(rec.local_text) else ""
+            loc = rec.local[k] if k < len(rec.local) else None
+            kind = rec.local_kind[k] if k < len(rec.local_kind) else "none"
+            vjp = k < len(rec.local_vjp) and rec.local_vjp[k]
+            if not vjp and (kind == "elementwise" or loc is not None):
+                value = short(loc, digits, oneline=True)
+                shown = formula if kind == "elementwise" and formula and formula != value else ""
+                middle = f"{first} {dot} {local_name} = {up} {dot} " + (
+                    f"{_paren(shown)} = {up} {dot} {_paren(value)}" if shown else _paren(value))
+            elif vjp:  # written as a vector-Jacobian product: matmul, transpose, softmax
+                middle = re.sub(r"\bg\b", f"{d}{out}/{d}{rec.label}", formula)
+            else:
+                how = f" = {up} {dot} {formula}" if formula else ""
+                middle = f"{first} {dot} {local_name}{how}"
+            note = f"({rec.op} {rec.role})" if rec.role and rec.op in ("add", "max", "min", "mul") else ""
+            rows.append((left, middle, short(sent, digits, oneline=True), note))
+    width_left = max((len(r[0]) for r in rows), default=0)
+    width_mid = max((len(r[1]) for r in rows), default=0)
+    scalars = all(not r[2].startswith("[") for r in rows)
+    width_result = max((len(r[2]) for r in rows), default=0) if scalars else 0
+    lines = [head]
+    for left, middle, result, note in rows:
+        text = f"  {left.ljust(width_left)} = {middle.ljust(width_mid)} = {result.rjust(width_result)}"
+        lines.append(f"{text}   {note}" if note else text)
+    return "\n".join(lines) + "\n"
+
+
+def _branches(rec: Record, records: list[Record], out: str, digits: int, sym: Symbols) -> tuple[str, str, str, str]:
+    d = sym.partial
+    parts = signed_sum([short(v, digits, oneline=True) for _, v in rec.contributions])
+    total = short(rec.upstream, digits, oneline=True) if rec.upstream is not None else "0"
+    via = ", ".join(records[c].label for c, _ in rec.contributions)
+    return f"{d}{out}/{d}{rec.label}", parts, total, f"(branches add: via {via})"
