@@ -91,6 +91,19 @@ def core(a: Array) -> tuple[int, ...]:
     return tuple(a.shape[1:])
 
 
+def align(args: list[Array]) -> list[Array]:
+    """Give every argument of an elementwise primitive the same number of axes, by
+    inserting axes after the leading one, so that NumPy broadcasts core axes only
+    and the leading axes line up: (P,) with (P, 3) becomes (P, 1) with (P, 3)."""
+    rank = max(a.ndim for a in args)
+    return [a if a.ndim == rank else a.reshape(a.shape[:1] + (1,) * (rank - a.ndim) + a.shape[1:])
+            for a in args]
+
+
+def prim_args(prim: P.Primitive, args: list[Array]) -> list[Array]:
+    return align(args) if prim.elementwise else args
+
+
 def check_point(graph: Graph, at: Mapping[str, Any]) -> None:
     missing = [v for v in graph.variables if v not in at]
     unknown = [v for v in at if v not in graph.variables]
@@ -154,7 +167,7 @@ def _apply(graph: Graph, i: int, args: list[Array]) -> Array:
             problem = "shapes " + " and ".join(str(core(a)) for a in args) + " do not broadcast"
     if problem is None:
         try:
-            return np.asarray(prim.forward(*args), dtype=float)
+            return np.asarray(prim.forward(*(align(args) if prim.elementwise else args)), dtype=float)
         except (ValueError, IndexError) as exc:
             problem = str(exc)
     labels = [graph.labels[j] for j in node.inputs]
@@ -232,6 +245,8 @@ def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: i
                 g = grads[i] = np.zeros((lead, *core(values[i])))
             prim = P.PRIMITIVES[node.op]
             args = [values[j] for j in node.inputs]
+            if prim.elementwise:
+                args = align(args)
             out = values[i]
             locs: list[Array | None] = []
             downs: list[Array | None] = []
@@ -299,7 +314,7 @@ def _inspect(trace: Trace) -> None:
             continue
         prim = P.PRIMITIVES[node.op]
         at_kink = prim.kink is not None and trace.grads[i] is not None and bool(
-            np.any(prim.kink(*[values[j] for j in node.inputs])))
+            np.any(prim.kink(*prim_args(prim, [values[j] for j in node.inputs]))))
         if at_kink:
             trace.kinks[i] = prim.kink_text or "not differentiable here"
         g = trace.grads[i]

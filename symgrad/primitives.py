@@ -40,7 +40,9 @@ class Primitive:
     arity: int  # -1: any number of inputs
     forward: Callable[..., Any]
     partials: tuple[Partial, ...]  # elementwise primitives: d out / d input, per input
-    sympy: Callable[..., Any] | None  # (sympy module, *args) -> expression, for scalars
+    # (sympy module, *args) -> expression: per scalar for elementwise primitives, else on object
+    # arrays of SymPy expressions (leading axis included)
+    sympy: Callable[..., Any] | None
     summary: str  # one line for --help
     symbol: str | None = None  # infix or prefix operator symbol
     prec: int = PREC_ATOM  # precedence when written infix/prefix
@@ -59,6 +61,7 @@ class Primitive:
     nondiff_from: int | None = None  # inputs from this position on carry no gradient (indices, axes)
     check: Callable[..., str | None] | None = None  # a problem with the inputs, in words ({0}: input 0)
     min_arity: int = 1  # for arity -1
+    branch: Callable[..., Any] | None = None  # which side of its kink each point is on
 
     @property
     def elementwise(self) -> bool:
@@ -354,6 +357,43 @@ def _transpose_vjp(k: int, g: Array, out: Array, a: Array) -> Array:
     return _transpose(g)
 
 
+# Symbolic forms work on NumPy arrays of SymPy expressions, leading axis included.
+
+
+def _each(f: Callable[..., Any]) -> Callable[..., Array]:
+    """A scalar SymPy function applied to every element of an object array."""
+    apply = np.frompyfunc(f, 1, 1)
+    return lambda a: np.asarray(apply(a), dtype=object)
+
+
+def _per_point(f: Callable[..., Any], a: Array) -> Array:
+    if a.ndim == 1:
+        return a
+    return np.array([f(*row.reshape(-1)) for row in a], dtype=object)
+
+
+def _sym_softmax(sp: Any, a: Array) -> Array:
+    if a.ndim == 1:
+        return np.ones_like(a)
+    e = _each(sp.exp)(a)
+    return np.asarray(e / np.sum(e, axis=-1, keepdims=True))
+
+
+# Which side of a kink a point is on: where it changes between x - h and x + h,
+# a finite difference straddles the kink.
+
+
+def _side(x: Array) -> Array:
+    return np.asarray(np.sign(x))
+
+
+def _arg_extreme(pick: Callable[..., Any]) -> Callable[[Array], Array]:
+    def at(a: Array) -> Array:
+        return np.asarray(pick(a.reshape(a.shape[0], -1), axis=1)) if a.ndim > 1 else np.zeros(a.shape[0])
+
+    return at
+
+
 LN2, LN10 = math.log(2.0), math.log(10.0)
 
 _TABLE: list[Primitive] = [
@@ -474,22 +514,22 @@ _TABLE: list[Primitive] = [
     Primitive(
         "relu", 1, lambda x: np.maximum(x, 0.0), (lambda out, x: _step(x),),
         lambda sp, x: sp.Max(x, 0), "max(x, 0)",
-        local_text=("step({0})",), kink=lambda x: x == 0, kink_text="relu'(0) = 0",
+        local_text=("step({0})",), kink=lambda x: x == 0, kink_text="relu'(0) = 0", branch=_side,
     ),
     Primitive(
         "abs", 1, np.abs, (lambda out, x: np.sign(x),),
         lambda sp, x: sp.Abs(x), "absolute value",
-        local_text=("sign({0})",), kink=lambda x: x == 0, kink_text="abs'(0) = 0",
+        local_text=("sign({0})",), kink=lambda x: x == 0, kink_text="abs'(0) = 0", branch=_side,
     ),
     Primitive(
         "sign", 1, np.sign, (_zeros,),
         lambda sp, x: sp.sign(x), "-1, 0 or 1",
-        local_text=("0",), kink=lambda x: x == 0, kink_text="sign'(0) = 0",
+        local_text=("0",), kink=lambda x: x == 0, kink_text="sign'(0) = 0", branch=_side,
     ),
     Primitive(
         "step", 1, _step, (_zeros,),
         lambda sp, x: sp.Heaviside(x, 0), "Heaviside step: 1 for x > 0, else 0",
-        local_text=("0",), kink=lambda x: x == 0, kink_text="step'(0) = 0",
+        local_text=("0",), kink=lambda x: x == 0, kink_text="step'(0) = 0", branch=_side,
     ),
     Primitive(
         "max", 2, np.maximum,
@@ -498,6 +538,7 @@ _TABLE: list[Primitive] = [
         local_text=("[{0} > {1}] + ½[{0} = {1}]", "[{1} > {0}] + ½[{0} = {1}]"), role="routes",
         params=("a", "b"),
         kink=lambda a, b: a == b, kink_text="a tie sends half the gradient to each input",
+        branch=lambda a, b: np.sign(a - b),
     ),
     Primitive(
         "min", 2, np.minimum,
@@ -506,76 +547,83 @@ _TABLE: list[Primitive] = [
         local_text=("[{0} < {1}] + ½[{0} = {1}]", "[{1} < {0}] + ½[{0} = {1}]"), role="routes",
         params=("a", "b"),
         kink=lambda a, b: a == b, kink_text="a tie sends half the gradient to each input",
+        branch=lambda a, b: np.sign(a - b),
     ),
     # Vectors and matrices.
     Primitive(
-        "matmul", 2, _matmul, (), None,
+        "matmul", 2, _matmul, (), lambda sp, a, b: _matmul(a, b),
         "matrix product (also a @ b)", symbol="@", prec=PREC_PRODUCT,
         local_text=("{g} @ {1}.T", "{0}.T @ {g}"), params=("a", "b"), vjp=_matmul_vjp, check=_matmul_check,
         callable=False, operator=True,
     ),
     Primitive(
-        "transpose", 1, _transpose, (), None,
+        "transpose", 1, _transpose, (), lambda sp, a: _transpose(a),
         "transpose: swaps the two axes of a matrix (also W.T)", local_text=("{g}.T",),
         vjp=_transpose_vjp, params=("W",),
     ),
     Primitive(
-        "sum", 1, _reduce_all(np.sum), (), None,
+        "sum", 1, _reduce_all(np.sum), (), lambda sp, a: _reduce_all(np.sum)(a),
         "sum of all elements", local_text=("1",), vjp=lambda k, g, out, a: _spread(g, a),
     ),
     Primitive(
-        "sum_axis", 2, lambda a, axis: np.asarray(np.sum(a, axis=_axis(a, axis))), (), None,
+        "sum_axis", 2, lambda a, axis: np.asarray(np.sum(a, axis=_axis(a, axis))), (),
+        lambda sp, a, axis: np.asarray(np.sum(a, axis=_axis(a, axis))),
         "sum along one axis (0-based; negative counts from the end)", call="sum",
         local_text=("1",), vjp=_sum_axis_vjp, params=("x", "axis"), nondiff_from=1, check=_axis_check,
     ),
     Primitive(
-        "mean", 1, _reduce_all(np.mean), (), None,
+        "mean", 1, _reduce_all(np.mean), (), lambda sp, a: _reduce_all(np.sum)(a) / _count(a),
         "mean of all elements", local_text=("1/n",), vjp=lambda k, g, out, a: _spread(g, a) / _count(a),
     ),
     Primitive(
-        "mean_axis", 2, lambda a, axis: np.asarray(np.mean(a, axis=_axis(a, axis))), (), None,
+        "mean_axis", 2, lambda a, axis: np.asarray(np.mean(a, axis=_axis(a, axis))), (),
+        lambda sp, a, axis: np.asarray(np.sum(a, axis=_axis(a, axis))) / _count(a, axis),
         "mean along one axis", call="mean", local_text=("1/n",),
         vjp=lambda k, g, out, a, axis: _sum_axis_vjp(k, g, out, a, axis) / _count(a, axis),
         params=("x", "axis"), nondiff_from=1, check=_axis_check,
     ),
     Primitive(
-        "dot", 2, lambda a, b: _reduce_all(np.sum)(a * b), (), None,
+        "dot", 2, lambda a, b: _reduce_all(np.sum)(a * b), (), lambda sp, a, b: _reduce_all(np.sum)(a * b),
         "inner product: sum(a * b), a and b of the same shape", local_text=("{1}", "{0}"),
         vjp=_dot_vjp, params=("a", "b"), check=_same_shape_check,
     ),
     Primitive(
-        "norm", 1, _norm, (), None,
+        "norm", 1, _norm, (), lambda sp, a: _each(sp.sqrt)(_reduce_all(np.sum)(a * a)),
         "2-norm: sqrt(sum(x^2)) over all elements", local_text=("{0}/{out}",), vjp=_norm_vjp,
         kink=lambda a: _norm(a) == 0, kink_text="the gradient of norm at 0 is taken as 0",
+        branch=lambda a: _norm(a) == 0,
     ),
     Primitive(
-        "amax", 1, _reduce_all(np.max), (), None,
+        "amax", 1, _reduce_all(np.max), (), lambda sp, a: _per_point(sp.Max, a),
         "the largest element", call="max", local_text=("[{0} == {out}]",), vjp=_extreme_vjp, check=_not_empty,
         role="routes", kink=_tied(np.max), kink_text="tied largest elements share the gradient equally",
+        branch=_arg_extreme(np.argmax),
     ),
     Primitive(
-        "amin", 1, _reduce_all(np.min), (), None,
+        "amin", 1, _reduce_all(np.min), (), lambda sp, a: _per_point(sp.Min, a),
         "the smallest element", call="min", local_text=("[{0} == {out}]",), vjp=_extreme_vjp, check=_not_empty,
         role="routes", kink=_tied(np.min), kink_text="tied smallest elements share the gradient equally",
+        branch=_arg_extreme(np.argmin),
     ),
     Primitive(
-        "logsumexp", 1, _logsumexp, (), None,
+        "logsumexp", 1, _logsumexp, (),
+        lambda sp, a: _each(sp.log)(np.sum(_each(sp.exp)(a), axis=-1)) if a.ndim > 1 else a,
         "log(sum(exp(x))) over the last axis, computed stably", local_text=("softmax({0})",),
         vjp=_logsumexp_vjp,
     ),
     Primitive(
-        "softmax", 1, _softmax, (), None,
+        "softmax", 1, _softmax, (), _sym_softmax,
         "exp(x) / sum(exp(x)) over the last axis, computed stably",
         local_text=("{out} * ({g} - sum({g} * {out}))",), vjp=_softmax_vjp,
     ),
     Primitive(
-        "index", -1, _index, (), None,
+        "index", -1, _index, (), lambda sp, a, *idx: _index(a, *idx),
         "indexing: s[i], W[i, j], W[i] (0-based; negative counts from the end)",
         local_text=("1 at the index",), vjp=_index_vjp, nondiff_from=1, check=_index_check,
         callable=False, operator=True, min_arity=2, params=("a", "i"),
     ),
     Primitive(
-        "stack", -1, _stack, (), None, "an array of its entries: [a, b, c]",
+        "stack", -1, _stack, (), lambda sp, *items: _stack(*items), "an array of its entries: [a, b, c]",
         local_text=(), vjp=_stack_vjp, check=_stack_check, callable=False, operator=True,
     ),
     # The identity: gives a second name to a node that already has one (f(x) = x).
