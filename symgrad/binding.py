@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -164,3 +166,37 @@ def check_bindings(graph: Graph, point: dict[str, np.ndarray],
             "binding", f"no value for {', '.join(missing)}",
             hint=f"give every variable a value with --at, e.g. --at {example}",
         )
+
+
+def exact_values(texts: Sequence[str]) -> dict[str, Any]:
+    """The --at values as exact SymPy numbers, for --exact: 0.1 is 1/10, pi/4 stays pi/4.
+    Values read from .npy files (binary floats) are left out.  Imports SymPy."""
+    import sympy as sp
+
+    from .checks import symbolic_values
+
+    exact: dict[str, Any] = {}
+    for text in texts:
+        for offset, piece in split_top(text):
+            name, _, value_text = piece.partition("=")
+            name, stripped = name.strip(), value_text.strip()
+            if stripped.startswith("@") and stripped.endswith(".npy"):
+                continue
+            if stripped.startswith("@"):
+                data = json.loads(Path(stripped[1:]).read_text(encoding="utf-8"), parse_float=Fraction)
+                exact[name] = _rationals(sp, data)
+            elif _NUMERIC_ARRAY.match(value_text):
+                exact[name] = _rationals(sp, json.loads(stripped, parse_float=Fraction))
+            else:
+                graph = build(" " * (offset + len(piece) - len(value_text)) + value_text, "--at", start="value")
+                exact[name] = symbolic_values(graph, sp, {})[graph.output][0]
+    return exact
+
+
+def _rationals(sp: Any, data: Any) -> Any:
+    arr = np.array(data, dtype=object)
+    out = np.empty(arr.shape, dtype=object)
+    for idx in np.ndindex(*arr.shape):
+        v: Any = arr[idx]
+        out[idx] = sp.Rational(v.numerator, v.denominator) if isinstance(v, Fraction) else sp.Integer(int(v))
+    return out if out.shape else out[()]

@@ -6,10 +6,12 @@ import itertools
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+import numpy as np
 
 from . import __version__
 from . import primitives as P
@@ -140,10 +142,27 @@ def main() -> None:
 @click.option("--digits", type=click.IntRange(1, 17), default=4, show_default=True,
               help="Significant digits in tables (JSON is always exact).")
 @click.option("--strict", is_flag=True, help="Treat nan/inf values as errors (exit status 2).")
+@click.option("--no-check", is_flag=True, help="Skip the symbolic and numeric checks of the gradient.")
+@click.option("--check-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, metavar="SECONDS",
+              help="Time budget of the symbolic check; past it the check is skipped.")
+@click.option("--eps", type=click.FloatRange(min=0, min_open=True), default=None, metavar="H",
+              help="Relative step of the finite differences (default 6e-6, times max(1, |x|)).")
+@click.option("--latex", is_flag=True, help="Also print the symbolic derivatives as LaTeX.")
+@click.option("--exact", is_flag=True, help="Also give the value and gradient exactly (-12, 1/4, e/(1 + e)).")
 def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None, steps: bool,
-         wrt: str | None, upstream: str | None, expand: bool, digits: int, strict: bool) -> None:
+         wrt: str | None, upstream: str | None, expand: bool, digits: int, strict: bool, no_check: bool,
+         check_timeout: float, eps: float | None, latex: bool, exact: bool) -> None:
     fmt = (fmt or default_format()).lower()
-    _run(fmt, lambda: _grad(expr, at, file, fmt, steps, wrt, upstream, expand, digits, strict))
+    checks = None if no_check else CheckOptions(check_timeout, eps, latex, exact)
+    _run(fmt, lambda: _grad(expr, at, file, fmt, steps, wrt, upstream, expand, digits, strict, checks))
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    timeout: float
+    eps: float | None
+    latex: bool
+    exact: bool
 
 
 def default_format() -> str:
@@ -152,7 +171,7 @@ def default_format() -> str:
 
 
 def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps: bool, wrt_text: str | None,
-          upstream: str | None, expand: bool, digits: int, strict: bool) -> None:
+          upstream: str | None, expand: bool, digits: int, strict: bool, options: CheckOptions | None) -> None:
     from .binding import check_bindings, parse_at, read_value
     from .engine import evaluate
     from .errors import Source
@@ -161,6 +180,12 @@ def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps
 
     text, name = read_program(expr, file)
     graph = build(text, name, expand=expand)
+    if not at and graph.variables and upstream is None:
+        if options is None:
+            raise SymgradError("binding", f"no values for {', '.join(graph.variables)}",
+                               hint="give them with --at, or leave out --no-check to see the symbolic gradient")
+        _symbolic_only(graph, fmt, options)
+        return
     point, where = parse_at(at)
     check_bindings(graph, point, where)
     seed = None if upstream is None else read_value(upstream, 0, Source(upstream, "--upstream"), "upstream")
@@ -171,13 +196,17 @@ def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps
         raise SymgradError("domain", trace.warnings[0].message,
                            hint="without --strict, nan and inf values are reported as warnings")
     for m in messages:
-        click.echo(f"warning: {m}", err=True)
+        say(f"warning: {m}", err=True)
     recs = records(trace)
     sym = _symbols()
+    checks = [] if options is None else run_checks(graph, trace, at, options, wrt)
+    failed = any(c.failed for c in checks)
     if fmt == "json":
         from .views import json_view
 
-        click.echo(json_view.dumps(json_view.result(trace, recs, wrt)))
+        click.echo(json_view.dumps(json_view.result(trace, recs, wrt, checks)))
+        if failed:
+            sys.exit(1)
         return
     if fmt == "table":
         from .views import table
@@ -186,12 +215,58 @@ def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps
     else:
         from .views import plain
 
-        click.echo(plain.render(trace, recs, digits=digits, sym=sym, wrt=wrt), nl=False)
+        say(plain.render(trace, recs, digits=digits, sym=sym, wrt=wrt), nl=False)
+    if checks:
+        from .views import checks_view
+
+        click.echo()
+        for line in checks_view.lines(checks, trace, sym, digits, wrt):
+            say(line)
+        exact = next((c for c in checks if c.exact), None)
+        if exact is not None:
+            say(checks_view.exact_line(exact, graph, sym))
     if steps:
         from .views import steps as steps_view
 
         click.echo()
-        click.echo(steps_view.render(trace, recs, digits=digits, sym=sym), nl=False)
+        say(steps_view.render(trace, recs, digits=digits, sym=sym), nl=False)
+    if failed:
+        sys.exit(1)
+
+
+def run_checks(graph: Any, trace: Any, at: Sequence[str], options: CheckOptions,
+               wrt: list[str] | None = None) -> list[Any]:
+    """The symbolic and the numeric check of one evaluation."""
+    from .checks import Check, numeric_check, symbolic_check
+
+    if not all(np.isfinite(v).all() for v in trace.values):
+        reason = "some values are nan or infinite at this point"
+        return [Check("symbolic", "skipped", reason), Check("numeric", "skipped", reason)]
+    exact = None
+    if options.exact:
+        from .binding import exact_values
+
+        exact = exact_values(at)
+    symbolic = symbolic_check(graph, trace, timeout=options.timeout, latex=options.latex, exact=exact, only=wrt)
+    return [symbolic, numeric_check(trace, options.eps, wrt)]
+
+
+def _symbolic_only(graph: Any, fmt: str, options: CheckOptions) -> None:
+    """No point given: the graph and its symbolic gradient, without numbers."""
+    from .checks import symbolic_check
+    from .views import checks_view, plain
+
+    check = symbolic_check(graph, None, timeout=options.timeout, latex=options.latex)
+    if fmt == "json":
+        from .views import json_view
+
+        click.echo(json_view.dumps(json_view.symbolic_only(graph, check)))
+        return
+    say(plain.graph_only(graph))
+    if check.status == "skipped":
+        say(f"symbolic gradient skipped: {check.reason}")
+    for line in checks_view.derivative_lines(graph, check, _symbols()):
+        say(line)
 
 
 def parse_wrt(text: str, variables: list[str]) -> list[str]:
@@ -224,6 +299,20 @@ def read_program(expr: str | None, file: str | None) -> tuple[str, str]:
             raise SymgradError("io", f"cannot read {file}: {reason}") from None
     assert expr is not None
     return expr, "expression"
+
+
+def say(text: str | None = "", *, nl: bool = True, err: bool = False) -> None:
+    """Print text; where the stream cannot encode it, with ASCII stand-ins (never a crash)."""
+    stream = sys.stderr if err else sys.stdout
+    encoding = getattr(stream, "encoding", None) or "ascii"
+    text = text or ""
+    try:
+        text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        from .views.plain import ASCII_TEXT
+
+        text = text.translate(ASCII_TEXT).encode(encoding, errors="replace").decode(encoding, errors="replace")
+    click.echo(text, nl=nl, err=err)
 
 
 def _wants_json(argv: list[str]) -> bool:
@@ -278,7 +367,7 @@ def _fail(err: SymgradError, fmt: str, status: int = 2) -> NoReturn:
             click.echo(json_view.dumps(json_view.error(err)))
         except BrokenPipeError:
             _quiet_pipe()
-    click.echo(err.render(), err=True)
+    say(err.render(), err=True)
     sys.exit(status)
 
 

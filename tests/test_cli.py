@@ -62,8 +62,9 @@ def run_json(*args: str, input: str | None = None, code: int = 0) -> dict[str, A
 
 def summary_parts(stdout: str) -> list[str]:
     """The summary line of a plain table ("f = -12      ∂f/∂x = -4 ..."), split into its parts."""
-    lines = [line for line in stdout.splitlines() if line.strip()]
-    return re.split(r"\s{2,}", lines[-1].strip())
+    lines = stdout.splitlines()[1:]  # after the header line; the checks follow the summary
+    line = next(line for line in lines if re.match(r"^[^\s∂]+ = ", line))
+    return re.split(r"\s{2,}", line.strip())
 
 
 def table_rows(stdout: str) -> dict[str, str]:

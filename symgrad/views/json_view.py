@@ -6,14 +6,17 @@ import json
 from typing import Any
 
 from .. import __version__
+from ..checks import Check, summary
 from ..engine import Trace
 from ..errors import SymgradError
+from ..graph import Graph, describe
 from ..numbers import exact
 from ..records import Record
 from .source import program_text
 
 
-def result(trace: Trace, records: list[Record], wrt: list[str] | None = None) -> dict[str, Any]:
+def result(trace: Trace, records: list[Record], wrt: list[str] | None = None,
+           checks: list[Check] | None = None) -> dict[str, Any]:
     graph = trace.graph
     nodes = []
     for r in records:
@@ -56,6 +59,48 @@ def result(trace: Trace, records: list[Record], wrt: list[str] | None = None) ->
         "warnings": [w.message for w in trace.warnings] + list(graph.warnings),
         "kinks": [{"node": r.id, "convention": r.kink} for r in records if r.kink],
         "nodes": nodes,
+    } | ({} if not checks else _checks(checks))
+
+
+def _checks(checks: list[Check]) -> dict[str, Any]:
+    agree, line = summary(checks)
+    out: dict[str, Any] = {"checks": {c.kind: check_json(c) for c in checks} | {"agree": agree, "summary": line}}
+    exact = next((c.exact for c in checks if c.exact), None)
+    if exact:
+        out["exact"] = exact
+    return out
+
+
+def check_json(c: Check) -> dict[str, Any]:
+    return {
+        "status": c.status,
+        "reason": c.reason,
+        "note": c.note,
+        "derivatives": dict(c.derivatives),
+        **({"latex": dict(c.latex)} if c.latex else {}),
+        "inputs": {
+            label: {"verdict": r.verdict, "rel_error": None if r.rel_error is None else exact(r.rel_error),
+                    "kink": r.kink, "value": [exact(v) for v in r.reference]}
+            for label, r in c.inputs.items()
+        },
+    }
+
+
+def symbolic_only(graph: Graph, check: Check) -> dict[str, Any]:
+    """No point given: the graph and the symbolic derivatives, without numbers."""
+    return {
+        "symgrad_version": __version__,
+        "expression": graph.source.text,
+        "program": program_text(graph.program),
+        "variables": list(graph.variables),
+        "output": graph.output_name,
+        "derivatives": dict(check.derivatives),
+        "checks": {"symbolic": check_json(check)},
+        "nodes": [
+            {"id": i, "name": n.name, "label": graph.labels[i], "op": n.op, "inputs": list(n.inputs),
+             "computes": describe(graph, i)}
+            for i, n in enumerate(graph.nodes)
+        ],
     }
 
 

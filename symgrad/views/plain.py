@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine import Trace
+from ..graph import Graph, describe
 from ..numbers import short, signed_sum
 from ..records import Record
 from .source import program_text
@@ -21,6 +22,9 @@ class Symbols:
 
 UNICODE = Symbols()
 ASCII = Symbols(partial="d", arrow="<-", dot="*")
+# Stand-ins for the other symbols symgrad writes, where the output cannot encode them.
+ASCII_TEXT = str.maketrans({"∂": "d", "←": "<-", "·": "*", "½": "1/2", "−": "-", "×": "*", "…": "...",
+                            "✓": "ok", "✗": "X", "σ": "sigmoid", "π": "pi"})
 
 MAX_BRANCHES = 6  # a node feeding more consumers than this lists the first ones
 
@@ -179,4 +183,14 @@ def render(trace: Trace, records: list[Record], *, digits: int = 4, sym: Symbols
     lines = [header(trace, digits), ""]
     lines += table(records, digits, sym)
     lines += ["", *summary(trace, digits, sym, wrt)]
+    return "\n".join(lines) + "\n"
+
+
+def graph_only(graph: Graph) -> str:
+    """The program and its nodes, without numbers (no point was given)."""
+    rows = [("node", "computes")]
+    rows += [(graph.labels[i], "input" if n.op == "input" else describe(graph, i))
+             for i, n in enumerate(graph.nodes) if n.op != "const" and graph.visible(i)]
+    width = max(len(r[0]) for r in rows)
+    lines = [program_text(graph.program), ""] + [f"{a.ljust(width)}  {b}" for a, b in rows]
     return "\n".join(lines) + "\n"

@@ -14,7 +14,8 @@ from .plain import UNICODE, Symbols
 
 
 def _paren(text: str) -> str:
-    return f"({text})" if text.startswith("-") else text
+    """A factor in a product: in parentheses if it is negative or a sum."""
+    return f"({text})" if text.startswith("-") or " + " in text or " - " in text else text
 
 
 def render(trace: Trace, records: list[Record], *, digits: int = 4, sym: Symbols = UNICODE) -> str:

@@ -25,6 +25,8 @@ def render(console: Console, trace: Trace, records: list[Record], *, digits: int
            sym: plain.Symbols = plain.UNICODE, wrt: list[str] | None = None) -> None:
     console.print(Text(plain.header(trace, digits), style="bold"))
     rows = [(r, plain.cells(r, records, digits, sym, one_per_line=True)) for r in records if r.op != "const"]
+    if sym is plain.ASCII:
+        rows = [(r, [[line.translate(plain.ASCII_TEXT) for line in cell] for cell in cells]) for r, cells in rows]
     used = [c for c in range(len(plain.TITLES)) if c < 3 or any(any(cells[c]) for _, cells in rows)]
     widths = {c: max(len(plain.TITLES[c]), *(len(line) for _, cells in rows for line in cells[c])) for c in used}
     if sum(widths.values()) + GAP * (len(used) - 1) <= console.width:
@@ -63,7 +65,7 @@ def _blocks(console: Console, rows: list[tuple[Record, list[list[str]]]], used: 
             _lines(console, "value", value, "green")
         for c, name in ((3, "local"), (4, "upstream"), (5, "sends"), (6, "")):
             if c in used and any(cells[c]):
-                _lines(console, name, [line.strip() if c == 4 else line for line in cells[c]],
+                _lines(console, name, cells[c],
                        STYLES[c] or None)
 
 

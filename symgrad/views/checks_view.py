@@ -1,0 +1,84 @@
+"""The checks as text: a line per input element, the derivatives, and the verdict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..checks import Check, backprop_value, elements, summary
+from ..engine import Trace
+from ..graph import Graph, describe
+from ..numbers import short
+from .plain import Symbols
+
+ORDER = ["skipped", "excellent", "fine", "kink", "suspicious", "wrong"]
+SHOWN_ROWS = 24
+
+
+def _worst(verdicts: list[str]) -> str:
+    return max(verdicts, key=ORDER.index) if verdicts else "skipped"
+
+
+def _num(values: Any, digits: int) -> str:
+    flat = list(values)
+    return short(flat[0], digits) if len(flat) == 1 else short(flat, digits, oneline=True)
+
+
+def _err(v: float | None) -> str:
+    return "" if v is None else ("0" if v == 0 else f"{v:.1e}")
+
+
+def lines(checks: list[Check], trace: Trace, sym: Symbols, digits: int, wrt: list[str] | None = None) -> list[str]:
+    by_kind = {c.kind: c for c in checks}
+    sym_check, num_check = by_kind.get("symbolic"), by_kind.get("numeric")
+    rows = [["input", "backprop", "symbolic", "rel. error", "numeric", "rel. error", "verdict"]]
+    todo = elements(trace, wrt)
+    for var, idx, label in todo[:SHOWN_ROWS]:
+        cells = [label, _num(backprop_value(trace, var, idx), digits)]
+        verdicts = []
+        for check in (sym_check, num_check):
+            r = check.inputs.get(label) if check else None
+            if r is None:
+                cells += ["-", ""]
+                continue
+            cells += [_num(r.reference, digits) if r.reference else "-", _err(r.rel_error)]
+            verdicts.append(r.verdict)
+        cells.append(_worst(verdicts).upper() if _worst(verdicts) == "wrong" else _worst(verdicts))
+        rows.append(cells)
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    out = ["  ".join(cell.ljust(widths[c]) for c, cell in enumerate(row)).rstrip() for row in rows]
+    if len(todo) > SHOWN_ROWS:
+        out.append(f"... and {len(todo) - SHOWN_ROWS} more input elements")
+    if sym_check is not None:
+        out += derivative_lines(trace.graph, sym_check, sym)
+    notes = [f"{c.kind}: {c.note}" for c in checks if c.note]
+    out += [f"note: {n}" for n in notes]
+    out.append(summary(checks)[1])
+    return out
+
+
+def derivative_lines(graph: Graph, check: Check, sym: Symbols) -> list[str]:
+    d, out = sym.partial, graph.output_name
+    lines = []
+    for label, text in check.derivatives.items():
+        lines.append(f"{d}{out}/{d}{label} = {text}{_where(graph, text)}")
+    for label, text in check.latex.items():
+        lines.append(f"latex: \\frac{{\\partial {out}}}{{\\partial {label}}} = {text}")
+    return lines
+
+
+def _where(graph: Graph, text: str) -> str:
+    """The definitions of the named intermediates a derivative mentions: (q = x + y)."""
+    words = set(text.replace("(", " ").replace(")", " ").replace("*", " ").replace("+", " ")
+                .replace("-", " ").replace("/", " ").split())
+    defs = [f"{graph.labels[i]} = {describe(graph, i)}" for i, n in enumerate(graph.nodes)
+            if n.name and n.op not in ("input", "const") and i != graph.output and graph.labels[i] in words]
+    return f"    where {', '.join(defs)}" if defs else ""
+
+
+def exact_line(check: Check, graph: Graph, sym: Symbols) -> str | None:
+    if not check.exact:
+        return None
+    d, out = sym.partial, graph.output_name
+    parts = [f"{out} = {check.exact[out]}"] if out in check.exact else []
+    parts += [f"{d}{out}/{d}{label} = {v}" for label, v in check.exact.items() if label != out]
+    return "exact: " + ", ".join(parts)
