@@ -270,7 +270,7 @@ def input_symbols(graph: Graph, sp: Any, shapes: dict[str, tuple[int, ...]],
     return arrays, symbols
 
 
-class _Printer:
+class Printer:
     """SymPy's text, with e and pi written as symgrad writes them."""
 
     def __init__(self, sp: Any) -> None:
@@ -325,7 +325,7 @@ def _work(graph: Graph, trace: Trace | None, todo: list[tuple[str, tuple[int, ..
         assert trace.upstream is not None
         seed = np.vectorize(lambda v: sp.Float(float(v), 30), otypes=[object])(trace.upstream)
         targets = [np.sum(out[0] * seed)]
-    show = _Printer(sp)
+    show = Printer(sp)
     subs = {} if trace is None else {
         symbols[label]: sp.Float(float(trace.values[graph.inputs[graph.variables.index(var)]][(0, *idx)]), 30)
         for var, idx, label in elements(trace) if label in symbols}
@@ -378,7 +378,7 @@ def _shorten(sp: Any, d: Any, names: list[tuple[Any, str]]) -> Any:
     return d
 
 
-def _run_budgeted(work: Callable[[Callable[[tuple[Any, ...]], None]], None],
+def run_budgeted(work: Callable[[Callable[[tuple[Any, ...]], None]], None],
                   timeout: float) -> tuple[list[tuple[Any, ...]], str]:
     """Run `work` in a child process, collecting what it sends until it is done or time is up."""
     ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
@@ -451,7 +451,7 @@ def symbolic_check(graph: Graph, trace: Trace | None, *, timeout: float = DEFAUL
     import sympy  # noqa: F401 - imported here once, so that each forked check starts with it loaded
 
     by_element = None if exact is None else _per_element(exact)
-    messages, reason = _run_budgeted(lambda send: _work(graph, trace, todo, latex, by_element, send), timeout)
+    messages, reason = run_budgeted(lambda send: _work(graph, trace, todo, latex, by_element, send), timeout)
     check = Check("symbolic", "pass", note=note)
     scale = 0.0 if trace is None else scale_of(trace)
     values_done = False

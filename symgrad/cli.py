@@ -284,6 +284,161 @@ def _console() -> Any:
     return Console(highlight=False, soft_wrap=False)
 
 
+@main.command(
+    "check",
+    cls=_Grad,
+    help="Check answers: compare the gradient a student (or a grader) expects with the true one.\n\n"
+    "TARGET is an expression, or a homework file ending in .toml with many problems.\n\n"
+    "\b\nExamples:\n"
+    '  symgrad check "f(x,y,z)=(x+y)*z" --at x=-2,y=5,z=-4 --expect x=-4,y=-4,z=3\n'
+    '  symgrad check "f(x,y,z)=(x+y)*z" --expect "x=z, y=z, z=x+y"\n'
+    "  symgrad check homework.toml --format json\n\n"
+    "Answers may be named x, dx, df/dx or ∂f/∂x; f=... checks the value. A number written with d decimals is "
+    "right within half a unit of its last digit; one without a decimal point must be exact (relative 1e-9). "
+    "Exit status: 0 all right, 1 an answer is wrong (or missing, with --require-all), 2 bad input.",
+)
+@click.argument("target", required=False)
+@click.option("--at", "at", multiple=True, metavar="NAME=VALUE,...", help="The point, as for symgrad grad.")
+@click.option("--expect", multiple=True, metavar="NAME=ANSWER,...",
+              help="The answers: numbers, nested lists, or formulas in the inputs (x=z, z=x+y).")
+@click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Read the function from a file ('-' for standard input).")
+@click.option("--format", "fmt", type=click.Choice(["plain", "json"], case_sensitive=False), default="plain",
+              help="A table, or JSON (one record per problem for a homework file).")
+@click.option("--rtol", type=click.FloatRange(min=0), default=None,
+              help="Relative tolerance (replaces the digits rule).")
+@click.option("--atol", type=click.FloatRange(min=0), default=None,
+              help="Absolute tolerance (replaces the digits rule).")
+@click.option("--require-all", is_flag=True, help="Unanswered gradients count as wrong.")
+@click.option("--check-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, metavar="SECONDS",
+              help="Time budget of each symbolic check.")
+def check(target: str | None, at: Sequence[str], expect: Sequence[str], file: str | None, fmt: str,
+          rtol: float | None, atol: float | None, require_all: bool, check_timeout: float) -> None:
+    fmt = fmt.lower()
+    options = GradeOptions(rtol, atol, require_all, check_timeout)
+    if target is not None and file is None and target.endswith(".toml") and Path(target).is_file():
+        _run(fmt, lambda: _homework(target, fmt, options))
+    else:
+        _run(fmt, lambda: _check_one(target, at, expect, file, fmt, options))
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    rtol: float | None
+    atol: float | None
+    require_all: bool
+    timeout: float
+
+
+def grade_problem(text: str, name: str, at: Sequence[str], expect: Sequence[str], options: GradeOptions) -> Any:
+    """Build, evaluate, verify the truth with the checks, and grade the answers."""
+    from .binding import check_bindings, parse_at
+    from .checks import numeric_check, summary, symbolic_check
+    from .engine import evaluate
+    from .graph import build
+    from .homework import grade, parse_expect
+
+    graph = build(text, name)
+    if not expect:
+        raise SymgradError("usage", "no answers to check", hint="give them with --expect x=-4,y=4")
+    answers = parse_expect(expect, graph)
+    trace = None
+    if at or not graph.variables:
+        point, where = parse_at(at)
+        check_bindings(graph, point, where)
+        trace = evaluate(graph, point)
+    grading = grade(graph, trace, answers, rtol=options.rtol, atol=options.atol, timeout=options.timeout,
+                    partial=_symbols().partial)
+    if trace is not None and all(np.isfinite(v).all() for v in trace.values):
+        own = [symbolic_check(graph, trace, timeout=options.timeout), numeric_check(trace)]
+        ok, line = summary(own)
+        grading.own_checks = line if not ok else ""
+        grading.own_checks_failed = not ok
+    return graph, trace, grading
+
+
+def _check_one(target: str | None, at: Sequence[str], expect: Sequence[str], file: str | None, fmt: str,
+               options: GradeOptions) -> None:
+    from .views import grading as view
+
+    text, name = read_program(target, file)
+    graph, trace, grading = grade_problem(text, name, at, expect, options)
+    if fmt == "json":
+        at_json = {} if trace is None else {v: exact_json(trace.value_of(trace.values[i]))
+                                             for v, i in zip(graph.variables, graph.inputs)}
+        click.echo(json_dumps(view.result(grading, options.require_all, expression=text, at=at_json)))
+    else:
+        for line in view.table(grading, options.require_all):
+            say(line)
+    if not grading.passed(options.require_all):
+        sys.exit(1)
+
+
+def _homework(path: str, fmt: str, options: GradeOptions) -> None:
+    """Every problem of a homework file; a broken one is reported and counted as failed."""
+    from .homework import read_homework
+    from .views import grading as view
+    from .views import json_view
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SymgradError("io", f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    problems = read_homework(text, path)
+    records = []
+    passed = 0
+    for p in problems:
+        grading, error = None, p.error
+        if error is None:
+            try:
+                _, _, grading = grade_problem(p.function, f"{path}, line {p.function_line}",
+                                              [p.at] if p.at else [], p.expect, options)
+            except SymgradError as err:
+                error = err
+        ok = grading is not None and grading.passed(options.require_all)
+        passed += ok
+        if fmt == "json":
+            rec: dict[str, Any] = {"index": p.index, "name": p.name, "line": p.line, "passed": ok}
+            if grading is not None:
+                rec |= view.result(grading, options.require_all)
+                del rec["symgrad_version"]
+            if error is not None:
+                rec["error"] = json_view.error(error)["error"]
+            records.append(rec)
+            continue
+        head = f"problem {p.index}: {p.name} (line {p.line})"
+        if error is not None:
+            say(f"{head}: broken")
+            for line in error.render().splitlines():
+                say(f"  {line}")
+        else:
+            assert grading is not None
+            say(head)
+            for line in view.table(grading, options.require_all):
+                say(f"  {line}")
+        say()
+    total = f"{passed} of {len(problems)} problems right"
+    if fmt == "json":
+        click.echo(json_dumps({"symgrad_version": __version__, "file": path, "problems": records,
+                               "score": {"passed": passed, "total": len(problems)}}))
+    else:
+        say(total)
+    if passed < len(problems):
+        sys.exit(1)
+
+
+def exact_json(v: Any) -> Any:
+    from .numbers import exact
+
+    return exact(v)
+
+
+def json_dumps(obj: Any) -> str:
+    from .views import json_view
+
+    return json_view.dumps(obj)
+
+
 def read_program(expr: str | None, file: str | None) -> tuple[str, str]:
     if expr is not None and file is not None:
         raise SymgradError("usage", "give the program either as EXPR or with --file, not both")
