@@ -46,6 +46,8 @@ Programs:
   f(x, y, z) = ...   as the last line: names the output and orders the inputs
 """
 
+FORMATS = ["table", "plain", "json", "jsonl", "csv", "tsv"]
+
 EXIT_CODES = """\b
 Exit status: 0 success (warnings included), 2 bad input or options,
 3 an internal error in symgrad, 130 interrupted.
@@ -130,9 +132,12 @@ def main() -> None:
               help="Values of the variables, e.g. x=-2,y=5,z=pi/4. May be repeated.")
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Read the program from a file ('-' for standard input).")
-@click.option("--format", "fmt", type=click.Choice(["table", "plain", "json"], case_sensitive=False),
+@click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False),
               default=None, help="Output: a rich table (the default on a terminal), plain aligned text "
-              "(the default otherwise) or JSON.")
+              "(the default otherwise), JSON, or for scripts jsonl, csv or tsv (one row per point).")
+@click.option("--points", metavar="FILE", help="Evaluate at many points: a CSV file with a header naming the "
+              "variables, or JSON Lines ('-' reads standard input). Writes csv (default), tsv or jsonl.")
+@click.option("--check", "check_points", is_flag=True, help="With --points: check each point numerically.")
 @click.option("--steps", is_flag=True, help="Also print the chain rule for every node, in backward order.")
 @click.option("--wrt", metavar="X,Y", help="Report the gradients with respect to these inputs only.")
 @click.option("--upstream", metavar="G",
@@ -149,12 +154,99 @@ def main() -> None:
               help="Relative step of the finite differences (default 6e-6, times max(1, |x|)).")
 @click.option("--latex", is_flag=True, help="Also print the symbolic derivatives as LaTeX.")
 @click.option("--exact", is_flag=True, help="Also give the value and gradient exactly (-12, 1/4, e/(1 + e)).")
-def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None, steps: bool,
-         wrt: str | None, upstream: str | None, expand: bool, digits: int, strict: bool, no_check: bool,
-         check_timeout: float, eps: float | None, latex: bool, exact: bool) -> None:
-    fmt = (fmt or default_format()).lower()
+def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None, points: str | None,
+         check_points: bool, steps: bool, wrt: str | None, upstream: str | None, expand: bool, digits: int,
+         strict: bool, no_check: bool, check_timeout: float, eps: float | None, latex: bool, exact: bool) -> None:
+    if points is not None:
+        rows_fmt, source = (fmt or "csv").lower(), points
+        _run(rows_fmt, lambda: _points(expr, at, file, rows_fmt, source, check_points, expand))
+        return
+    out_fmt = (fmt or default_format()).lower()
     checks = None if no_check else CheckOptions(check_timeout, eps, latex, exact)
-    _run(fmt, lambda: _grad(expr, at, file, fmt, steps, wrt, upstream, expand, digits, strict, checks))
+    _run(out_fmt, lambda: _grad(expr, at, file, out_fmt, steps, wrt, upstream, expand, digits, strict, checks))
+
+
+def _points(expr: str | None, at: Sequence[str], file: str | None, fmt: str, points: str, check: bool,
+            expand: bool) -> None:
+    """One graph over many points, streamed in chunks, rows in input order."""
+    from . import pipeline
+    from .binding import parse_at
+    from .graph import build
+
+    if fmt not in ("csv", "tsv", "jsonl"):
+        raise SymgradError("usage", f"--points writes csv, tsv or jsonl, not {fmt}", hint="--format csv")
+    if points == "-" and (expr == "-" or file == "-"):
+        raise SymgradError("usage", "the program and the points cannot both come from standard input")
+    text, name = read_program(expr, file)
+    graph = build(text, name, expand=expand)
+    fixed, where = parse_at(at)
+    for v in fixed:
+        if v not in graph.variables:
+            source, span = where[v]
+            raise SymgradError("binding", f"--at gives {v}, but {graph.header} has no variable {v}",
+                               source=source, span=span)
+    stream = _open_points(points)
+    first = stream.read(1)
+    kind = "jsonl" if points.endswith((".jsonl", ".ndjson", ".json")) else (
+        "tsv" if points.endswith(".tsv") else ("csv" if points.endswith(".csv") else pipeline.sniff(first)))
+    import itertools
+
+    body = itertools.chain([first], iter(lambda: stream.read(1 << 16), ""))
+    lines = _lines(body)
+    if kind == "jsonl":
+        rows = pipeline.read_jsonl(lines, graph.variables, fixed)
+    else:
+        rows = pipeline.read_csv(lines, "\t" if kind == "tsv" else ",", graph.variables, fixed)
+    failed = False
+    writer = None
+    out = sys.stdout
+    for chunk in pipeline.chunks(rows):
+        results = pipeline.evaluate_rows(graph, chunk, fixed, check=check)
+        for r in results:
+            failed |= r.error is not None or r.check == "wrong"
+            if fmt == "jsonl":
+                out.write(json_dumps(pipeline.point_record(r, graph)) + "\n")
+                continue
+            if writer is None:
+                writer = _table_writer(graph, results, fixed, fmt, check)
+            writer.write(r, fixed)
+    if writer is None and fmt != "jsonl":
+        _table_writer(graph, [], fixed, fmt, check)
+    if failed:
+        sys.exit(1)
+
+
+def _open_points(path: str) -> Any:
+    if path == "-":
+        return sys.stdin
+    try:
+        return open(path, encoding="utf-8", newline="")
+    except OSError as exc:
+        raise SymgradError("io", f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _lines(pieces: Any) -> Any:
+    """Lines from a stream of text pieces (so that the first character can be peeked at)."""
+    rest = ""
+    for piece in pieces:
+        rest += piece
+        *done, rest = rest.split("\n")
+        for line in done:
+            yield line + "\n"
+    if rest:
+        yield rest
+
+
+def _table_writer(graph: Any, results: list[Any], fixed: Any, fmt: str, check: bool) -> Any:
+    from .pipeline import TableWriter
+
+    good = next((r for r in results if r.error is None), None)
+    shapes = {v: np.shape(fixed[v]) for v in fixed}
+    out_shape: tuple[int, ...] = ()
+    if good is not None:
+        shapes |= {v: np.shape(a) for v, a in good.at.items()}
+        out_shape = np.shape(good.value)
+    return TableWriter(sys.stdout, "\t" if fmt == "tsv" else ",", graph, shapes, out_shape, check)
 
 
 @dataclass(frozen=True)
@@ -201,7 +293,12 @@ def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps
     sym = _symbols()
     checks = [] if options is None else run_checks(graph, trace, at, options, wrt)
     failed = any(c.failed for c in checks)
-    if fmt == "json":
+    if fmt in ("csv", "tsv"):
+        _one_row(trace, fmt, checks)
+        if failed:
+            sys.exit(1)
+        return
+    if fmt in ("json", "jsonl"):
         from .views import json_view
 
         click.echo(json_view.dumps(json_view.result(trace, recs, wrt, checks)))
@@ -232,6 +329,26 @@ def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps
         say(steps_view.render(trace, recs, digits=digits, sym=sym), nl=False)
     if failed:
         sys.exit(1)
+
+
+def _one_row(trace: Any, fmt: str, checks: list[Any]) -> None:
+    """One point as CSV or TSV: the header and a row, as --points writes them."""
+    from .checks import summary
+    from .pipeline import PointResult, TableWriter
+
+    if trace.mode == "jacobian":
+        raise SymgradError("usage", f"{fmt} has a column per gradient component: it needs a scalar output, "
+                           "or --upstream", hint="use --format json for the Jacobian")
+    graph = trace.graph
+    at = {v: trace.value_of(trace.values[i]) for v, i in zip(graph.variables, graph.inputs)}
+    verdict = None
+    if checks:
+        ok, _ = summary(checks)
+        verdict = "pass" if ok else "fail"
+    result = PointResult(1, at, trace.value, trace.gradient, [w.message for w in trace.warnings], check=verdict)
+    writer = TableWriter(sys.stdout, "\t" if fmt == "tsv" else ",", graph, {v: np.shape(a) for v, a in at.items()},
+                         trace.out_shape, verdict is not None)
+    writer.write(result, {})
 
 
 def run_checks(graph: Any, trace: Any, at: Sequence[str], options: CheckOptions,
@@ -427,6 +544,35 @@ def _homework(path: str, fmt: str, options: GradeOptions) -> None:
         sys.exit(1)
 
 
+@main.command(
+    "batch",
+    help="Answer many requests: one JSON object per line on standard input, "
+    '{"expr": str, "at": {...}, "id": any, "expect": {...}} ("at" and "expect" may also be strings such as '
+    '"x=1,y=2"), and one JSON result per line on standard output, in the same order, carrying the id. A bad '
+    "line gets an error record and the batch goes on. Exit status 0 when every line succeeded, 1 otherwise.",
+)
+@click.option("--check", "check", is_flag=True, help="Also run the symbolic and numeric checks for every line.")
+@click.option("--check-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, metavar="SECONDS",
+              help="Time budget of each symbolic check.")
+def batch(check: bool, check_timeout: float) -> None:
+    _run("json", lambda: _batch(check, check_timeout))
+
+
+def _batch(check: bool, timeout: float) -> None:
+    from .pipeline import answer_request
+
+    cache: dict[str, Any] = {}
+    failed = False
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        record = answer_request(line, number, cache, check=check, timeout=timeout)
+        failed |= not record.get("ok", False)
+        click.echo(json_dumps(record))
+    if failed:
+        sys.exit(1)
+
+
 def exact_json(v: Any) -> Any:
     from .numbers import exact
 
@@ -515,7 +661,7 @@ def _run(fmt: str, work: Callable[[], None]) -> None:
 
 
 def _fail(err: SymgradError, fmt: str, status: int = 2) -> NoReturn:
-    if fmt in ("json",):
+    if fmt in ("json", "jsonl"):
         from .views import json_view
 
         try:

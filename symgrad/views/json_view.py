@@ -59,10 +59,10 @@ def result(trace: Trace, records: list[Record], wrt: list[str] | None = None,
         "warnings": [w.message for w in trace.warnings] + list(graph.warnings),
         "kinks": [{"node": r.id, "convention": r.kink} for r in records if r.kink],
         "nodes": nodes,
-    } | ({} if not checks else _checks(checks))
+    } | ({} if not checks else checks_json(checks))
 
 
-def _checks(checks: list[Check]) -> dict[str, Any]:
+def checks_json(checks: list[Check]) -> dict[str, Any]:
     agree, line = summary(checks)
     out: dict[str, Any] = {"checks": {c.kind: check_json(c) for c in checks} | {"agree": agree, "summary": line}}
     exact = next((c.exact for c in checks if c.exact), None)

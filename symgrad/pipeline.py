@@ -1,0 +1,418 @@
+"""Many points and many expressions, for scripts.
+
+`--points FILE` evaluates one graph over many points: rows are read in
+chunks, evaluated together along the leading point axis (no per-point walk
+or reparse), and written in input order; a bad row gets an error of its own
+and the others go on.  `symgrad batch` answers one JSON request per line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import numpy as np
+
+from .engine import Trace, core, evaluate_points
+from .errors import SymgradError
+from .graph import Graph
+
+Array = np.ndarray
+CHUNK = 65_536  # points evaluated together
+SCHEMA_VERSION = 1
+
+
+# ---- reading points ----------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    line: int  # 1-based line in the input
+    values: dict[str, Any] | None  # name -> number or nested list
+    error: str | None = None
+
+
+def _number(text: str) -> float:
+    return float(text.strip().replace("−", "-"))
+
+
+def read_csv(stream: TextIO, delimiter: str, variables: list[str], fixed: Mapping[str, Any]) -> Iterator[Row]:
+    """Rows of a CSV (or TSV) file whose header names variables."""
+    reader = csv.reader(stream, delimiter=delimiter)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        return
+    unknown = [h for h in header if h not in variables]
+    if unknown:
+        raise SymgradError("points", f"the points' column {unknown[0]} names no variable of the expression",
+                           hint=f"its variables are: {', '.join(variables) or 'none'}")
+    given = set(header) & set(fixed)
+    if given:
+        raise SymgradError("points", f"{sorted(given)[0]} is given both in the points and in --at",
+                           hint="give each variable in one place")
+    missing = [v for v in variables if v not in header and v not in fixed]
+    if missing:
+        raise SymgradError("points", f"no value for {', '.join(missing)}: no such column, and not in --at",
+                           hint="add a column, or give it for every point with --at")
+    width = len(header)
+    for k, fields in enumerate(reader, start=2):
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if len(fields) != width:
+            yield Row(k, None, f"line {k} has {len(fields)} fields, the header has {width}")
+            continue
+        try:
+            yield Row(k, {name: _number(f) for name, f in zip(header, fields)})
+        except ValueError:
+            bad = next(f for f in fields if not _is_number(f))
+            yield Row(k, None, f"line {k}: {bad.strip()!r} is not a number")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        _number(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_jsonl(stream: TextIO, variables: list[str], fixed: Mapping[str, Any]) -> Iterator[Row]:
+    """Rows of JSON Lines: one object {name: number or nested list} per line."""
+    for k, text in enumerate(stream, start=1):
+        if not text.strip():
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield Row(k, None, f"line {k} is not valid JSON: {exc.msg} at column {exc.colno}")
+            continue
+        if not isinstance(data, dict):
+            yield Row(k, None, f"line {k} is not a JSON object of variables")
+            continue
+        unknown = [name for name in data if name not in variables]
+        if unknown:
+            yield Row(k, None, f"line {k}: {unknown[0]} names no variable of the expression")
+            continue
+        clash = [name for name in data if name in fixed]
+        missing = [v for v in variables if v not in data and v not in fixed]
+        if clash or missing:
+            what = f"{clash[0]} is also given in --at" if clash else f"no value for {', '.join(missing)}"
+            yield Row(k, None, f"line {k}: {what}")
+            continue
+        yield Row(k, data)
+
+
+def sniff(first: str) -> str:
+    """csv or jsonl, from a stream's first character."""
+    return "jsonl" if first.lstrip().startswith("{") else "csv"
+
+
+def chunks(rows: Iterable[Row], size: int = CHUNK) -> Iterator[list[Row]]:
+    batch: list[Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# ---- evaluating -------------------------------------------------------------------------
+
+
+@dataclass
+class PointResult:
+    line: int
+    at: dict[str, Array] | None = None
+    value: Array | None = None
+    gradient: dict[str, Array] | None = None
+    warnings: list[str] | None = None
+    error: str | None = None
+    check: str | None = None  # the numeric check's verdict at this point, with --check
+
+
+def evaluate_rows(graph: Graph, rows: list[Row], fixed: Mapping[str, Array], *, check: bool = False
+                  ) -> list[PointResult]:
+    """Every row of a chunk, evaluated together where their shapes agree; in input order."""
+    results: dict[int, PointResult] = {}
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    arrays: dict[int, dict[str, Array]] = {}
+    for k, row in enumerate(rows):
+        if row.values is None:
+            results[k] = PointResult(row.line, error=row.error)
+            continue
+        try:
+            arrays[k] = {name: np.asarray(v, dtype=float) for name, v in row.values.items()}
+        except (ValueError, TypeError):
+            results[k] = PointResult(row.line, error=f"line {row.line}: a value is ragged or not a number")
+            continue
+        key = tuple((name, arrays[k][name].shape) for name in sorted(arrays[k]))
+        groups.setdefault(key, []).append(k)
+    for members in groups.values():
+        for k, result in zip(members, _evaluate_group(graph, [arrays[k] for k in members],
+                                                      [rows[k].line for k in members], fixed, check)):
+            results[k] = result
+    return [results[k] for k in range(len(rows))]
+
+
+def _evaluate_group(graph: Graph, points: list[dict[str, Array]], lines: list[int],
+                    fixed: Mapping[str, Array], check: bool) -> list[PointResult]:
+    names = list(points[0])
+    columns = {name: np.stack([p[name] for p in points]) for name in names}
+    try:
+        trace = evaluate_points(graph, columns, fixed)
+    except SymgradError as err:
+        if len(points) == 1:
+            return [PointResult(lines[0], error=f"line {lines[0]}: {err.message}")]
+        # Find the rows at fault: evaluate them one by one (rare: shape or index errors).
+        out = []
+        for p, line in zip(points, lines):
+            out += _evaluate_group(graph, [p], [line], fixed, check)
+        return out
+    verdicts = numeric_point_check(trace) if check else None
+    return _split(trace, columns, lines, verdicts)
+
+
+def _split(trace: Trace, columns: dict[str, Array], lines: list[int], verdicts: list[str] | None
+           ) -> list[PointResult]:
+    graph = trace.graph
+    value = trace.value
+    grads = trace.gradient
+    finite = np.isfinite(value.reshape(len(lines), -1)).all(axis=1)
+    out = []
+    for k, line in enumerate(lines):
+        at = {name: columns[name][k] for name in graph.variables if name in columns}
+        warnings = None if finite[k] else [f"{graph.output_name} is {'nan' if np.isnan(value[k]).any() else 'inf'}"]
+        out.append(PointResult(line, at, value[k], {v: g[k] for v, g in grads.items()}, warnings,
+                               check=None if verdicts is None else verdicts[k]))
+    return out
+
+
+def numeric_point_check(trace: Trace) -> list[str]:
+    """Finite differences at every point at once, for scalar inputs: pass, fail, or kink."""
+    from .checks import EXCELLENT, FINE, FLOOR, SUSPICIOUS
+    from .engine import forward
+
+    graph = trace.graph
+    count = trace.values[graph.output].shape[0]
+    worst = np.zeros(count)
+    kink = np.zeros(count, dtype=bool)
+    for name, node in zip(graph.variables, graph.inputs):
+        if name in graph.index_only or core(trace.values[node]) != ():
+            continue
+        x = trace.values[node]
+        h = np.cbrt(np.finfo(float).eps) * np.maximum(1.0, np.abs(x))
+        moved = []
+        for sign in (1.0, -1.0):
+            inputs = {v: trace.values[i] for v, i in zip(graph.variables, graph.inputs)}
+            inputs[name] = x + sign * h
+            with np.errstate(all="ignore"):
+                values, _ = forward(graph, inputs)
+            moved.append(values[graph.output])
+            kink |= _sides_differ(graph, trace.values, values)
+        step = (x + h) - (x - h)
+        fd = (moved[0] - moved[1]) / step
+        bp = trace.gradient[name]
+        diff = np.abs(fd - bp)
+        size = np.maximum(np.abs(fd), np.abs(bp))
+        floor = FLOOR * np.maximum(size, np.abs(trace.value))
+        with np.errstate(all="ignore"):
+            rel = np.where(diff <= floor, 0.0, diff / np.where(size > 0, size, 1))
+        worst = np.maximum(worst, np.nan_to_num(rel, nan=np.inf))
+    verdict = np.where(worst < EXCELLENT, "excellent", np.where(worst < FINE, "fine", np.where(
+        kink, "kink", np.where(worst < SUSPICIOUS, "suspicious", "wrong"))))
+    verdict = np.where(np.isfinite(trace.value), verdict, "skipped")
+    return [str(v) for v in verdict]
+
+
+def _sides_differ(graph: Graph, center: list[Array], moved: list[Array]) -> Array:
+    """Per point: did a kinked gate (relu, max, ...) change sides between the two evaluations?"""
+    from . import primitives as P
+    from .engine import prim_args
+
+    count = center[graph.output].shape[0]
+    differs = np.zeros(count, dtype=bool)
+    with np.errstate(all="ignore"):
+        for node in graph.nodes:
+            prim = P.PRIMITIVES.get(node.op)
+            if prim is None or prim.branch is None:
+                continue
+            here = np.asarray(prim.branch(*prim_args(prim, [center[j] for j in node.inputs])))
+            there = np.asarray(prim.branch(*prim_args(prim, [moved[j] for j in node.inputs])))
+            here = np.broadcast_to(here, there.shape)
+            differs |= (here != there).reshape(count, -1).any(axis=1)
+    return differs
+
+
+# ---- writing ----------------------------------------------------------------------------
+
+
+def components(name: str, shape: tuple[int, ...]) -> list[tuple[str, tuple[int, ...]]]:
+    """Column names of an array's elements: x, or W[0,1]."""
+    if shape == ():
+        return [(name, ())]
+    return [(f"{name}[{','.join(map(str, idx))}]", idx) for idx in np.ndindex(*shape)]
+
+
+def fmt_number(v: float) -> str:
+    """Full round-trip precision, as CSV text."""
+    return repr(float(v)) if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+
+
+class TableWriter:
+    """CSV or TSV: a header, then one row per point, errors in their own column."""
+
+    def __init__(self, out: TextIO, delimiter: str, graph: Graph, shapes: dict[str, tuple[int, ...]],
+                 out_shape: tuple[int, ...], with_check: bool) -> None:
+        self.out = out
+        self.delimiter = delimiter
+        self.graph = graph
+        d = graph.output_name
+        self.inputs = [c for v in graph.variables for c in components(v, shapes.get(v, ()))]
+        self.input_vars = [v for v in graph.variables for _ in components(v, shapes.get(v, ()))]
+        self.value = components(d, out_shape)
+        grads = [v for v in graph.variables if v not in graph.index_only]
+        self.grads = [(v, c) for v in grads for c in components(v, shapes.get(v, ()))]
+        header = [c for c, _ in self.inputs] + [c for c, _ in self.value]
+        header += [f"d{d}/d{c}" for _, (c, _) in self.grads] + (["check"] if with_check else []) + ["error"]
+        self.width = len(header)
+        self.with_check = with_check
+        self._write(header)
+
+    def _write(self, cells: list[str]) -> None:
+        buf = io.StringIO()
+        csv.writer(buf, delimiter=self.delimiter, lineterminator="\n").writerow(cells)
+        self.out.write(buf.getvalue())
+
+    def write(self, r: PointResult, fixed: Mapping[str, Array]) -> None:
+        if r.error is not None:
+            self._write([""] * (self.width - 1) + [r.error])
+            return
+        assert r.at is not None and r.value is not None and r.gradient is not None
+        cells = []
+        for (_, idx), v in zip(self.inputs, self.input_vars):
+            source = r.at[v] if v in r.at else fixed[v]
+            cells.append(fmt_number(np.asarray(source)[idx]))
+        cells += [fmt_number(np.asarray(r.value)[idx]) for _, idx in self.value]
+        cells += [fmt_number(np.asarray(r.gradient[v])[idx]) for v, (_, idx) in self.grads]
+        if self.with_check:
+            cells.append(r.check or "")
+        cells.append("; ".join(r.warnings or []))
+        self._write(cells)
+
+
+def point_record(r: PointResult, graph: Graph) -> dict[str, Any]:
+    from .numbers import exact
+
+    if r.error is not None:
+        return {"schema_version": SCHEMA_VERSION, "line": r.line, "error": {"kind": "point", "message": r.error}}
+    assert r.at is not None and r.gradient is not None
+    rec: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION, "line": r.line, "at": {k: exact(v) for k, v in r.at.items()},
+        "value": exact(r.value), "gradient": {k: exact(v) for k, v in r.gradient.items()},
+        "warnings": r.warnings or [],
+    }
+    if r.check is not None:
+        rec["check"] = r.check
+    return rec
+
+
+# ---- batch ------------------------------------------------------------------------------
+
+REQUEST_KEYS = {"expr", "at", "id", "expect"}
+
+
+def answer_request(line: str, number: int, cache: dict[str, Any], *, check: bool = False,
+                   timeout: float = 5.0) -> dict[str, Any]:
+    """One batch line to one record: a result, or an error that names the line."""
+    from .views import json_view
+
+    head: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "line": number}
+    try:
+        request = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return head | _error("request", f"line {number} is not valid JSON: {exc.msg} at column {exc.colno}")
+    if not isinstance(request, dict):
+        return head | _error("request", f"line {number} is not a JSON object")
+    if "id" in request:
+        head["id"] = request["id"]
+    unknown = sorted(set(request) - REQUEST_KEYS)
+    if unknown:
+        return head | _error("request", f"unknown key {unknown[0]!r} on line {number}",
+                             hint=f"a request has {', '.join(sorted(REQUEST_KEYS))}")
+    if not isinstance(request.get("expr"), str):
+        return head | _error("request", f"line {number} has no \"expr\" string")
+    try:
+        return head | _answer(request, cache, check, timeout)
+    except SymgradError as err:
+        return head | {"ok": False} | json_view.error(err)
+
+
+def _error(kind: str, message: str, hint: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"kind": kind, "message": message, "line": None, "column": None}
+    if hint:
+        body["hint"] = hint
+    return {"ok": False, "error": body}
+
+
+def _bindings(value: Any, key: str) -> list[str]:
+    """at/expect as --at style text: a string as it is, an object as name=value pairs."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        parts = []
+        for name, v in value.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float, str, list)):
+                raise SymgradError("request", f"{key}.{name} is not a number, an array or a string")
+            parts.append(f"{name}={v if isinstance(v, str) else json.dumps(v)}")
+        return [",".join(parts)]
+    raise SymgradError("request", f"{key} must be an object or a string")
+
+
+def _answer(request: dict[str, Any], cache: dict[str, Any], check: bool, timeout: float) -> dict[str, Any]:
+    from .binding import check_bindings, parse_at
+    from .engine import evaluate
+    from .graph import build
+    from .records import records
+    from .views import json_view
+
+    text = request["expr"]
+    if text not in cache:
+        try:
+            cache[text] = build(text)
+        except SymgradError as err:
+            cache[text] = err
+    graph = cache[text]
+    if isinstance(graph, SymgradError):
+        raise graph
+    point, where = parse_at(_bindings(request.get("at"), "at"))
+    check_bindings(graph, point, where)
+    trace = evaluate(graph, point)
+    result = json_view.result(trace, records(trace))
+    result.pop("symgrad_version", None)
+    ok = True
+    if check and all(np.isfinite(v).all() for v in trace.values):
+        from .checks import numeric_check, symbolic_check
+
+        checks = [symbolic_check(graph, trace, timeout=timeout), numeric_check(trace)]
+        result |= json_view.checks_json(checks)
+        ok = not any(c.failed for c in checks)
+    expect = _bindings(request.get("expect"), "expect")
+    if expect:
+        from .homework import grade, parse_expect
+        from .views import grading
+
+        graded = grade(graph, trace, parse_expect(expect, graph), timeout=timeout)
+        answers = grading.result(graded, False)
+        result |= {k: answers[k] for k in ("answers", "score", "passed")}
+        ok = ok and graded.passed(False)
+    return {"ok": ok} | result
