@@ -518,7 +518,7 @@ def _homework(path: str, fmt: str, options: GradeOptions) -> None:
             rec: dict[str, Any] = {"index": p.index, "name": p.name, "line": p.line, "passed": ok}
             if grading is not None:
                 rec |= view.result(grading, options.require_all)
-                del rec["symgrad_version"]
+                del rec["symgrad_version"], rec["schema_version"]
             if error is not None:
                 rec["error"] = json_view.error(error)["error"]
             records.append(rec)
@@ -536,7 +536,7 @@ def _homework(path: str, fmt: str, options: GradeOptions) -> None:
         say()
     total = f"{passed} of {len(problems)} problems right"
     if fmt == "json":
-        click.echo(json_dumps({"symgrad_version": __version__, "file": path, "problems": records,
+        click.echo(json_dumps({"schema_version": 1, "symgrad_version": __version__, "file": path, "problems": records,
                                "score": {"passed": passed, "total": len(problems)}}))
     else:
         say(total)

@@ -312,7 +312,8 @@ def point_record(r: PointResult, graph: Graph) -> dict[str, Any]:
     from .numbers import exact
 
     if r.error is not None:
-        return {"schema_version": SCHEMA_VERSION, "line": r.line, "error": {"kind": "point", "message": r.error}}
+        return {"schema_version": SCHEMA_VERSION, "line": r.line,
+                "error": {"kind": "point", "message": r.error, "line": r.line, "column": None}}
     assert r.at is not None and r.gradient is not None
     rec: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "line": r.line, "at": {k: exact(v) for k, v in r.at.items()},
@@ -399,6 +400,7 @@ def _answer(request: dict[str, Any], cache: dict[str, Any], check: bool, timeout
     trace = evaluate(graph, point)
     result = json_view.result(trace, records(trace))
     result.pop("symgrad_version", None)
+    result.pop("schema_version", None)
     ok = True
     if check and all(np.isfinite(v).all() for v in trace.values):
         from .checks import numeric_check, symbolic_check

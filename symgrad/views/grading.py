@@ -57,6 +57,7 @@ def result(grading: Grading, require_all: bool, **extra: Any) -> dict[str, Any]:
     answered = [g for g in grading.graded if g.verdict != "missing"]
     total = len(grading.graded) if require_all else len(answered)
     return {
+        "schema_version": 1,
         "symgrad_version": __version__,
         **extra,
         "answers": [record(g) for g in grading.graded],

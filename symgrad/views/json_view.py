@@ -14,6 +14,8 @@ from ..numbers import exact
 from ..records import Record
 from .source import program_text
 
+SCHEMA_VERSION = 1  # of every JSON record symgrad writes; the schemas are in symgrad/schemas/
+
 
 def result(trace: Trace, records: list[Record], wrt: list[str] | None = None,
            checks: list[Check] | None = None) -> dict[str, Any]:
@@ -42,6 +44,7 @@ def result(trace: Trace, records: list[Record], wrt: list[str] | None = None,
             node["kink"] = r.kink
         nodes.append(node)
     return {
+        "schema_version": SCHEMA_VERSION,
         "symgrad_version": __version__,
         "expression": graph.source.text,
         "program": program_text(graph.program),
@@ -89,6 +92,7 @@ def check_json(c: Check) -> dict[str, Any]:
 def symbolic_only(graph: Graph, check: Check) -> dict[str, Any]:
     """No point given: the graph and the symbolic derivatives, without numbers."""
     return {
+        "schema_version": SCHEMA_VERSION,
         "symgrad_version": __version__,
         "expression": graph.source.text,
         "program": program_text(graph.program),
@@ -111,7 +115,7 @@ def error(err: SymgradError) -> dict[str, Any]:
         body["hint"] = err.hint
     if err.source is not None:
         body["source"] = err.source.name
-    return {"symgrad_version": __version__, "error": body}
+    return {"schema_version": SCHEMA_VERSION, "symgrad_version": __version__, "error": body}
 
 
 def dumps(obj: Any) -> str:
