@@ -193,6 +193,21 @@ def _points(expr: str | None, at: Sequence[str], file: str | None, fmt: str, poi
 
     body = itertools.chain([first], iter(lambda: stream.read(1 << 16), ""))
     lines = _lines(body)
+    scalar_fixed = all(np.ndim(v) == 0 for v in fixed.values())
+    if kind != "jsonl" and fmt != "jsonl" and scalar_fixed:
+        delimiter = "\t" if kind == "tsv" else ","
+        header, blocks = pipeline.read_csv_blocks(lines, delimiter, graph.variables, fixed)
+        out_delimiter = "\t" if fmt == "tsv" else ","
+        sys.stdout.write(pipeline.csv_header(graph, out_delimiter, check))
+        failed = False
+        for block in blocks:
+            table, errors, verdicts = pipeline.evaluate_block(graph, header, block, fixed, check=check)
+            failed |= any(e is not None for e in errors) or "wrong" in verdicts
+            pipeline.write_block(sys.stdout, out_delimiter, block, header, graph, fixed, table, errors,
+                                 verdicts, check)
+        if failed:
+            sys.exit(1)
+        return
     if kind == "jsonl":
         rows = pipeline.read_jsonl(lines, graph.variables, fixed)
     else:

@@ -129,9 +129,11 @@ def depends_on_inputs(graph: Graph) -> list[bool]:
     return dep
 
 
-def forward(graph: Graph, inputs: Mapping[str, Array]) -> tuple[list[Array], list[Warning_]]:
+def forward(graph: Graph, inputs: Mapping[str, Array], *, watch: bool = True) -> tuple[list[Array], list[Warning_]]:
     """Every node's value; inputs already carry the leading axis.  Warnings
-    where a value stops being finite; an error where shapes or indices are wrong."""
+    where a value stops being finite (unless `watch` is off, as for many points
+    at once, where each point's own value tells); an error where shapes or
+    indices are wrong."""
     values: list[Array] = []
     warnings: list[Warning_] = []
     finite: list[bool] = []
@@ -144,7 +146,7 @@ def forward(graph: Graph, inputs: Mapping[str, Array]) -> tuple[list[Array], lis
                 v = np.full((1,), node.value, dtype=float)
             else:
                 v = _apply(graph, i, [values[j] for j in node.inputs])
-            ok = bool(np.isfinite(v).all())
+            ok = not watch or bool(np.isfinite(v).all())
             if not ok and node.op == "input":
                 warnings.append(Warning_(i, f"the value given for {node.name} is {_what(v)}"))
             elif not ok and all(finite[j] for j in node.inputs) and node.op != "const":
@@ -223,7 +225,7 @@ Contributions = dict[int, list[tuple[int, Array]]]
 
 
 def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: int,
-          seed: Array) -> tuple[Grads, Edges, Edges, Contributions]:
+          seed: Array, *, record: bool = True) -> tuple[Grads, Edges, Edges, Contributions]:
     """Backpropagate `seed` from node `top` through nodes start..top, in reverse.
 
     Returns, by node id, the gradient reaching each node, the local gradients
@@ -256,22 +258,30 @@ def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: i
                     downs.append(None)
                     continue
                 if prim.vjp is None:
-                    part = np.asarray(prim.partials[k](out, *args), dtype=float)
-                    d = unbroadcast(g * part, core(values[j]))
-                    locs.append(part)
+                    part = prim.partials[k](out, *args)
+                    if isinstance(part, float):  # a constant local gradient, 1 for add: no multiplication
+                        d = unbroadcast(g if part == 1.0 else -g if part == -1.0 else g * part, core(values[j]))
+                        locs.append(np.full(out.shape, part) if record else None)
+                    else:
+                        part = np.asarray(part, dtype=float)
+                        d = unbroadcast(g * part, core(values[j]))
+                        locs.append(part)
                 else:
                     d = unbroadcast(np.asarray(prim.vjp(k, g, out, *args), dtype=float), core(values[j]))
                     locs.append(None)
+                prev = grads.get(j)
+                grads[j] = d if prev is None else prev + d
+                if not record:  # many points: only the gradients are wanted
+                    continue
                 downs.append(d)
                 cons = contributions.setdefault(j, [])
                 if cons and cons[-1][0] == i:  # the same input twice (x * x): one contribution
                     cons[-1] = (i, cons[-1][1] + d)
                 else:
                     cons.append((i, d))
-                prev = grads.get(j)
-                grads[j] = d if prev is None else prev + d
-            local[i] = tuple(locs)
-            sent[i] = tuple(downs)
+            if record:
+                local[i] = tuple(locs)
+                sent[i] = tuple(downs)
     return grads, local, sent, contributions
 
 
@@ -293,7 +303,7 @@ def backward(graph: Graph, values: list[Array], upstream: Array | None = None, *
         size = int(np.prod(out_core))
         seed, mode = np.eye(size).reshape((size, *out_core)), "jacobian"
     n = len(graph.nodes)
-    g, loc, snt, con = sweep(graph, values, dep, 0, out, seed)
+    g, loc, snt, con = sweep(graph, values, dep, 0, out, seed, record=not many)
     grads: list[Array | None] = [g.get(i) for i in range(n)]
     for name, i in zip(graph.variables, graph.inputs):  # inputs nothing reads: gradient 0
         if grads[i] is None and name not in graph.index_only:
@@ -302,13 +312,16 @@ def backward(graph: Graph, values: list[Array], upstream: Array | None = None, *
         graph, values, grads, [loc.get(i, ()) for i in range(n)], [snt.get(i, ()) for i in range(n)],
         [con.get(i, [])[::-1] for i in range(n)], dep, mode,
     )
-    _inspect(trace)
+    if not many:
+        _inspect(trace)
     return trace
 
 
 def _inspect(trace: Trace) -> None:
     """Flag kinks, and gradients that stop being finite where the values are."""
     graph, values = trace.graph, trace.values
+    # A gradient that stops being finite anywhere shows in some input's gradient.
+    all_finite = all(g is None or np.isfinite(g).all() for g in (trace.grads[i] for i in graph.inputs))
     for i, node in enumerate(graph.nodes):
         if node.op in ("input", "const"):
             continue
@@ -318,7 +331,7 @@ def _inspect(trace: Trace) -> None:
         if at_kink:
             trace.kinks[i] = prim.kink_text or "not differentiable here"
         g = trace.grads[i]
-        if g is None or not np.isfinite(g).all() or not np.isfinite(values[i]).all():
+        if all_finite or g is None or not np.isfinite(g).all() or not np.isfinite(values[i]).all():
             continue
         for k, d in enumerate(trace.sent[i]):
             if d is not None and not np.isfinite(d).all():
@@ -380,7 +393,7 @@ def evaluate_points(graph: Graph, points: Mapping[str, Any], fixed: Mapping[str,
     for name, v in fixed.items():
         a = np.asarray(v, dtype=float)
         inputs[name] = np.broadcast_to(a, (count, *a.shape))
-    values, warnings = forward(graph, inputs)
+    values, warnings = forward(graph, inputs, watch=False)
     seed = None if upstream is None else np.asarray(upstream, dtype=float)
     trace = backward(graph, values, seed, many=True)
     trace.warnings[:0] = warnings

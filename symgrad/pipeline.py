@@ -251,6 +251,157 @@ def _sides_differ(graph: Graph, center: list[Array], moved: list[Array]) -> Arra
     return differs
 
 
+# ---- the fast path for CSV: whole chunks as float matrices -----------------------------
+
+
+@dataclass
+class Block:
+    lines: list[int]  # the input line of each row
+    matrix: Array  # rows x columns of floats; rows with errors hold nan
+    errors: dict[int, str]  # row index -> message
+
+
+def read_csv_blocks(stream: TextIO, delimiter: str, variables: list[str], fixed: Mapping[str, Any],
+                    size: int = CHUNK) -> tuple[list[str], Iterator[Block]]:
+    """The header, and the rows in blocks of floats: one conversion per block, not per cell."""
+    reader = csv.reader(stream, delimiter=delimiter)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        header = []
+    _check_header(header, variables, fixed)
+
+    def blocks() -> Iterator[Block]:
+        width = len(header)
+        lines: list[int] = []
+        fields: list[list[str]] = []
+        for k, row in enumerate(reader, start=2):
+            if not row or all(not f.strip() for f in row):
+                continue
+            lines.append(k)
+            fields.append(row)
+            if len(fields) >= size:
+                yield _block(lines, fields, width)
+                lines, fields = [], []
+        if fields:
+            yield _block(lines, fields, width)
+
+    return header, blocks()
+
+
+def _check_header(header: list[str], variables: list[str], fixed: Mapping[str, Any]) -> None:
+    if not header:
+        return
+    unknown = [h for h in header if h not in variables]
+    if unknown:
+        raise SymgradError("points", f"the points' column {unknown[0]} names no variable of the expression",
+                           hint=f"its variables are: {', '.join(variables) or 'none'}")
+    given = sorted(set(header) & set(fixed))
+    if given:
+        raise SymgradError("points", f"{given[0]} is given both in the points and in --at",
+                           hint="give each variable in one place")
+    missing = [v for v in variables if v not in header and v not in fixed]
+    if missing:
+        raise SymgradError("points", f"no value for {', '.join(missing)}: no such column, and not in --at",
+                           hint="add a column, or give it for every point with --at")
+
+
+def _block(lines: list[int], fields: list[list[str]], width: int) -> Block:
+    errors: dict[int, str] = {}
+    try:
+        return Block(lines, np.array(fields, dtype=float).reshape(len(fields), width), errors)
+    except ValueError:
+        pass  # a bad row somewhere: convert row by row to find it
+    matrix = np.full((len(fields), width), np.nan)
+    for k, row in enumerate(fields):
+        if len(row) != width:
+            errors[k] = f"line {lines[k]} has {len(row)} fields, the header has {width}"
+            continue
+        try:
+            matrix[k] = [_number(f) for f in row]
+        except ValueError:
+            bad = next(f for f in row if not _is_number(f))
+            errors[k] = f"line {lines[k]}: {bad.strip()!r} is not a number"
+    return Block(lines, matrix, errors)
+
+
+def evaluate_block(graph: Graph, header: list[str], block: Block, fixed: Mapping[str, Array], *,
+                   check: bool = False) -> tuple[Array, list[str | None], list[str | None]]:
+    """Value and gradient columns for a block of scalar points, with per-row errors and check verdicts."""
+    good = np.array([k not in block.errors for k in range(len(block.lines))])
+    rows = np.flatnonzero(good)
+    width = 1 + sum(1 for v in graph.variables if v not in graph.index_only)
+    out = np.full((len(block.lines), width), np.nan)
+    errors: list[str | None] = [block.errors.get(k) for k in range(len(block.lines))]
+    verdicts: list[str | None] = [None] * len(block.lines)
+    pending = [rows] if rows.size else []
+    while pending:
+        part = pending.pop()
+        columns = {name: block.matrix[part, j] for j, name in enumerate(header)}
+        try:
+            trace = evaluate_points(graph, columns, fixed)
+        except SymgradError as err:
+            if part.size == 1:
+                errors[int(part[0])] = f"line {block.lines[int(part[0])]}: {err.message}"
+            else:
+                half = part.size // 2
+                pending += [part[:half], part[half:]]
+            continue
+        if trace.out_shape != ():
+            raise SymgradError("shape", f"the output {graph.output_name} has shape {trace.out_shape}: "
+                               "csv and tsv need a scalar output", hint="use --format jsonl")
+        out[part, 0] = trace.value
+        grads = trace.gradient
+        col = 1
+        for v in graph.variables:
+            if v in graph.index_only:
+                continue
+            g = grads[v]
+            if g.ndim != 1:
+                raise SymgradError("shape", f"{v} is not a scalar: csv and tsv need scalar inputs",
+                                   hint="use --format jsonl")
+            out[part, col] = g
+            col += 1
+        if check:
+            for k, verdict in zip(part, numeric_point_check(trace)):
+                verdicts[int(k)] = verdict
+    return out, errors, verdicts
+
+
+def write_block(out: TextIO, delimiter: str, block: Block, header: list[str], graph: Graph,
+                fixed: Mapping[str, Array], results: Array, errors: list[str | None],
+                verdicts: list[str | None], check: bool) -> None:
+    """Rows in input order: inputs, value, gradients at full precision; errors in their own column."""
+    inputs = np.column_stack([block.matrix[:, header.index(v)] if v in header else
+                              np.full(len(block.lines), float(np.asarray(fixed[v]))) for v in graph.variables])
+    table = np.hstack([inputs, results]).tolist()
+    width = len(table[0]) if table else 0
+    empty = delimiter * (width + (1 if check else 0))
+    lines = []
+    for k, row in enumerate(table):
+        if errors[k] is not None:
+            lines.append(empty + _cell(errors[k] or "", delimiter))
+            continue
+        text = delimiter.join(map(fmt_number, row))
+        if check:
+            text += delimiter + (verdicts[k] or "")
+        warning = "" if np.isfinite(row[len(graph.variables)]) else f"{graph.output_name} is not finite"
+        lines.append(text + delimiter + warning)
+    out.write("\n".join(lines) + ("\n" if lines else ""))
+
+
+def _cell(text: str, delimiter: str) -> str:
+    if delimiter in text or '"' in text or "\n" in text:
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def csv_header(graph: Graph, delimiter: str, check: bool) -> str:
+    d = graph.output_name
+    names = list(graph.variables) + [d] + [f"d{d}/d{v}" for v in graph.variables if v not in graph.index_only]
+    return delimiter.join(names + (["check"] if check else []) + ["error"]) + "\n"
+
+
 # ---- writing ----------------------------------------------------------------------------
 
 

@@ -11,8 +11,9 @@ Every array here has a leading axis that no primitive looks into: one point
 the value's own ("core") axes: none for a scalar, one for a vector.
 
 Elementwise primitives give their local gradients as partial derivatives
-``partial(out, *args)``, broadcast like the output; the engine multiplies
-them by the upstream gradient and sums over broadcast axes.  The others give
+``partial(out, *args)``, broadcast like the output (or a plain number where
+the local gradient is constant, as for add); the engine multiplies them by
+the upstream gradient and sums over broadcast axes.  The others give
 a vector-Jacobian product ``vjp(k, g, out, *args)``: the gradient sent to
 input k when g arrives from upstream.
 """
@@ -75,8 +76,12 @@ class Primitive:
         return self.nondiff_from is None or k < self.nondiff_from
 
 
-def _ones(out: Array, *args: Array) -> Array:
-    return np.ones_like(out)
+def _ones(out: Array, *args: Array) -> float:
+    return 1.0  # a constant local gradient: the engine passes the upstream gradient on as it is
+
+
+def _minus_ones(out: Array, *args: Array) -> float:
+    return -1.0
 
 
 def _step(x: Array) -> Array:
@@ -94,7 +99,9 @@ def _pow_exponent(out: Array, a: Array, b: Array) -> Array:
 
 
 def _sigmoid(x: Array) -> Array:
-    return np.asarray(np.exp(-np.logaddexp(0.0, -x)))
+    # Stable for large |x|, with one exponential: e = exp(-|x|) never overflows.
+    e = np.exp(-np.abs(x))
+    return np.asarray(np.where(x >= 0, 1.0, e) / (1.0 + e))
 
 
 def _tie_share(a: Array, b: Array) -> Array:
@@ -405,7 +412,7 @@ _TABLE: list[Primitive] = [
         role="distributes", params=("a", "b"), callable=False, operator=True,
     ),
     Primitive(
-        "sub", 2, np.subtract, (_ones, lambda out, a, b: -np.ones_like(out)),
+        "sub", 2, np.subtract, (_ones, _minus_ones),
         lambda sp, a, b: a - b,
         "a - b", symbol="-", prec=PREC_SUM, local_text=("1", "-1"),
         params=("a", "b"), callable=False, operator=True,
@@ -425,7 +432,7 @@ _TABLE: list[Primitive] = [
         params=("a", "b"), callable=False, operator=True,
     ),
     Primitive(
-        "neg", 1, np.negative, (lambda out, a: -np.ones_like(out),),
+        "neg", 1, np.negative, (_minus_ones,),
         lambda sp, a: -a,
         "-a", symbol="-", prec=PREC_UNARY, local_text=("-1",),
         params=("a",), callable=False, operator=True,
