@@ -85,7 +85,7 @@ def main() -> None:
     print(f"symgrad, written out gate by gate:     {ours_written * 1e3:8.1f} ms   "
           f"({ours_written / hand:.2f}x the hand-written code)")
     print(f"whole pipeline, CSV in and out:        {pipeline:8.2f} s    ({rows:,} rows written; "
-          f"the computation is {100 * ours / pipeline:.0f}% of it)")
+          f"the computation is {100 * ours / pipeline:.1f}% of it)")
     print(f"(writing the input CSV with numpy.savetxt took {write_input:.2f} s)")
 
 
