@@ -13,10 +13,9 @@ notices when a step straddles a kink (relu, abs, max, ...).
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -541,18 +540,3 @@ def _order(checks: list[Check]) -> Callable[[str], int]:
         for label in c.inputs:
             seen.setdefault(label, len(seen))
     return lambda label: seen.get(label, 0)
-
-
-def iter_failures(checks: list[Check]) -> Iterator[tuple[str, str, ElementCheck]]:
-    for c in checks:
-        for label, r in c.inputs.items():
-            if r.verdict in FAILING:
-                yield c.kind, label, r
-
-
-def relative(a: float, b: float) -> float:
-    size = max(abs(a), abs(b))
-    return 0.0 if size == 0 else abs(a - b) / size
-
-
-__all__ = ["Check", "ElementCheck", "math", "numeric_check", "summary", "symbolic_check"]

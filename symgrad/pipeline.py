@@ -48,18 +48,7 @@ def read_csv(stream: TextIO, delimiter: str, variables: list[str], fixed: Mappin
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         return
-    unknown = [h for h in header if h not in variables]
-    if unknown:
-        raise SymgradError("points", f"the points' column {unknown[0]} names no variable of the expression",
-                           hint=f"its variables are: {', '.join(variables) or 'none'}")
-    given = set(header) & set(fixed)
-    if given:
-        raise SymgradError("points", f"{sorted(given)[0]} is given both in the points and in --at",
-                           hint="give each variable in one place")
-    missing = [v for v in variables if v not in header and v not in fixed]
-    if missing:
-        raise SymgradError("points", f"no value for {', '.join(missing)}: no such column, and not in --at",
-                           hint="add a column, or give it for every point with --at")
+    _check_header(header, variables, fixed)
     width = len(header)
     for k, fields in enumerate(reader, start=2):
         if not fields or all(not f.strip() for f in fields):

@@ -43,12 +43,7 @@ def result(trace: Trace, records: list[Record], wrt: list[str] | None = None,
         if r.kink:
             node["kink"] = r.kink
         nodes.append(node)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "symgrad_version": __version__,
-        "expression": graph.source.text,
-        "program": program_text(graph.program),
-        "variables": list(graph.variables),
+    return _head(graph) | {
         "at": {v: exact(trace.value_of(trace.values[i])) for v, i in zip(graph.variables, graph.inputs)},
         "output": graph.output_name,
         "shape": list(trace.out_shape),
@@ -91,12 +86,7 @@ def check_json(c: Check) -> dict[str, Any]:
 
 def symbolic_only(graph: Graph, check: Check) -> dict[str, Any]:
     """No point given: the graph and the symbolic derivatives, without numbers."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "symgrad_version": __version__,
-        "expression": graph.source.text,
-        "program": program_text(graph.program),
-        "variables": list(graph.variables),
+    return _head(graph) | {
         "output": graph.output_name,
         "derivatives": dict(check.derivatives),
         "checks": {"symbolic": check_json(check)},
@@ -105,6 +95,17 @@ def symbolic_only(graph: Graph, check: Check) -> dict[str, Any]:
              "computes": describe(graph, i)}
             for i, n in enumerate(graph.nodes)
         ],
+    }
+
+
+def _head(graph: Graph) -> dict[str, Any]:
+    """The keys every result starts with."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "symgrad_version": __version__,
+        "expression": graph.source.text,
+        "program": program_text(graph.program),
+        "variables": list(graph.variables),
     }
 
 
