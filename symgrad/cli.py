@@ -523,7 +523,8 @@ def _homework(path: str, fmt: str, options: GradeOptions) -> None:
         grading, error = None, p.error
         if error is None:
             try:
-                _, _, grading = grade_problem(p.function, f"{path}, line {p.function_line}",
+                where = f"{path}, line {p.function_line}"
+                _, _, grading = grade_problem(p.function, where,
                                               [p.at] if p.at else [], p.expect, options)
             except SymgradError as err:
                 error = err

@@ -444,7 +444,10 @@ class _Builder:
             return self._add(Node("stack", args, span=span))
         if s.kind == "attr":
             if s.text != "T":
-                raise self.error("name", f"unknown attribute .{s.text}", span, "W.T is the transpose of W")
+                hint = "W.T is the transpose of W"
+                if s.text.lower() in ("toml", "csv", "tsv", "json", "jsonl", "npy", "sg", "txt"):
+                    hint = f"if this is a file name, there is no such file; {hint}"
+                raise self.error("name", f"unknown attribute .{s.text}", span, hint)
             return self._add(Node("transpose", args, span=span))
         prim = P.function(s.text, len(args))
         if prim is None:

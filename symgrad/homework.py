@@ -231,7 +231,8 @@ def grade(graph: Graph, trace: Trace | None, answers: list[Answer], *, rtol: flo
                 result.graded.append(Graded(label, a.target, a.text, "none", "wrong",
                                             f"{a.target} is used only as an index and has no gradient"))
                 continue
-            result.graded.append(_grade_number(a, np.asarray(truth, dtype=float), label, rtol, atol))
+            result.graded.append(_grade_number(a, np.asarray(truth, dtype=float), label, rtol, atol,
+                                               _scale(trace)))
     for v in graph.variables:
         if v in answered or v in graph.index_only:
             continue
@@ -240,37 +241,52 @@ def grade(graph: Graph, trace: Trace | None, answers: list[Answer], *, rtol: flo
     return result
 
 
-def _grade_number(a: Answer, truth: Array, label: str, rtol: float | None, atol: float | None) -> Graded:
+def _scale(trace: Trace) -> float:
+    """The size of the numbers of a computation, for the floor of the exact rule."""
+    from .checks import scale_of
+
+    return max(1.0, scale_of(trace))
+
+
+def _grade_number(a: Answer, truth: Array, label: str, rtol: float | None, atol: float | None,
+                  scale: float = 1.0) -> Graded:
     assert a.numbers is not None
     given = a.numbers
     shown = short(truth, 6, oneline=True)
     if given.shape != truth.shape:
+        transposed = given.ndim == 2 and given.shape[::-1] == truth.shape and _within(given.T, truth, a, rtol, atol,
+                                                                                      scale)[0]
+        shapes = f"expected shape {truth.shape}, got {given.shape}"
         return Graded(label, a.target, a.text, shown, "wrong shape",
-                      f"expected shape {truth.shape}, got {given.shape}", a.rule)
+                      f"{shapes}: transposed" if transposed else shapes, a.rule)
     diff = np.abs(given - truth)
     size = np.maximum(np.abs(given), np.abs(truth))
     rel = float(np.max(np.where(size > 0, diff / np.where(size > 0, size, 1), 0.0))) if diff.size else 0.0
-    if rtol is not None or atol is not None:
-        r, t = rtol or 0.0, atol or 0.0
-        ok = np.all(diff <= t + r * np.abs(truth))
-        rule = f"within rtol {r:g}, atol {t:g}"
-    else:
-        exact_rule = EXACT * np.maximum(np.abs(truth), 1e-300)
-        tol = exact_rule if a.tolerance is None else np.where(np.isnan(a.tolerance), exact_rule, a.tolerance)
-        slack = tol * (1 + 1e-9) + 4 * np.finfo(float).eps * np.abs(truth)
-        ok = np.all(diff <= slack)
-        rule = a.rule if a.rule != "exact" else "exact (relative 1e-9)"
+    ok, rule = _within(given, truth, a, rtol, atol, scale)
     if ok:
         return Graded(label, a.target, a.text, shown, "right", "", rule, rel)
-    return Graded(label, a.target, a.text, shown, "wrong", _why(given, truth, a), rule, rel)
+    return Graded(label, a.target, a.text, shown, "wrong", _why(given, truth, a, rtol, atol, scale), rule, rel)
 
 
-def _why(given: Array, truth: Array, a: Answer) -> str:
+def _within(given: Array, truth: Array, a: Answer, rtol: float | None, atol: float | None,
+            scale: float) -> tuple[bool, str]:
+    """Is the answer right under the rule that applies, and which rule is it?"""
+    diff = np.abs(given - truth)
+    if rtol is not None or atol is not None:
+        r, t = rtol or 0.0, atol or 0.0
+        return bool(np.all(diff <= t + r * np.abs(truth))), f"within rtol {r:g}, atol {t:g}"
+    # Exact: relative 1e-9, and a floor that keeps a numerical zero (2e-16 for sin(pi)) equal to 0.
+    exact_rule = EXACT * np.abs(truth) + 1e-10 * scale
+    tol = exact_rule if a.tolerance is None else np.where(np.isnan(a.tolerance), exact_rule, a.tolerance)
+    slack = tol * (1 + 1e-9) + 4 * np.finfo(float).eps * np.abs(truth)
+    return bool(np.all(diff <= slack)), (a.rule if a.rule != "exact" else "exact (relative 1e-9)")
+
+
+def _why(given: Array, truth: Array, a: Answer, rtol: float | None, atol: float | None, scale: float) -> str:
     """A hint at the mistake, where there is an obvious one."""
-    scale = np.maximum(np.abs(truth), 1e-12)
-    if np.allclose(given, -truth, rtol=1e-6, atol=1e-12) and np.any(truth != 0):
+    if np.any(given != 0) and np.any(truth != 0) and _within(-given, truth, a, rtol, atol, scale)[0]:
         return "wrong sign"
-    if given.ndim == 2 and given.shape[::-1] == truth.shape and np.allclose(given.T, truth, rtol=1e-6):
+    if given.ndim == 2 and given.shape == given.shape[::-1] and _within(given.T, truth, a, rtol, atol, scale)[0]:
         return "transposed"
     if given.size == 1 and truth.size == 1 and float(truth) != 0:
         ratio = float(given) / float(truth)
@@ -279,9 +295,11 @@ def _why(given: Array, truth: Array, a: Answer) -> str:
                 return f"off by a factor of {k}"
             if abs(ratio - 1 / k) < 1e-6:
                 return f"off by a factor of 1/{k}"
-    if a.tolerance is not None and np.all(np.abs(given - truth) < 10 * np.nan_to_num(a.tolerance, nan=0) + 1e-300):
+    if rtol is None and atol is None and a.tolerance is not None and np.all(
+            np.abs(given - truth) < 10 * np.nan_to_num(a.tolerance, nan=0) + 1e-300):
         return f"close, but not {a.rule.removeprefix('to ')} ({short(truth, 8, oneline=True)})"
-    if np.all(np.abs(given - truth) / scale < 1e-2):
+    scale_here = np.maximum(np.abs(truth), 1e-12)
+    if np.all(np.abs(given - truth) / scale_here < 1e-2):
         return "close: check the rounding"
     return ""
 
@@ -352,7 +370,8 @@ def _formula_numeric(graph: Graph, trace: Trace | None, a: Answer, label: str) -
     k = int(np.argmax(bad))
     where = ", ".join(f"{v} = {short(points[v][k], 4)}" for v in graph.variables)
     return Graded(label, a.target, a.text, short(truth[k], 6), "wrong",
-                  f"at {where} it gives {short(given[k], 6)}, the derivative is {short(truth[k], 6)}", "formula",
+                  f"at {where} it gives {short(given[k], 6)}, the {'derivative' if a.target else 'value'} is "
+                  f"{short(truth[k], 6)}", "formula",
                   float(diff[k] / scale[k]) if scale[k] else None, "numeric")
 
 
@@ -410,16 +429,18 @@ _EXAMPLE = ('[[problem]]\nname = "lecture"\nfunction = "f(x,y,z)=(x+y)*z"\nat = 
 
 def _toml_error(exc: tomllib.TOMLDecodeError, start: int, path: str, chunk: str) -> SymgradError:
     m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-    message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+    message = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
+    hint = "see the TOML format: key = \"value\""
     if m:
-        line = start + int(m.group(1))
-        return SymgradError("homework", f"line {line}: {message}", hint="see the TOML format: key = \"value\"")
-    return SymgradError("homework", message)
+        return SymgradError("homework", f"line {start + int(m.group(1))}: {message}", hint=hint)
+    # "at end of document" is the end of this problem's part of the file
+    last = start + max(1, chunk.rstrip("\n").count("\n") + 1)
+    return SymgradError("homework", f"line {last}: {message} (by the end of this problem)", hint=hint)
 
 
 def _guess_name(chunk: str) -> str | None:
-    m = re.search(r'^\s*name\s*=\s*"([^"\n]*)"', chunk, flags=re.M)
-    return m.group(1) if m else None
+    m = re.search(r'^\s*name\s*=\s*(["\'])([^"\'\n]*)\1', chunk, flags=re.M)
+    return m.group(2) if m else None
 
 
 def _fill(problem: Problem, data: dict[str, Any]) -> None:

@@ -77,7 +77,8 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "symgrad", EXPR, "--points", str(src)], stdout=sink, check=True,
                            env=env)
         pipeline = time.perf_counter() - start
-        rows = sum(1 for _ in open(out)) - 1
+        with open(out) as written:
+            rows = sum(1 for _ in written) - 1
 
     print(f"points: {n:,}")
     print(f"hand-written NumPy forward + backward: {hand * 1e3:8.1f} ms")
