@@ -31,8 +31,8 @@ Examples:
 def _functions_help() -> str:
     lines = ["\b", "Functions:"]
     for name in P.function_names():
-        prim = P.PRIMITIVES[name]
-        lines.append(f"  {name}({', '.join(prim.params)}): {prim.summary}")
+        for prim in P.overloads(name):
+            lines.append(f"  {name}({', '.join(prim.params)}): {prim.summary}")
     lines.append("  Constants: pi (π), e.  Operators: + - * / ^ (or **), unary -, parentheses.")
     lines.append("  Also read: − × · ÷ π σ(...), ln = log.")
     return "\n".join(lines)
