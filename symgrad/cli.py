@@ -158,6 +158,8 @@ def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None,
          check_points: bool, steps: bool, wrt: str | None, upstream: str | None, expand: bool, digits: int,
          strict: bool, no_check: bool, check_timeout: float, eps: float | None, latex: bool, exact: bool) -> None:
     if points is not None:
+        if upstream is not None:
+            raise click.UsageError("--upstream does not go with --points: many points need a scalar output")
         rows_fmt, source = (fmt or "csv").lower(), points
         _run(rows_fmt, lambda: _points(expr, at, file, rows_fmt, source, check_points, expand))
         return
@@ -224,7 +226,7 @@ def _points(expr: str | None, at: Sequence[str], file: str | None, fmt: str, poi
                 continue
             if writer is None:
                 writer = _table_writer(graph, results, fixed, fmt, check)
-            writer.write(r, fixed)
+            failed |= not writer.write(r, fixed)
     if writer is None and fmt != "jsonl":
         _table_writer(graph, [], fixed, fmt, check)
     if failed:

@@ -186,6 +186,12 @@ def _split(trace: Trace, columns: dict[str, Array], lines: list[int], verdicts: 
 
 def numeric_point_check(trace: Trace) -> list[str]:
     """Finite differences at every point at once, for scalar inputs: pass, fail, or kink."""
+
+    with np.errstate(all="ignore"):
+        return _point_verdicts(trace)
+
+
+def _point_verdicts(trace: Trace) -> list[str]:
     from .checks import EXCELLENT, FINE, FLOOR, SUSPICIOUS
     from .engine import forward
 
@@ -414,6 +420,7 @@ class TableWriter:
         self.out = out
         self.delimiter = delimiter
         self.graph = graph
+        self.shapes = shapes
         d = graph.output_name
         self.inputs = [c for v in graph.variables for c in components(v, shapes.get(v, ()))]
         self.input_vars = [v for v in graph.variables for _ in components(v, shapes.get(v, ()))]
@@ -431,10 +438,16 @@ class TableWriter:
         csv.writer(buf, delimiter=self.delimiter, lineterminator="\n").writerow(cells)
         self.out.write(buf.getvalue())
 
-    def write(self, r: PointResult, fixed: Mapping[str, Array]) -> None:
+    def write(self, r: PointResult, fixed: Mapping[str, Array]) -> bool:
+        """One row; False when the point failed, or does not fit the columns of the first."""
+        if r.error is None and r.at is not None:
+            wrong = next((v for v, a in r.at.items() if np.shape(a) != self.shapes.get(v, ())), None)
+            if wrong is not None:
+                r = PointResult(r.line, error=f"line {r.line}: {wrong} has shape {np.shape(r.at[wrong])}, but the "
+                                f"columns are for shape {self.shapes.get(wrong, ())} (use --format jsonl)")
         if r.error is not None:
             self._write([""] * (self.width - 1) + [r.error])
-            return
+            return False
         assert r.at is not None and r.value is not None and r.gradient is not None
         cells = []
         for (_, idx), v in zip(self.inputs, self.input_vars):
@@ -446,6 +459,7 @@ class TableWriter:
             cells.append(r.check or "")
         cells.append("; ".join(r.warnings or []))
         self._write(cells)
+        return True
 
 
 def point_record(r: PointResult, graph: Graph) -> dict[str, Any]:

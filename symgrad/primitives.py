@@ -373,6 +373,21 @@ def _each(f: Callable[..., Any]) -> Callable[..., Array]:
     return lambda a: np.asarray(apply(a), dtype=object)
 
 
+def _sym_sum(sp: Any, a: Array, axis: int | tuple[int, ...] | None = None) -> Array:
+    """A sum of SymPy terms as one Add per result element (adding one term at a time is quadratic)."""
+    axes = tuple(range(1, a.ndim)) if axis is None else (axis,) if isinstance(axis, int) else axis
+    axes = tuple(ax % a.ndim for ax in axes)
+    if not axes:
+        return a
+    keep = [ax for ax in range(a.ndim) if ax not in axes]
+    moved = np.transpose(a, keep + list(axes))
+    rows = moved.reshape((*moved.shape[:len(keep)], -1))
+    out = np.empty(rows.shape[:-1], dtype=object)
+    for idx in np.ndindex(*out.shape):
+        out[idx] = sp.Add(*rows[idx])
+    return out
+
+
 def _per_point(f: Callable[..., Any], a: Array) -> Array:
     if a.ndim == 1:
         return a
@@ -383,7 +398,7 @@ def _sym_softmax(sp: Any, a: Array) -> Array:
     if a.ndim == 1:
         return np.ones_like(a)
     e = _each(sp.exp)(a)
-    return np.asarray(e / np.sum(e, axis=-1, keepdims=True))
+    return np.asarray(e / _sym_sum(sp, e, -1)[..., None])
 
 
 # Which side of a kink a point is on: where it changes between x - h and x + h,
@@ -530,7 +545,8 @@ _TABLE: list[Primitive] = [
     ),
     Primitive(
         "sign", 1, np.sign, (_zeros,),
-        lambda sp, x: sp.sign(x), "-1, 0 or 1",
+        # 2 H(x) - 1 with H(0) = 1/2: sign, whose derivative SymPy can take through any argument
+        lambda sp, x: 2 * sp.Heaviside(x, sp.Rational(1, 2)) - 1, "-1, 0 or 1",
         local_text=("0",), kink=lambda x: x == 0, kink_text="sign'(0) = 0", branch=_side,
     ),
     Primitive(
@@ -569,33 +585,33 @@ _TABLE: list[Primitive] = [
         vjp=_transpose_vjp, params=("W",),
     ),
     Primitive(
-        "sum", 1, _reduce_all(np.sum), (), lambda sp, a: _reduce_all(np.sum)(a),
+        "sum", 1, _reduce_all(np.sum), (), lambda sp, a: _sym_sum(sp, a),
         "sum of all elements", local_text=("1",), vjp=lambda k, g, out, a: _spread(g, a),
     ),
     Primitive(
         "sum_axis", 2, lambda a, axis: np.asarray(np.sum(a, axis=_axis(a, axis))), (),
-        lambda sp, a, axis: np.asarray(np.sum(a, axis=_axis(a, axis))),
+        lambda sp, a, axis: _sym_sum(sp, a, _axis(a, axis)),
         "sum along one axis (0-based; negative counts from the end)", call="sum",
         local_text=("1",), vjp=_sum_axis_vjp, params=("x", "axis"), nondiff_from=1, check=_axis_check,
     ),
     Primitive(
-        "mean", 1, _reduce_all(np.mean), (), lambda sp, a: _reduce_all(np.sum)(a) / _count(a),
+        "mean", 1, _reduce_all(np.mean), (), lambda sp, a: _sym_sum(sp, a) / _count(a),
         "mean of all elements", local_text=("1/n",), vjp=lambda k, g, out, a: _spread(g, a) / _count(a),
     ),
     Primitive(
         "mean_axis", 2, lambda a, axis: np.asarray(np.mean(a, axis=_axis(a, axis))), (),
-        lambda sp, a, axis: np.asarray(np.sum(a, axis=_axis(a, axis))) / _count(a, axis),
+        lambda sp, a, axis: _sym_sum(sp, a, _axis(a, axis)) / _count(a, axis),
         "mean along one axis", call="mean", local_text=("1/n",),
         vjp=lambda k, g, out, a, axis: _sum_axis_vjp(k, g, out, a, axis) / _count(a, axis),
         params=("x", "axis"), nondiff_from=1, check=_axis_check,
     ),
     Primitive(
-        "dot", 2, lambda a, b: _reduce_all(np.sum)(a * b), (), lambda sp, a, b: _reduce_all(np.sum)(a * b),
+        "dot", 2, lambda a, b: _reduce_all(np.sum)(a * b), (), lambda sp, a, b: _sym_sum(sp, a * b),
         "inner product: sum(a * b), a and b of the same shape", local_text=("{1}", "{0}"),
         vjp=_dot_vjp, params=("a", "b"), check=_same_shape_check,
     ),
     Primitive(
-        "norm", 1, _norm, (), lambda sp, a: _each(sp.sqrt)(_reduce_all(np.sum)(a * a)),
+        "norm", 1, _norm, (), lambda sp, a: _each(sp.sqrt)(_sym_sum(sp, a * a)),
         "2-norm: sqrt(sum(x^2)) over all elements", local_text=("{0}/{out}",), vjp=_norm_vjp,
         kink=lambda a: _norm(a) == 0, kink_text="the gradient of norm at 0 is taken as 0",
         branch=lambda a: _norm(a) == 0,
@@ -614,7 +630,7 @@ _TABLE: list[Primitive] = [
     ),
     Primitive(
         "logsumexp", 1, _logsumexp, (),
-        lambda sp, a: _each(sp.log)(np.sum(_each(sp.exp)(a), axis=-1)) if a.ndim > 1 else a,
+        lambda sp, a: _each(sp.log)(_sym_sum(sp, _each(sp.exp)(a), -1)) if a.ndim > 1 else a,
         "log(sum(exp(x))) over the last axis, computed stably", local_text=("softmax({0})",),
         vjp=_logsumexp_vjp,
     ),
