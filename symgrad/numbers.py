@@ -71,3 +71,16 @@ def signed_sum(terms: list[str]) -> str:
             text = f" - {text[1:]}" if text.startswith("-") else f" + {text}"
         out += text
     return out
+
+
+def read_number(text: str) -> float:
+    """A number as written in data: surrounding spaces and the Unicode minus allowed."""
+    return float(text.strip().replace("−", "-"))
+
+
+def is_number(text: str) -> bool:
+    try:
+        read_number(text)
+    except ValueError:
+        return False
+    return True

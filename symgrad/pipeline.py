@@ -21,6 +21,7 @@ import numpy as np
 from .engine import Trace, core, evaluate_points
 from .errors import SymgradError
 from .graph import Graph
+from .numbers import is_number, read_number
 
 Array = np.ndarray
 CHUNK = 65_536  # points evaluated together
@@ -37,8 +38,15 @@ class Row:
     error: str | None = None
 
 
-def _number(text: str) -> float:
-    return float(text.strip().replace("−", "-"))
+def parse_fields(line: int, fields: list[str], width: int) -> list[float] | str:
+    """One CSV row as numbers, or the message that says what is wrong with it."""
+    if len(fields) != width:
+        return f"line {line} has {len(fields)} fields, the header has {width}"
+    try:
+        return [read_number(f) for f in fields]
+    except ValueError:
+        bad = next(f for f in fields if not is_number(f))
+        return f"line {line}: {bad.strip()!r} is not a number"
 
 
 def read_csv(stream: TextIO, delimiter: str, variables: list[str], fixed: Mapping[str, Any]) -> Iterator[Row]:
@@ -53,22 +61,11 @@ def read_csv(stream: TextIO, delimiter: str, variables: list[str], fixed: Mappin
     for k, fields in enumerate(reader, start=2):
         if not fields or all(not f.strip() for f in fields):
             continue
-        if len(fields) != width:
-            yield Row(k, None, f"line {k} has {len(fields)} fields, the header has {width}")
-            continue
-        try:
-            yield Row(k, {name: _number(f) for name, f in zip(header, fields)})
-        except ValueError:
-            bad = next(f for f in fields if not _is_number(f))
-            yield Row(k, None, f"line {k}: {bad.strip()!r} is not a number")
-
-
-def _is_number(text: str) -> bool:
-    try:
-        _number(text)
-    except ValueError:
-        return False
-    return True
+        parsed = parse_fields(k, fields, width)
+        if isinstance(parsed, str):
+            yield Row(k, None, parsed)
+        else:
+            yield Row(k, dict(zip(header, parsed)))
 
 
 def read_jsonl(stream: TextIO, variables: list[str], fixed: Mapping[str, Any]) -> Iterator[Row]:
@@ -309,14 +306,11 @@ def _block(lines: list[int], fields: list[list[str]], width: int) -> Block:
         pass  # a bad row somewhere: convert row by row to find it
     matrix = np.full((len(fields), width), np.nan)
     for k, row in enumerate(fields):
-        if len(row) != width:
-            errors[k] = f"line {lines[k]} has {len(row)} fields, the header has {width}"
-            continue
-        try:
-            matrix[k] = [_number(f) for f in row]
-        except ValueError:
-            bad = next(f for f in row if not _is_number(f))
-            errors[k] = f"line {lines[k]}: {bad.strip()!r} is not a number"
+        parsed = parse_fields(lines[k], row, width)
+        if isinstance(parsed, str):
+            errors[k] = parsed
+        else:
+            matrix[k] = parsed
     return Block(lines, matrix, errors)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..engine import Trace
 from ..graph import Graph, describe
-from ..numbers import short, signed_sum
+from ..numbers import is_number, read_number, short, signed_sum
 from ..records import Record
 from .source import program_text
 
@@ -41,14 +41,6 @@ def header(trace: Trace, digits: int) -> str:
     return f"{text}     at {at}" if at else text
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def labelled(prefix: str, value: str) -> list[str]:
     """prefix + value, with a multi-line value's later lines lined up under its first."""
     first, *rest = value.split("\n")
@@ -73,7 +65,7 @@ def cells(rec: Record, records: list[Record], digits: int, sym: Symbols, *,
             local += labelled(f"{prefix} = ", text)
         elif loc is not None:
             value = short(loc, digits)
-            if _is_number(formula) and np.all(loc == float(formula)):
+            if is_number(formula) and np.all(loc == read_number(formula)):
                 value = formula  # 1 for every element: no need to list them
             if rec.op == "call" or not formula or formula == value:
                 local += labelled(f"{prefix} = ", value)
