@@ -563,3 +563,14 @@ def _order(checks: list[Check]) -> Callable[[str], int]:
         for label in c.inputs:
             seen.setdefault(label, len(seen))
     return lambda label: seen.get(label, 0)
+
+
+def references(graph: Graph, trace: Trace, checks: list[Check] | None = None) -> dict[str, Any]:
+    """What answers are graded against, by variable name ("" for the output's value): a
+    `verdicts.Reference` for each, built from the trace and what the checks found out."""
+    from .verdicts import Reference
+
+    refs: dict[str, Any] = {"": Reference(np.asarray(trace.value, dtype=float))}
+    for name, g in trace.gradient.items():
+        refs[name] = Reference(np.asarray(g, dtype=float))
+    return refs

@@ -1,0 +1,194 @@
+"""One verdict ladder: how a gradient (or an answer) compares with a reference.
+
+Every judgement symgrad makes about a number goes through `decide`: the
+three-way checks of one point, `--points --check`, `batch --check`, and the
+references that `symgrad check` grades against.  A verdict never contradicts
+the numbers printed beside it, and ``wrong`` is reserved for a gradient that
+is wrong: a point where the gradient is undefined, infinite, at a kink, or
+beyond float64 gets a verdict of its own and a sentence saying which.
+
+The relative error |a - b| / max(|a|, |b|) is read as gradient checks are read
+in practice (CS231n's notes on gradient checking): below 1e-7 excellent,
+below 1e-5 fine, below 1e-3 suspicious, above that wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Array = np.ndarray
+
+# Relative error thresholds.
+EXCELLENT, FINE, SUSPICIOUS = 1e-7, 1e-5, 1e-3
+# Differences below this times the scale of the computation count as agreement; two values both
+# below it are "zero" (≈0): their relative error means nothing.
+FLOOR = 1e-10
+
+# Every verdict, from the best to the worst; only "wrong" fails a check (exit status 1).
+VERDICTS = ("excellent", "fine", "zero", "kink", "infinite", "undefined", "unstable", "skipped",
+            "suspicious", "wrong")
+FAILING = ("wrong",)
+# Verdicts that mean agreement, judged by relative error or by the floor.
+AGREE = ("excellent", "fine", "zero")
+
+MEANING = {
+    "excellent": "relative error below 1e-7",
+    "fine": "relative error below 1e-5",
+    "zero": "both are zero to within the floor (1e-10 times the scale of the computation)",
+    "kink": "the point is on a kink, where the one-sided derivatives differ and conventions differ",
+    "infinite": "the gradient is infinite here",
+    "undefined": "the gradient is undefined here (nan in the mathematics)",
+    "unstable": "float64 overflowed, underflowed or cancelled: the true value comes from 30 digits",
+    "skipped": "this check could not judge this element",
+    "suspicious": "relative error between 1e-5 and 1e-3",
+    "wrong": "relative error above 1e-3: backprop is wrong",
+}
+
+
+@dataclass(frozen=True)
+class Known:
+    """What is known about the point, beyond the two numbers compared.
+
+    kink: the one-sided derivatives differ here (a sentence naming the gate and convention), or "".
+    infinite: the true gradient is infinite here (why), or "".
+    undefined: the true gradient is undefined here (why), or "".
+    unstable: float64 lost the value here (which node overflowed, and the true value), or "".
+    skipped: the reference could not be computed (why), or "".
+    """
+
+    kink: str = ""
+    infinite: str = ""
+    undefined: str = ""
+    unstable: str = ""
+    skipped: str = ""
+
+
+NOTHING = Known()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One element's verdict, with the numbers it was decided on.
+
+    rel_error is set only where the verdict was decided by relative error
+    (excellent, fine, suspicious, wrong); abs_error where two values were
+    compared at all.  reason is a sentence for every verdict but the plain ones.
+    """
+
+    name: str
+    rel_error: float | None = None
+    abs_error: float | None = None
+    reason: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.name in FAILING
+
+
+def decide(reference: Any, value: Any, scale: float, known: Known = NOTHING) -> Verdict:
+    """Judge `value` (backprop, or an answer) against `reference` (a check's number).
+
+    Both are arrays of one shape (or scalars); the worst element decides.
+    `scale` is the size of the numbers of the computation (the largest finite
+    |value| or |gradient|), which sets the floor below which two numbers both
+    count as zero.  `known` carries what the caller found out about the point.
+
+    The ladder, in order: a reference that could not be computed is
+    ``skipped``; where float64 lost the value, ``unstable``; an infinite
+    gradient whose sign matches, ``infinite``; a nan on either side where the
+    mathematics has none, ``undefined`` when known to be so, else ``wrong``;
+    then by the numbers: equal (or both below the floor) gives ``excellent``
+    (``zero``), then relative error thresholds; a difference at a kink is
+    ``kink``, never ``wrong``.
+    """
+    ref = np.asarray(reference, dtype=float).reshape(-1)
+    got = np.asarray(value, dtype=float).reshape(-1)
+    if known.skipped:
+        return Verdict("skipped", reason=known.skipped)
+    if known.unstable:
+        return Verdict("unstable", reason=known.unstable)
+    if not (np.isfinite(ref).all() and np.isfinite(got).all()):
+        return _non_finite(ref, got, known)
+    if ref.size == 0:
+        return Verdict("excellent", 0.0, 0.0)
+    diff = float(np.max(np.abs(ref - got)))
+    size = float(max(np.max(np.abs(ref)), np.max(np.abs(got))))
+    floor = FLOOR * max(scale, 0.0)
+    if diff == 0.0:
+        return Verdict("excellent", 0.0, 0.0)
+    if size <= floor:
+        return Verdict("zero", None, diff)
+    rel = diff / size
+    if diff <= floor or rel < EXCELLENT:
+        return Verdict("excellent", rel, diff) if rel < EXCELLENT else Verdict("zero", None, diff)
+    if rel < FINE:
+        return Verdict("fine", rel, diff)
+    if known.kink:
+        return Verdict("kink", rel, diff, known.kink)
+    if known.infinite:
+        return Verdict("infinite", None, diff, known.infinite)
+    if known.undefined:
+        return Verdict("undefined", None, diff, known.undefined)
+    if rel < SUSPICIOUS:
+        return Verdict("suspicious", rel, diff)
+    return Verdict("wrong", rel, diff)
+
+
+def _non_finite(ref: Array, got: Array, known: Known) -> Verdict:
+    """Where either side has inf or nan."""
+    if np.isnan(ref).any() or np.isnan(got).any():
+        if known.undefined:
+            return Verdict("undefined", reason=known.undefined)
+        if known.kink:
+            return Verdict("kink", reason=known.kink)
+        both = bool(np.all(np.isnan(ref) == np.isnan(got)))
+        if both and np.isnan(ref).all():
+            return Verdict("undefined", reason="both are nan: the gradient is undefined at this point")
+        return Verdict("wrong", reason="one is nan and the other is not")
+    same = bool(np.all(ref == got))
+    if same:
+        return Verdict("infinite", reason=known.infinite or "the gradient is infinite here, with the same sign")
+    if known.infinite:
+        return Verdict("infinite", reason=known.infinite)
+    if known.undefined:
+        return Verdict("undefined", reason=known.undefined)
+    if known.kink:
+        return Verdict("kink", reason=known.kink)
+    return Verdict("wrong", reason="one is infinite and the other is not")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What is known about the true value of one gradient (or of the output's value) at a point,
+    for grading answers.
+
+    value: the true value, shaped like the variable; float64 where float64 holds it, else the
+        30-digit value rounded to float64 (so 5.08e-435 becomes 0.0, and `exact` holds its text);
+        elements may be inf (the gradient is infinite there) or nan (undefined there).
+    accepted: other values that are right too, each shaped like `value`: at a kink, the one-sided
+        derivatives (an answer equal, element by element, to any of them is right).
+    note: a sentence for the teacher and the student ("relu at 0: 0 (symgrad, PyTorch) or 1
+        accepted"; "the gradient is infinite here"), or "".
+    exact: the value as text where float64 cannot hold it ("5.08e-435"), or "".
+    """
+
+    value: Array
+    accepted: tuple[Array, ...] = ()
+    note: str = ""
+    exact: str = ""
+    status: str = "finite"  # finite, infinite, undefined, kink or unstable
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# How much a verdict says, for combining the checks' verdicts on one element: the last wins.
+SEVERITY = ("skipped", "zero", "excellent", "fine", "kink", "infinite", "undefined", "unstable", "suspicious",
+            "wrong")
+
+
+def worst(names: list[str]) -> str:
+    """The verdict that speaks for several checks of one element: the most severe, a skipped check
+    counting least."""
+    return max(names, key=SEVERITY.index) if names else "skipped"
