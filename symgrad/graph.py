@@ -66,6 +66,7 @@ class Graph:
     warnings: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     index_only: list[str] = field(default_factory=list)  # inputs used only as indices: no gradient
+    notes: list[str] = field(default_factory=list)  # not problems: e or pi taken as a variable's name
 
     def visible(self, node_id: int) -> bool:
         """Is this node shown, rather than hidden inside a grouped gate?"""
@@ -84,6 +85,15 @@ def _expansion(prim_name: str) -> Function:
     assert prim.expansion is not None
     prog = parse(prim.expansion, f"expansion of {prim_name}", start="value")
     return Function(prim_name, prim.params, prog.statements[0].rhs, prog.syntax, (0, 0))
+
+
+# What a constant's name means when it is not the user's variable, and how to write it then.
+_MEANING = {"e": ("Euler's number", "exp(1)"), "pi": ("the number π", "4*atan(1)")}
+
+
+def _canonical(name: str) -> str:
+    """A name as the graph knows it: π is pi, so that both spellings are one name."""
+    return P.constant(name) or name
 
 
 def _post_order(syntax: list[Syntax], root: int) -> list[int]:
@@ -124,6 +134,10 @@ class _Builder:
         self.groups: list[Group] = []
         self.functions: dict[str, Function] = {}
         self.warnings: list[str] = []
+        self.notes: list[str] = []
+        # Constants' names (e, pi) that the program assigns or its header declares: there they are
+        # the user's variables in every statement of the program (function bodies keep the constant).
+        self.shadowed: dict[str, tuple[str, str]] = {}  # canonical name -> (as written, why)
 
     def error(self, kind: str, message: str, span: tuple[int, int] | None, hint: str | None = None) -> SymgradError:
         return SymgradError(kind, message, source=self.source, span=span, hint=hint)
@@ -135,6 +149,7 @@ class _Builder:
 
     def run(self) -> Graph:
         stmts = self.program.statements
+        self._find_shadowed()
         header: tuple[str, tuple[str, ...], tuple[int, int]] | None = None
         plan: list[tuple[str | None, int, tuple[int, int]]] = []  # (assigned name, rhs root, span)
         for i, st in enumerate(stmts):
@@ -152,7 +167,7 @@ class _Builder:
             lhs = self.syntax[st.lhs]
             if lhs.kind == "name":
                 self._check_assignable(lhs.text, (lhs.start, lhs.end))
-                plan.append((lhs.text, st.rhs, span))
+                plan.append((_canonical(lhs.text), st.rhs, span))
             elif lhs.kind == "call":
                 params = self._header(lhs)
                 if last:
@@ -193,18 +208,40 @@ class _Builder:
             head = f"{header[0]}({', '.join(header[1])})"
         else:
             head = f"{output_name}({', '.join(variables)})"
+        for const, (written, _) in self.shadowed.items():
+            named = "" if written == const else f" (named {const})"
+            what, spelled = _MEANING[const]
+            self.notes.append(f"{written} is a variable here{named}; {what} is {spelled}")
         graph = Graph(
             self.program, self.source, self.nodes, variables, inputs, output, output_name, head,
-            self.groups, self.functions, self.warnings,
+            self.groups, self.functions, self.warnings, notes=self.notes,
         )
         graph.labels = _labels(graph)
         graph.index_only = _index_only(graph)
         return graph
 
+    def _find_shadowed(self) -> None:
+        """The constants' names that this program takes for its own variables: assigned
+        anywhere in the program, or parameters of the header on its last line."""
+        stmts = self.program.statements
+        for i, st in enumerate(stmts):
+            if st.lhs is None:
+                continue
+            lhs = self.syntax[st.lhs]
+            if lhs.kind == "name":
+                names = [lhs]
+                why = f"line {self.line(lhs.start)} assigns it"
+            elif lhs.kind == "call" and i == len(stmts) - 1:
+                names = [self.syntax[c] for c in lhs.children if self.syntax[c].kind == "name"]
+                why = f"it is a parameter of {lhs.text}"
+            else:
+                continue
+            for s in names:
+                const = P.constant(s.text)
+                if const is not None and const not in self.shadowed:
+                    self.shadowed[const] = (s.text, why)
+
     def _check_assignable(self, name: str, span: tuple[int, int]) -> None:
-        if P.constant(name):
-            raise self.error("name", f"{name} is a constant and cannot be assigned", span,
-                             "choose another name")
         if name in self.functions:
             raise self.error("name", f"{name} is a function defined earlier; it cannot also name a value",
                              span, "choose another name")
@@ -219,16 +256,14 @@ class _Builder:
                     f"'{self.source.text[s.start:s.end]}'", (s.start, s.end),
                     f"write the parameters as names, like {lhs.text}(x, y) = ...",
                 )
-            if P.constant(s.text):
-                raise self.error("name", f"{s.text} is a constant and cannot be a parameter",
-                                 (s.start, s.end), "choose another name")
-            if s.text in params:
+            name = _canonical(s.text)
+            if name in params:
                 raise self.error("name", f"parameter {s.text} appears twice in {lhs.text}(...)",
                                  (s.start, s.end))
-            params.append(s.text)
+            params.append(name)
         if P.constant(lhs.text):
             raise self.error("name", f"{lhs.text} is a constant and cannot name a function",
-                             (lhs.start, lhs.end))
+                             (lhs.start, lhs.end), "choose another name for the function")
         return tuple(params)
 
     def _define(self, name: str, params: tuple[str, ...], body: int, span: tuple[int, int]) -> None:
@@ -236,9 +271,22 @@ class _Builder:
             prev = self.functions[name]
             raise self.error("name", f"function {name} is defined twice (first on line {self.line(prev.span[0])})",
                              span, "give the second one another name")
+        for p in params:
+            if p in _MEANING:
+                what, spelled = _MEANING[p]
+                self.notes.append(f"inside {name}, {p} is {name}'s parameter; {what} is {spelled}")
         for i in _post_order(self.syntax, body):
             s = self.syntax[i]
-            if s.kind == "name" and s.text not in params and not P.constant(s.text):
+            if s.kind == "name" and _canonical(s.text) in self.shadowed and _canonical(s.text) not in params:
+                why = self.shadowed[_canonical(s.text)][1]
+                what, spelled = _MEANING[_canonical(s.text)]
+                raise self.error(
+                    "name", f"{s.text} is a variable of this program ({why}), which the body of {name} "
+                    f"cannot see", (s.start, s.end),
+                    f"for {what} write {spelled}; to use the variable, pass it in: "
+                    f"{name}({', '.join((*params, s.text))}) = ...",
+                )
+            if s.kind == "name" and _canonical(s.text) not in params and not P.constant(s.text):
                 raise self.error(
                     "name", f"{s.text} is not a parameter of {name}", (s.start, s.end),
                     f"a function body sees only its parameters, constants and functions; "
@@ -256,22 +304,31 @@ class _Builder:
                    header: tuple[str, tuple[str, ...], tuple[int, int]] | None) -> list[str]:
         """The inputs: the header's parameters, or free names in order of first use."""
         assigned: dict[str, int] = {}
-        free: dict[str, int] = {}  # name -> position of first use
+        free: dict[str, tuple[int, int]] = {}  # name -> span of its first use
         for i, (name, root, span) in enumerate(plan):
             for j in _post_order(self.syntax, root):
                 s = self.syntax[j]
-                if s.kind != "name" or s.text in assigned or P.constant(s.text):
+                v = _canonical(s.text)
+                if s.kind != "name" or v in assigned or (P.constant(v) and v not in self.shadowed):
                     continue
-                declared = header is not None and s.text in header[1]
-                if s.text in self.functions or (P.function(s.text) and not declared):
+                declared = header is not None and v in header[1]
+                if v in self.functions or (P.function(v) and not declared):
                     raise self.error("name", f"{s.text} is a function: call it as {s.text}(...)",
                                      (s.start, s.end))
-                free.setdefault(s.text, s.start)
+                free.setdefault(v, (s.start, s.end))
             is_last = i == len(plan) - 1
             if name is not None and not (is_last and header is not None):
+                if name in free and name in self.shadowed:
+                    what, spelled = _MEANING[name]
+                    raise self.error(
+                        "name", f"{self.shadowed[name][0]} is used on line {self.line(free[name][0])} before "
+                        f"any value is assigned to it", free[name],
+                        f"assigning {name} (line {self.line(span[0])}) makes it a variable in the whole program, "
+                        f"not {what}: for {what} write {spelled}, or choose another name for the new value",
+                    )
                 if name in free:
                     raise self.error(
-                        "name", f"{name} is an input (used on line {self.line(free[name])} before any "
+                        "name", f"{name} is an input (used on line {self.line(free[name][0])} before any "
                         f"value is assigned to it) and cannot be assigned", (span[0], span[0] + len(name)),
                         "choose another name for the new value",
                     )
@@ -286,10 +343,10 @@ class _Builder:
             if p in assigned:
                 raise self.error("name", f"{p} is a named intermediate (line {self.line(assigned[p])}) "
                                  f"and cannot also be a parameter of {fname}", hspan)
-        for v, pos in free.items():
+        for v, where in free.items():
             if v not in params:
                 raise self.error(
-                    "name", f"{v} is not a parameter of {fname}", (pos, pos + len(v)),
+                    "name", f"{v} is not a parameter of {fname}", where,
                     f"every variable must be listed in the header: {fname}({', '.join((*params, v))}) = ...",
                 )
         return list(params)
@@ -429,8 +486,8 @@ class _Builder:
         if s.kind == "num":
             return self._add(Node("const", value=float(s.text), text=s.text, span=span))
         if s.kind == "name":
-            if s.text in fr.env:
-                return fr.env[s.text]
+            if _canonical(s.text) in fr.env:
+                return fr.env[_canonical(s.text)]
             const = P.constant(s.text)
             if const is not None:
                 return self._add(Node("const", value=P.CONSTANTS[const], text=const, span=span))
