@@ -17,21 +17,20 @@ import multiprocessing
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from . import primitives as P
-from .engine import Trace, align, core, forward, prim_args
-from .graph import Graph
+from . import symbolic as S
+from .engine import Trace, core, forward, prim_args
+from .graph import Graph, describe
+from .numbers import short
+from .symbolic import Printer, input_symbols, symbolic_values  # noqa: F401 - for homework.py
+from .verdicts import EXCELLENT, FAILING, FINE, FLOOR, SUSPICIOUS, Known, Verdict, decide
 
 Array = np.ndarray
 
-# Relative error thresholds, as gradient checks are read in practice.
-EXCELLENT, FINE, SUSPICIOUS = 1e-7, 1e-5, 1e-3
-# Differences below this times the scale of the computation count as agreement.
-FLOOR = 1e-10
 # How many input elements each check looks at; larger inputs are sampled.
 NUMERIC_ELEMENTS = 200
 SYMBOLIC_ELEMENTS = 64
@@ -40,15 +39,30 @@ NUMERIC_MEMORY = 20_000_000
 # Derivatives are shown (simplified) for at most this many elements.
 SHOWN_DERIVATIVES = 24
 DEFAULT_TIMEOUT = 5.0
-FAILING = ("wrong",)
+__all__ = ["EXCELLENT", "FAILING", "FINE", "FLOOR", "SUSPICIOUS"]  # the ladder's thresholds, re-exported
 
 
 @dataclass
 class ElementCheck:
-    verdict: str  # excellent, fine, suspicious, wrong, kink, or skipped
+    """One check's verdict on one input element (x, or W[0,1]).
+
+    verdict: a name from verdicts.VERDICTS; rel_error where the relative error decided it;
+    abs_error where two numbers were compared; reason: a sentence for the special verdicts;
+    reference: what the check found, one entry per output element (empty where it found nothing).
+    """
+
+    verdict: str
     rel_error: float | None
     kink: bool
-    reference: list[float] = field(default_factory=list)  # what the check found (one entry per output element)
+    reference: list[float] = field(default_factory=list)
+    abs_error: float | None = None
+    reason: str = ""
+    text: str = ""  # the reference in words where float64 cannot hold it (5.07596e-435)
+
+    @classmethod
+    def of(cls, verdict: Verdict, reference: Any, kink: bool) -> ElementCheck:
+        listed = [] if reference is None else [float(v) for v in np.asarray(reference, dtype=float).reshape(-1)]
+        return cls(verdict.name, verdict.rel_error, kink, listed, verdict.abs_error, verdict.reason)
 
 
 @dataclass
@@ -109,29 +123,12 @@ def scale_of(trace: Trace) -> float:
     return biggest
 
 
-def judge(reference: Array, got: Array, scale: float, kink: bool) -> ElementCheck:
-    """Relative error |a - b| / max(|a|, |b|), with an absolute floor that keeps true zeros honest."""
-    ref = np.asarray(reference, dtype=float).reshape(-1)
-    got = np.asarray(got, dtype=float).reshape(-1)
-    listed = [float(v) for v in ref]
-    if not (np.isfinite(ref).all() and np.isfinite(got).all()):
-        same = bool(np.all((ref == got) | (np.isnan(ref) & np.isnan(got))))
-        verdict = "excellent" if same else ("kink" if kink else "wrong")
-        return ElementCheck(verdict, 0.0 if same else None, kink, listed)
-    diff = float(np.max(np.abs(ref - got))) if ref.size else 0.0
-    size = float(max(np.max(np.abs(ref)), np.max(np.abs(got)))) if ref.size else 0.0
-    rel = 0.0 if size == 0 else diff / size
-    if diff <= FLOOR * scale or rel < EXCELLENT:
-        verdict = "excellent"
-    elif rel < FINE:
-        verdict = "fine"
-    elif kink:
-        verdict = "kink"
-    elif rel < SUSPICIOUS:
-        verdict = "suspicious"
-    else:
-        verdict = "wrong"
-    return ElementCheck(verdict, rel, kink, listed)
+def judge(reference: Array, got: Array, scale: float, kink: bool | str = False, known: Known | None = None
+          ) -> ElementCheck:
+    """One element through the verdict ladder (verdicts.decide); `kink` says the point is on one."""
+    if known is None:
+        known = Known(kink=(kink if isinstance(kink, str) else "at a kink") if kink else "")
+    return ElementCheck.of(decide(reference, got, scale, known), reference, bool(kink))
 
 
 def status_of(results: dict[str, ElementCheck]) -> str:
@@ -142,54 +139,75 @@ def status_of(results: dict[str, ElementCheck]) -> str:
 
 
 def numeric_check(trace: Trace, eps: float | None = None, only: list[str] | None = None) -> Check:
-    """Centred finite differences at x +- h for every input element (or a sample)."""
+    """Finite differences for every input element (or a sample), as `differences` describes:
+    centred where the function is smooth, one-sided at kinks and domain edges."""
+    from .differences import DEFAULT_STEP, SHRINK, Probe, estimate_all
+
     if trace.mode == "points":
         return Check("numeric", "skipped", "many points: run with --check to check them")
     todo, note = sample(elements(trace, only), NUMERIC_ELEMENTS)
     if not todo:
         return Check("numeric", "skipped", "no input has a gradient to check")
-    # Two forward passes per element, batched along the leading axis, in chunks of bounded memory.
+    graph = trace.graph
     per_point = sum(v.size for v in trace.values)
     chunk = max(1, int(NUMERIC_MEMORY // (2 * max(1, per_point))))
-    scale = scale_of(trace)
+    base = DEFAULT_STEP if eps is None else eps
+    centre = [float(trace.values[graph.inputs[graph.variables.index(var)]][(0, *idx)]) for var, idx, _ in todo]
+
+    def probe(k: int, rows: Array) -> Probe:
+        parts = [_moved(trace, [todo[r] for r in rows[i:i + chunk]], [centre[r] for r in rows[i:i + chunk]],
+                        base / SHRINK ** k) for i in range(0, len(rows), chunk)]
+        return Probe(*(np.concatenate([p[n] for p in parts]) for n in range(6)))
+
+    f0 = _reduced(trace, trace.values[graph.output])[:1]
+    rows = len(todo)
+    backprop = np.stack([backprop_value(trace, var, idx) for var, idx, _ in todo])
+    kinked = inputs_through_kinks(trace)
+    edges = edges_reached(trace)
+    trouble = float_trouble(trace)
+    known = [Known(unstable=trouble, edge=edges.get(var, "")) for var, _, _ in todo]
+    at_kink = np.array([var in kinked for var, _, _ in todo])
+    judged = estimate_all(np.repeat(f0, rows, axis=0), backprop, at_kink, probe, scale_of(trace), known)
     results = {}
-    for first in range(0, len(todo), chunk):
-        part = todo[first:first + chunk]
-        for (var, idx, label), fd, crossed in zip(part, *_differences(trace, part, eps)):
-            results[label] = judge(fd, backprop_value(trace, var, idx), scale, crossed)
+    for (var, _, label), (verdict, value) in zip(todo, judged):
+        results[label] = ElementCheck.of(verdict, value, var in kinked)
     h_text = f"step {eps:g} times max(1, |x|)" if eps is not None else ""
     return Check("numeric", status_of(results), inputs=results, note="; ".join(filter(None, [h_text, note])))
 
 
-def _differences(trace: Trace, todo: list[tuple[str, tuple[int, ...], str]],
-                 eps: float | None) -> tuple[list[Array], list[bool]]:
-    """Centred differences for these elements, and whether each step crossed a kink."""
-    graph = trace.graph
-    rows = 2 * len(todo)
-    inputs = {name: np.repeat(trace.values[i], rows, axis=0) for name, i in zip(graph.variables, graph.inputs)}
-    steps = []
-    for k, (var, idx, _) in enumerate(todo):
-        x0 = float(trace.values[graph.inputs[graph.variables.index(var)]][(0, *idx)])
-        h = (eps if eps is not None else np.cbrt(np.finfo(float).eps)) * max(1.0, abs(x0))
-        plus, minus = x0 + h, x0 - h
-        inputs[var][(2 * k, *idx)] = plus
-        inputs[var][(2 * k + 1, *idx)] = minus
-        steps.append(plus - minus)  # the step actually taken, after rounding
-    with np.errstate(all="ignore"):
-        values, _ = forward(graph, inputs)
-    out = np.broadcast_to(values[graph.output], (rows, *core(values[graph.output])))  # a constant output too
+def _reduced(trace: Trace, out: Array) -> Array:
+    """Outputs as rows of what backprop differentiates: the output itself (a Jacobian row per
+    element), or its product with the upstream gradient (a scalar)."""
+    rows = out.shape[0]
     if trace.mode == "jacobian":
-        fx = out.reshape(rows, -1)
-    else:
-        seed = np.ones(core(out)) if trace.upstream is None else trace.upstream
-        fx = (out * seed).reshape(rows, -1).sum(axis=1, keepdims=True)
-    crossed = _kinks_crossed(graph, trace.values, values, len(todo))
-    fds = [(fx[2 * k] - fx[2 * k + 1]) / steps[k] for k in range(len(todo))]
-    return fds, [bool(c) for c in crossed]
+        return out.reshape(rows, -1)
+    seed = np.ones(core(out)) if trace.upstream is None else trace.upstream
+    return (out * seed).reshape(rows, -1).sum(axis=1, keepdims=True)
+
+
+def _moved(trace: Trace, todo: list[tuple[str, tuple[int, ...], str]], centre: list[float],
+           rel_step: float) -> tuple[Array, ...]:
+    """Outputs at x + h and x - h for these elements, whether a kink was crossed, and the steps."""
+    graph = trace.graph
+    n = len(todo)
+    inputs = {name: np.repeat(trace.values[i], 2 * n, axis=0) for name, i in zip(graph.variables, graph.inputs)}
+    up, down = np.empty(n), np.empty(n)
+    for k, ((var, idx, _), x0) in enumerate(zip(todo, centre)):
+        h = rel_step * max(1.0, abs(x0))
+        inputs[var][(2 * k, *idx)] = x0 + h
+        inputs[var][(2 * k + 1, *idx)] = x0 - h
+        up[k], down[k] = (x0 + h) - x0, x0 - (x0 - h)  # the steps actually taken, after rounding
+    with np.errstate(all="ignore"):
+        values, _ = forward(graph, inputs, watch=False)
+    out = np.broadcast_to(values[graph.output], (2 * n, *core(values[graph.output])))  # a constant output too
+    fx = _reduced(trace, out)
+    crossed = _kinks_crossed(graph, trace.values, values, 2 * n)
+    return fx[0::2], fx[1::2], crossed[0::2], crossed[1::2], up, down
 
 
 def _kinks_crossed(graph: Graph, center: list[Array], moved: list[Array], count: int) -> Array:
-    """For each checked element: does x - h .. x + h straddle a kink anywhere in the graph?"""
+    """For each moved point: is some gated node (relu, abs, max, a pole of /) on another side of
+    its kink than at the centre?"""
     crossed = np.zeros(count, dtype=bool)
     with np.errstate(all="ignore"):
         for node in graph.nodes:
@@ -200,118 +218,30 @@ def _kinks_crossed(graph: Graph, center: list[Array], moved: list[Array], count:
                 continue
             here = np.asarray(prim.branch(*prim_args(prim, [center[j] for j in node.inputs])))
             there = np.asarray(prim.branch(*prim_args(prim, [moved[j] for j in node.inputs])))
-            there = np.broadcast_to(there, (2 * count, *there.shape[1:]))  # a gate on constants: same everywhere
-            differs = (there != here).reshape(2 * count, -1).any(axis=1)
-            crossed |= differs.reshape(count, 2).any(axis=1)
+            there = np.broadcast_to(there, (count, *there.shape[1:]))  # a gate on constants: same everywhere
+            here = np.broadcast_to(here, there.shape)
+            crossed |= (there != here).reshape(count, -1).any(axis=1)
     return crossed
 
 
 # ---- symbolic ------------------------------------------------------------------------
 
 
-def exact_constant(text: str | None, value: float | None, sp: Any) -> Any:
-    """A constant of the program as an exact SymPy number: 0.1 is 1/10, pi is pi."""
-    if text == "pi":
-        return sp.pi
-    if text == "e":
-        return sp.E
-    if text is not None:
-        try:
-            f = Fraction(text)  # a numeric literal the grammar accepted
-        except ValueError:
-            f = None
-        if f is not None:
-            return sp.Rational(f.numerator, f.denominator)
-    return sp.Float(value if value is not None else 0.0, 30)
-
-
-def symbolic_values(graph: Graph, sp: Any, inputs: dict[str, Array]) -> list[Array]:
-    """Every node as an object array of SymPy expressions (leading axis included), node by node."""
-    values: list[Array] = []
-    for node in graph.nodes:
-        if node.op == "input":
-            assert node.name is not None
-            values.append(inputs[node.name])
-        elif node.op == "const":
-            values.append(np.array([exact_constant(node.text, node.value, sp)], dtype=object))
-        else:
-            prim = P.PRIMITIVES[node.op]
-            args = [values[j] for j in node.inputs]
-            assert prim.sympy is not None
-            if prim.elementwise:
-                args = align(args)
-                apply = np.frompyfunc(lambda *a, prim=prim: prim.sympy(sp, *a), len(args), 1)
-                shape = np.broadcast_shapes(*(a.shape for a in args))
-                values.append(np.asarray(apply(*args), dtype=object).reshape(shape))
-            else:
-                values.append(np.asarray(prim.sympy(sp, *args), dtype=object))
-    return values
-
-
-def input_symbols(graph: Graph, sp: Any, shapes: dict[str, tuple[int, ...]],
-                  fixed: dict[str, Array]) -> tuple[dict[str, Array], dict[str, Any]]:
-    """Symbols for every input element (x, W[0,1]); inputs used as indices keep their values."""
-    arrays: dict[str, Array] = {}
-    symbols: dict[str, Any] = {}
-    for name in graph.variables:
-        if name in fixed:
-            arrays[name] = np.asarray(fixed[name], dtype=object)[None]
-            continue
-        shape = shapes.get(name, ())
-        cell = np.empty(shape, dtype=object)
-        for idx in np.ndindex(*shape):
-            label = name if not shape else f"{name}[{','.join(map(str, idx))}]"
-            cell[idx] = symbols[label] = sp.Symbol(label, real=True)
-        arrays[name] = cell[None]
-    return arrays, symbols
-
-
-class Printer:
-    """SymPy's text, with e and pi written as symgrad writes them."""
-
-    def __init__(self, sp: Any) -> None:
-        base = sp.printing.str.StrPrinter
-
-        class Printer(base):  # type: ignore[misc, valid-type]
-            def _print_Exp1(self, expr: Any) -> str:
-                return "e"
-
-            def _print_Pi(self, expr: Any) -> str:
-                return "pi"
-
-        self.printer = Printer()
-
-    def __call__(self, expr: Any) -> str:
-        return str(self.printer.doprint(expr))
-
-
-def _index_inputs(graph: Graph) -> set[str]:
-    """Inputs read as an index or an axis somewhere: SymPy gets their values, not symbols."""
-    used: set[str] = set()
-    for node in graph.nodes:
-        if node.op in ("input", "const"):
-            continue
-        prim = P.PRIMITIVES[node.op]
-        for k, j in enumerate(node.inputs):
-            if not prim.differentiable(k) and graph.nodes[j].op == "input":
-                used.add(graph.nodes[j].name or "")
-    return used
-
-
 def _work(graph: Graph, trace: Trace | None, todo: list[tuple[str, tuple[int, ...], str]], latex: bool,
           exact: dict[str, Any] | None, send: Callable[[tuple[Any, ...]], None]) -> None:
-    """The symbolic check itself: sends ("value", label, numbers), then derivatives as they come."""
+    """The symbolic check itself, in the child process: sends ("value", label, [(kind, float,
+    text)]) per element, then ("replay", ...) where backprop disagrees, then derivatives to show."""
     import sympy as sp
 
-    index_inputs = _index_inputs(graph)
+    index_in = S.index_inputs(graph)
     shapes = {} if trace is None else {
         name: core(trace.values[i]) for name, i in zip(graph.variables, graph.inputs)}
     fixed = {} if trace is None else {
         name: np.vectorize(lambda v: sp.Integer(int(v)) if float(v).is_integer() else sp.Float(float(v)),
                            otypes=[object])(trace.values[i][0])
-        for name, i in zip(graph.variables, graph.inputs) if name in index_inputs}
-    arrays, symbols = input_symbols(graph, sp, shapes, fixed)
-    values = symbolic_values(graph, sp, arrays)
+        for name, i in zip(graph.variables, graph.inputs) if name in index_in}
+    arrays, symbols = S.input_symbols(graph, sp, shapes, fixed)
+    values = S.symbolic_values(graph, sp, arrays)
     out = values[graph.output]
     if trace is None or (trace.mode == "point" and trace.upstream is None):
         targets = [out.reshape(-1)[0]] if out.size == 1 else list(out.reshape(-1))
@@ -319,34 +249,44 @@ def _work(graph: Graph, trace: Trace | None, todo: list[tuple[str, tuple[int, ..
         targets = list(out[0].reshape(-1))
     else:
         assert trace.upstream is not None
-        seed = np.vectorize(lambda v: sp.Float(float(v), 30), otypes=[object])(trace.upstream)
-        targets = [np.sum(out[0] * seed)]
-    show = Printer(sp)
+        seed = np.vectorize(lambda v: sp.Float(float(v), S.WORK_DIGITS), otypes=[object])(trace.upstream)
+        targets = [sp.Add(*(out[0] * seed).reshape(-1))]
+    show = S.Printer(sp, graph.variables)
     subs = {} if trace is None else {
-        symbols[label]: sp.Float(float(trace.values[graph.inputs[graph.variables.index(var)]][(0, *idx)]), 30)
+        symbols[label]: sp.Float(float(trace.values[graph.inputs[graph.variables.index(var)]][(0, *idx)]),
+                                 S.WORK_DIGITS)
         for var, idx, label in elements(trace) if label in symbols}
     derivs: dict[str, list[Any]] = {}
-    for var, _, label in todo:
-        if var in index_inputs:
+    disagree: list[str] = []
+    for var, idx, label in todo:
+        if var in index_in:
             send(("skip", label, f"{var} is used as an index"))
             continue
         derivs[label] = [sp.diff(t, symbols[label]) for t in targets]
-        if trace is not None:
-            numbers = []
-            for d in derivs[label]:
-                v = d.evalf(30, subs=subs)
-                try:
-                    numbers.append(float(v) if v.is_real and v.is_number else None)
-                except TypeError:  # DiracDelta(0) at a kink of sign or step: not a number
-                    numbers.append(None)
-            send(("value", label, numbers))
+        if trace is None:
+            continue
+        found = [S.classify(sp, S.dag_value(sp, d, subs)) for d in derivs[label]]
+        send(("value", label, found))
+        got = backprop_value(trace, var, idx)
+        if any(kind != "finite" for kind, _, _ in found) or not np.allclose(
+                got, [x for _, x, _ in found], rtol=FINE, atol=0, equal_nan=False):
+            disagree.append(label)
+    if disagree and trace is not None:
+        grads, trouble = S.replay(graph, trace, sp)
+        send(("trouble", trouble))
+        if grads is not None:
+            for label in disagree:
+                var, idx = next((v, i) for v, i, lab in todo if lab == label)
+                g = grads[var]  # (rows, *input shape)
+                entries = g[(slice(None), *idx)].reshape(-1)
+                send(("replay", label, [S.classify(sp, v) for v in entries]))
     send(("values done",))
-    names = _named_nodes(graph, values)
+    names = S.named_nodes(graph, values)
     for _, _, label in todo[:SHOWN_DERIVATIVES]:
         if label not in derivs or len(derivs[label]) != 1:
             continue
-        d = _shorten(sp, sp.simplify(derivs[label][0]), names)
-        send(("derivative", label, show(d), sp.latex(d) if latex else ""))
+        d, text = S.derivative_text(sp, derivs[label][0], names, show)
+        send(("derivative", label, text, sp.latex(d) if latex and text else ""))
     if exact is not None and trace is not None and all(label in exact for label in symbols):
         point = {symbols[label]: exact[label] for label in symbols}
         if len(targets) == 1:
@@ -355,26 +295,6 @@ def _work(graph: Graph, trace: Trace | None, todo: list[tuple[str, tuple[int, ..
             if label in derivs and len(derivs[label]) == 1:
                 send(("exact", label, show(sp.simplify(derivs[label][0].subs(point)))))
     send(("done",))
-
-
-def _named_nodes(graph: Graph, values: list[Array]) -> list[tuple[Any, str]]:
-    """The user's named scalar intermediates, latest first: (expression, name)."""
-    found = []
-    for i, node in enumerate(graph.nodes):
-        if node.name and node.op not in ("input", "const") and i != graph.output and values[i].size == 1:
-            found.append((values[i].reshape(-1)[0], graph.labels[i]))
-    return found[::-1]
-
-
-def _shorten(sp: Any, d: Any, names: list[tuple[Any, str]]) -> Any:
-    """Write a derivative with named intermediates where that makes it shorter (df/dz = q)."""
-    for expr, name in names:
-        if expr.is_Atom:
-            continue
-        shorter = d.subs(expr, sp.Symbol(name, real=True))
-        if sp.count_ops(shorter) < sp.count_ops(d):
-            d = shorter
-    return d
 
 
 def run_budgeted(work: Callable[[Callable[[tuple[Any, ...]], None]], None],
@@ -435,8 +355,15 @@ def run_budgeted(work: Callable[[Callable[[tuple[Any, ...]], None]], None],
 
 def symbolic_check(graph: Graph, trace: Trace | None, *, timeout: float = DEFAULT_TIMEOUT,
                    latex: bool = False, exact: dict[str, Any] | None = None,
-                   only: list[str] | None = None) -> Check:
-    """Differentiate with SymPy and, given a trace, compare with backprop at its point."""
+                   only: list[str] | None = None, numeric: Check | None = None,
+                   limit: int = S.SYMBOLIC_LIMIT) -> Check:
+    """Differentiate with SymPy and, given a trace, compare with backprop at its point.
+
+    The work is bounded by size (`limit`: the expression written out, times its depth), so the
+    same input gives the same report on every machine; `timeout` (seconds) is only a safety net.
+    `numeric`, the numeric check of the same point, says what it found about each element (a
+    kink, an infinite or undefined slope), which the verdicts take into account.
+    """
     if trace is not None and trace.mode == "points":
         return Check("symbolic", "skipped", "many points: run with --check to check them")
     todo: list[tuple[str, tuple[int, ...], str]]
@@ -447,30 +374,33 @@ def symbolic_check(graph: Graph, trace: Trace | None, *, timeout: float = DEFAUL
         todo, note = sample(elements(trace, only), SYMBOLIC_ELEMENTS)
     if not todo:
         return Check("symbolic", "skipped", "no input has a gradient to check")
+    size = S.written_size(graph, trace)
+    if size > limit:
+        return Check("symbolic", "skipped", f"the expression is too large for SymPy: written out, it has about "
+                     f"{size:,} operations times depth, above the limit of {limit:,} (--symbolic-limit)")
     import sympy  # noqa: F401 - imported here once, so that each forked check starts with it loaded
 
     by_element = None if exact is None else _per_element(exact)
     messages, reason = run_budgeted(lambda send: _work(graph, trace, todo, latex, by_element, send), timeout)
     check = Check("symbolic", "pass", note=note)
-    scale = 0.0 if trace is None else scale_of(trace)
-    kinked = set() if trace is None else inputs_through_kinks(trace)
+    found: dict[str, list[tuple[str, float, str]]] = {}
+    replayed: dict[str, list[tuple[str, float, str]]] = {}
+    trouble = ""
     values_done = False
     for msg in messages:
-        if msg[0] == "value" and trace is not None:
-            label, numbers = msg[1], msg[2]
-            var, idx = next((v, i) for v, i, lab in todo if lab == label)
-            at_kink = var in kinked
-            if any(n is None for n in numbers):
-                verdict = "kink" if at_kink else "skipped"
-                check.inputs[label] = ElementCheck(verdict, None, at_kink)
-            else:
-                check.inputs[label] = judge(np.array(numbers), backprop_value(trace, var, idx), scale, at_kink)
+        if msg[0] == "value":
+            found[msg[1]] = msg[2]
+        elif msg[0] == "replay":
+            replayed[msg[1]] = msg[2]
+        elif msg[0] == "trouble":
+            trouble = msg[1]
         elif msg[0] == "skip":
-            check.inputs[msg[1]] = ElementCheck("skipped", None, False)
+            check.inputs[msg[1]] = ElementCheck("skipped", None, False, reason=msg[2])
         elif msg[0] == "values done":
             values_done = True
         elif msg[0] == "derivative":
-            check.derivatives[msg[1]] = msg[2]
+            if msg[2]:
+                check.derivatives[msg[1]] = msg[2]
             if msg[3]:
                 check.latex[msg[1]] = msg[3]
         elif msg[0] == "exact":
@@ -479,19 +409,92 @@ def symbolic_check(graph: Graph, trace: Trace | None, *, timeout: float = DEFAUL
         check.status, check.reason = "skipped", reason or "SymPy stopped early"
         check.inputs = {}
         return check
+    if trace is not None:
+        scale = scale_of(trace)
+        kinked = inputs_through_kinks(trace)
+        for var, idx, label in todo:
+            if label in found:
+                got = backprop_value(trace, var, idx)
+                other = numeric.inputs.get(label) if numeric is not None else None
+                check.inputs[label] = _judge_symbolic(found[label], replayed.get(label), got, scale, other,
+                                                      var in kinked, trouble or float_trouble(trace))
+    shown = sum(1 for _, _, label in todo[:SHOWN_DERIVATIVES] if label in found or trace is None)
+    if shown > len(check.derivatives) and not reason:
+        missing = shown - len(check.derivatives)
+        check.note = "; ".join(filter(None, [check.note, f"{missing} derivative{'s' if missing > 1 else ''} "
+                                             f"not shown: more than {S.SHOWN_OPS} operations"]))
     if reason:
-        check.note = "; ".join(filter(None, [check.note, f"derivatives not all simplified: {reason}"]))
+        check.note = "; ".join(filter(None, [check.note, f"derivatives not all shown: {reason}"]))
     check.status = status_of(check.inputs) if trace is not None else "pass"
     return check
 
 
-def inputs_through_kinks(trace: Trace) -> set[str]:
-    """The inputs whose gradient passes through a gate sitting on its kink at this point."""
+def _judge_symbolic(found: list[tuple[str, float, str]], replayed: list[tuple[str, float, str]] | None,
+                    got: Array, scale: float, numeric: ElementCheck | None, through_kink: bool,
+                    trouble: str) -> ElementCheck:
+    """One element: SymPy's 30-digit value (kind, float, text per output element) against
+    backprop, knowing what the numeric check found and what the 30-digit replay of backprop gave."""
+    kinds = [k for k, _, _ in found]
+    ref = np.array([x for _, x, _ in found])
+    said = numeric.verdict if numeric is not None else "skipped"
+    kink = ""
+    if said == "kink":
+        kink = numeric.reason if numeric is not None else ""
+    elif said in ("skipped",) and through_kink:
+        kink = "at a kink, where the conventions differ"
+    known = Known(kink=kink, infinite=numeric.reason if numeric is not None and said == "infinite" else "",
+                  undefined=numeric.reason if numeric is not None and said == "undefined" else "")
+    true_text = ", ".join(t for _, _, t in found)
+    if "none" in kinds:
+        if kink:
+            return ElementCheck("kink", None, True, reason=kink)
+        return ElementCheck("skipped", None, through_kink,
+                            reason=f"SymPy's derivative is not a number at this point ({true_text})")
+    if "zoo" in kinds or "nan" in kinds:
+        if "zoo" in kinds and not np.isfinite(got).all() and not np.isnan(got).any():
+            return ElementCheck("infinite", None, False, [float(v) for v in got], reason=known.infinite or
+                                "the gradient is infinite here (SymPy: complex infinity)", text=true_text)
+        if "nan" in kinds and np.isnan(got).all():
+            return ElementCheck("undefined", None, False, reason=known.undefined or
+                                f"the derivative is undefined here (SymPy: {true_text})")
+        return ElementCheck("skipped", None, through_kink, reason=f"SymPy's derivative is {true_text} here, "
+                            "which says nothing at this point: the numeric check decides")
+    if "big" in kinds:
+        known = Known(unstable=trouble or f"the true value, {true_text}, is beyond float64")
+    elif replayed is not None:
+        kinds_r = [k for k, _, _ in replayed]
+        same_as_sympy = all(k == "finite" for k in kinds_r) and np.allclose(
+            [x for _, x, _ in replayed], ref, rtol=1e-12, atol=0)
+        nan_like_float64 = any(k in ("nan", "zoo", "inf", "-inf", "none") for k in kinds_r) and not np.isfinite(
+            got).all()
+        if same_as_sympy or nan_like_float64:
+            known = Known(kink=known.kink, unstable=trouble or "float64 lost precision")
+    verdict = decide(ref, got, scale, known)
+    checked = ElementCheck.of(verdict, ref, through_kink or said == "kink")
+    if "big" in kinds or any(x == 0 and k == "finite" and t not in ("0", "0.0") for k, x, t in found):
+        checked.text = true_text
+    return checked
+
+
+def run_checks(graph: Graph, trace: Trace, *, timeout: float = DEFAULT_TIMEOUT, eps: float | None = None,
+               latex: bool = False, exact: dict[str, Any] | None = None, only: list[str] | None = None,
+               limit: int = S.SYMBOLIC_LIMIT) -> list[Check]:
+    """Both checks of one point, the numeric one first: what it finds out about each element
+    (a kink, an infinite or undefined slope) goes into the symbolic check's verdicts.
+    Returns [symbolic, numeric]."""
+    numeric = numeric_check(trace, eps, only)
+    symbolic = symbolic_check(graph, trace, timeout=timeout, latex=latex, exact=exact, only=only,
+                              numeric=numeric, limit=limit)
+    return [symbolic, numeric]
+
+
+def reached(trace: Trace, marked: dict[int, str]) -> dict[str, str]:
+    """For each input whose gradient passes through a marked node: the first such node's text."""
     graph = trace.graph
-    found: set[str] = set()
+    found: dict[str, str] = {}
+    if not marked:
+        return found
     for name, start in zip(graph.variables, graph.inputs):
-        if not trace.kinks:
-            break
         reach = [False] * len(graph.nodes)
         reach[start] = True
         for i in range(start + 1, len(graph.nodes)):
@@ -500,10 +503,64 @@ def inputs_through_kinks(trace: Trace) -> set[str]:
                 continue
             prim = P.PRIMITIVES[node.op]
             reach[i] = any(reach[j] for k, j in enumerate(node.inputs) if prim.differentiable(k))
-            if reach[i] and i in trace.kinks:
-                found.add(name)
+            if reach[i] and i in marked:
+                found[name] = marked[i]
                 break
     return found
+
+
+def inputs_through_kinks(trace: Trace) -> set[str]:
+    """The inputs whose gradient passes through a gate sitting on its kink at this point."""
+    return set(reached(trace, {i: "" for i in trace.kinks}))
+
+
+def edges_reached(trace: Trace) -> dict[str, str]:
+    """For each input whose gradient passes through a gate at the edge of its domain (sqrt at 0,
+    a^b at a = 0, a pole of /): that gate in words, "sqrt has an infinite slope at n1 = 0"."""
+    graph = trace.graph
+    marked: dict[int, str] = {}
+    with np.errstate(all="ignore"):
+        for i, node in enumerate(graph.nodes):
+            prim = P.PRIMITIVES.get(node.op)
+            if prim is None or prim.edge is None or prim.edge_text is None:
+                continue
+            if bool(np.any(prim.edge(*prim_args(prim, [trace.values[j] for j in node.inputs])))):
+                text = prim.edge_text.format(*(graph.labels[j] for j in node.inputs))
+                marked[i] = f"{graph.labels[i]} = {describe(graph, i)}: {text}"
+    return reached(trace, marked)
+
+
+def float_trouble(trace: Trace) -> str:
+    """Where float64 lost a value that the mathematics has: the first node that became inf or
+    nan from finite inputs without being at the edge of its domain (exp(1000)), or whose backward
+    step turned a finite upstream gradient into nan (0 * inf).  "" where there is none."""
+    graph, values = trace.graph, trace.values
+    with np.errstate(all="ignore"):
+        for i, node in enumerate(graph.nodes):
+            prim = P.PRIMITIVES.get(node.op)
+            if prim is None or np.isfinite(values[i]).all():
+                continue
+            args = [values[j] for j in node.inputs]
+            if not all(np.isfinite(a).all() for a in args):
+                continue
+            if prim.edge is not None and bool(np.any(prim.edge(*prim_args(prim, args)))):
+                continue
+            if prim.outside is not None and bool(np.any(prim.outside(*prim_args(prim, args)))):
+                continue
+            hint = f"; {prim.unstable_hint}" if prim.unstable_hint else ""
+            return (f"float64 overflowed at {graph.labels[i]} = {describe(graph, i)} "
+                    f"({graph.labels[i]} = {short(values[i][0] if values[i].shape[0] == 1 else values[i], 4)})"
+                    f"{hint}")
+        for i in range(len(graph.nodes) - 1, -1, -1):
+            g = trace.grads[i]
+            if g is None or not np.isfinite(g).all() or not trace.sent[i]:
+                continue
+            for k, d in enumerate(trace.sent[i]):
+                if d is not None and np.isnan(d).any():
+                    j = graph.nodes[i].inputs[k]
+                    return (f"0 · inf in the backward pass: {graph.labels[i]} = {describe(graph, i)} sends nan to "
+                            f"{graph.labels[j]} (an infinite local gradient times a zero upstream gradient)")
+    return ""
 
 
 def _per_element(exact: dict[str, Any]) -> dict[str, Any]:
@@ -518,32 +575,57 @@ def _per_element(exact: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def combined(checks: list[Check]) -> dict[str, tuple[str, str]]:
+    """Each checked element's verdict across the checks (the most severe; a skipped check counts
+    least), with the reason of the check that gave it: label -> (verdict, reason)."""
+    from .verdicts import SEVERITY
+
+    out: dict[str, tuple[str, str]] = {}
+    for c in checks:
+        if c.status == "skipped":
+            continue
+        for label, r in c.inputs.items():
+            if label not in out or SEVERITY.index(r.verdict) > SEVERITY.index(out[label][0]):
+                out[label] = (r.verdict, r.reason)
+    return out
+
+
 def summary(checks: list[Check]) -> tuple[bool, str]:
-    """One line: do backprop and the checks agree, and if not, where."""
+    """One line: do backprop and the checks agree, and if not, where and why.  Only a ``wrong``
+    verdict is a failure; the largest relative error is over the elements judged by it."""
     ran = [c for c in checks if c.status != "skipped"]
     skipped = [f"{c.kind} check skipped: {c.reason}" for c in checks if c.status == "skipped"]
     if not ran:
         return True, f"checks: {'; '.join(skipped)}"
     bad = [(c.kind, label, r) for c in ran for label, r in c.inputs.items() if r.verdict in FAILING]
     if bad:
-        parts = ", ".join(f"{label} ({kind}, relative error {_err(r.rel_error)})" for kind, label, r in bad[:6])
+        parts = ", ".join(f"{label} ({kind}, " + (f"relative error {_err(r.rel_error)})" if r.rel_error is not None
+                                                  else f"{r.reason})") for kind, label, r in bad[:6])
         more = f" and {len(bad) - 6} more" if len(bad) > 6 else ""
         return False, f"checks: FAILED: backprop disagrees for {parts}{more}"
-    labels = sorted({label for c in ran for label in c.inputs}, key=_order(checks))
-    verdicts = {label: [c.inputs[label].verdict for c in ran if label in c.inputs] for label in labels}
-    compared = {lab: [v for v in verdicts[lab] if v != "skipped"] for lab in labels}
-    good = [lab for lab in labels if compared[lab] and all(v in ("excellent", "fine") for v in compared[lab])]
-    kinked = [lab for lab in labels if "kink" in verdicts[lab]]
-    odd = [lab for lab in labels if "suspicious" in verdicts[lab]]
+    verdicts = combined(checks)
+    labels = sorted(verdicts, key=_order(checks))
     found: list[str] = []
+    good = [lab for lab in labels if verdicts[lab][0] in ("excellent", "fine", "zero")]
     if good:
         who = "backprop and " + ran[0].kind if len(ran) == 1 else "backprop, " + " and ".join(c.kind for c in ran)
-        worst = max((c.inputs[lab].rel_error or 0.0 for c in ran for lab in good if lab in c.inputs), default=0.0)
-        found.append(f"{who} agree for {_names(good)} (largest relative error {_err(worst)})")
-    if kinked:
-        found.append(f"{_names(kinked)} at a kink, where the conventions differ: not a failure")
-    if odd:
-        found.append(f"suspicious (relative error above 1e-5) for {_names(odd)}")
+        errors = [c.inputs[lab].rel_error for c in ran for lab in good
+                  if lab in c.inputs and c.inputs[lab].rel_error is not None]
+        zeros = [lab for lab in good if verdicts[lab][0] == "zero"]
+        worst = f"largest relative error {_err(max(e for e in errors if e is not None))}" if errors else ""
+        zero = f"{_names(zeros)} zero to within the floor" if zeros else ""
+        found.append(f"{who} agree for {_names(good)} ({', '.join(filter(None, [worst, zero]))})")
+    words = {"kink": "at a kink, where the conventions differ: not a failure",
+             "infinite": "infinite here, as backprop says", "undefined": "undefined here: not a failure",
+             "unstable": "lost by float64 (see the true values above): not a failure of backprop",
+             "suspicious": "suspicious (relative error above 1e-5)"}
+    for name, text in words.items():
+        these = [lab for lab in labels if verdicts[lab][0] == name]
+        if these:
+            found.append(f"{_names(these)} {text}" if name != "suspicious" else f"{text} for {_names(these)}")
+    all_skipped = [lab for lab in labels if verdicts[lab][0] == "skipped"]
+    if all_skipped:
+        found.append(f"no check could judge {_names(all_skipped)}")
     return True, "checks: " + "; ".join(found + skipped)
 
 

@@ -289,6 +289,8 @@ def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps
 
     text, name = read_program(expr, file)
     graph = build(text, name, expand=expand)
+    for m in graph.notes:
+        say(f"note: {m}", err=True)
     if not at and graph.variables and upstream is None:
         if options is None:
             raise SymgradError("binding", f"no values for {', '.join(graph.variables)}",
@@ -371,18 +373,15 @@ def _one_row(trace: Any, fmt: str, checks: list[Any]) -> None:
 def run_checks(graph: Any, trace: Any, at: Sequence[str], options: CheckOptions,
                wrt: list[str] | None = None) -> list[Any]:
     """The symbolic and the numeric check of one evaluation."""
-    from .checks import Check, numeric_check, symbolic_check
+    from . import checks
 
-    if not all(np.isfinite(v).all() for v in trace.values):
-        reason = "some values are nan or infinite at this point"
-        return [Check("symbolic", "skipped", reason), Check("numeric", "skipped", reason)]
     exact = None
     if options.exact:
         from .binding import exact_values
 
         exact = exact_values(at)
-    symbolic = symbolic_check(graph, trace, timeout=options.timeout, latex=options.latex, exact=exact, only=wrt)
-    return [symbolic, numeric_check(trace, options.eps, wrt)]
+    return checks.run_checks(graph, trace, timeout=options.timeout, eps=options.eps, latex=options.latex,
+                             exact=exact, only=wrt)
 
 
 def _symbolic_only(graph: Any, fmt: str, options: CheckOptions) -> None:
@@ -427,8 +426,10 @@ def _console() -> Any:
     '  symgrad check "f(x,y,z)=(x+y)*z" --at x=-2,y=5,z=-4 --expect x=-4,y=-4,z=3\n'
     '  symgrad check "f(x,y,z)=(x+y)*z" --expect "x=z, y=z, z=x+y"\n'
     "  symgrad check homework.toml --format json\n\n"
-    "Answers may be named x, dx, df/dx or ∂f/∂x; f=... checks the value. A number written with d decimals is "
-    "right within half a unit of its last digit; one without a decimal point must be exact (relative 1e-9). "
+    "Answers may be named x, dx, df/dx or ∂f/∂x; f=... checks the value. An answer equal to the true value "
+    "(relative 1e-9) is right whatever its digits; a number without a decimal point must be exact; any other "
+    "number is right within half a unit of its last digit, given with at least 2 significant figures "
+    "(--sigfigs, --decimals). inf, -inf and nan (or undefined) answer an infinite or undefined gradient. "
     "Exit status: 0 all right, 1 an answer is wrong (or missing, with --require-all), 2 bad input.",
 )
 @click.argument("target", required=False)
@@ -439,6 +440,10 @@ def _console() -> Any:
               help="Read the function from a file ('-' for standard input).")
 @click.option("--format", "fmt", type=click.Choice(["plain", "json"], case_sensitive=False), default="plain",
               help="A table, or JSON (one record per problem for a homework file).")
+@click.option("--sigfigs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Rounded answers need at least N significant figures (2 by default).")
+@click.option("--decimals", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Instead: rounded answers need at least N decimals.")
 @click.option("--rtol", type=click.FloatRange(min=0), default=None,
               help="Relative tolerance (replaces the digits rule).")
 @click.option("--atol", type=click.FloatRange(min=0), default=None,
@@ -447,13 +452,25 @@ def _console() -> Any:
 @click.option("--check-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, metavar="SECONDS",
               help="Time budget of each symbolic check.")
 def check(target: str | None, at: Sequence[str], expect: Sequence[str], file: str | None, fmt: str,
-          rtol: float | None, atol: float | None, require_all: bool, check_timeout: float) -> None:
+          sigfigs: int | None, decimals: int | None, rtol: float | None, atol: float | None, require_all: bool,
+          check_timeout: float) -> None:
     fmt = fmt.lower()
-    options = GradeOptions(rtol, atol, require_all, check_timeout)
-    if target is not None and file is None and target.endswith(".toml") and Path(target).is_file():
-        _run(fmt, lambda: _homework(target, fmt, options))
-    else:
-        _run(fmt, lambda: _check_one(target, at, expect, file, fmt, options))
+
+    def work() -> None:
+        if sigfigs is not None and decimals is not None:
+            raise SymgradError("usage", "--sigfigs and --decimals are two rules: give one",
+                               hint="--sigfigs 3 counts significant figures, --decimals 2 decimals")
+        if (rtol is not None or atol is not None) and (sigfigs is not None or decimals is not None):
+            raise SymgradError("usage", "--rtol and --atol replace the digits rules: give them without "
+                               f"{'--sigfigs' if sigfigs is not None else '--decimals'}",
+                               hint="either a tolerance (--rtol, --atol) or a least number of digits")
+        options = GradeOptions(rtol, atol, require_all, check_timeout, sigfigs, decimals)
+        if target is not None and file is None and target.endswith(".toml") and Path(target).is_file():
+            _homework(target, fmt, options)
+        else:
+            _check_one(target, at, expect, file, fmt, options)
+
+    _run(fmt, work)
 
 
 @dataclass(frozen=True)
@@ -462,12 +479,15 @@ class GradeOptions:
     atol: float | None
     require_all: bool
     timeout: float
+    sigfigs: int | None = None  # the least significant figures of a rounded answer (None: 2)
+    decimals: int | None = None  # instead, the least decimals
 
 
 def grade_problem(text: str, name: str, at: Sequence[str], expect: Sequence[str], options: GradeOptions) -> Any:
-    """Build, evaluate, verify the truth with the checks, and grade the answers."""
+    """Build and evaluate; verify the truth with the checks first; then grade the answers against
+    the references the checks give (`checks.references`)."""
     from .binding import check_bindings, parse_at
-    from .checks import numeric_check, summary, symbolic_check
+    from .checks import numeric_check, references, summary, symbolic_check
     from .engine import evaluate
     from .graph import build
     from .homework import grade, parse_expect
@@ -477,14 +497,19 @@ def grade_problem(text: str, name: str, at: Sequence[str], expect: Sequence[str]
         raise SymgradError("usage", "no answers to check", hint="give them with --expect x=-4,y=4")
     answers = parse_expect(expect, graph)
     trace = None
+    own: list[Any] = []
+    refs = None
     if at or not graph.variables:
         point, where = parse_at(at)
         check_bindings(graph, point, where)
         trace = evaluate(graph, point)
-    grading = grade(graph, trace, answers, rtol=options.rtol, atol=options.atol, timeout=options.timeout,
+        if all(np.isfinite(v).all() for v in trace.values):
+            own = [symbolic_check(graph, trace, timeout=options.timeout), numeric_check(trace)]
+        refs = references(graph, trace, own or None)
+    grading = grade(graph, trace, answers, references=refs, rtol=options.rtol, atol=options.atol,
+                    sigfigs=options.sigfigs, decimals=options.decimals, timeout=options.timeout,
                     partial=_symbols().partial)
-    if trace is not None and all(np.isfinite(v).all() for v in trace.values):
-        own = [symbolic_check(graph, trace, timeout=options.timeout), numeric_check(trace)]
+    if own:
         ok, line = summary(own)
         grading.own_checks = line if not ok else ""
         grading.own_checks_failed = not ok
@@ -500,7 +525,8 @@ def _check_one(target: str | None, at: Sequence[str], expect: Sequence[str], fil
     if fmt == "json":
         at_json = {} if trace is None else {v: exact_json(trace.value_of(trace.values[i]))
                                              for v, i in zip(graph.variables, graph.inputs)}
-        click.echo(json_dumps(view.result(grading, options.require_all, expression=text, at=at_json)))
+        click.echo(json_dumps(view.result(grading, options.require_all, schema_version=view.SCHEMA_VERSION,
+                                          expression=text, at=at_json)))
     else:
         for line in view.table(grading, options.require_all):
             say(line)
@@ -509,7 +535,11 @@ def _check_one(target: str | None, at: Sequence[str], expect: Sequence[str], fil
 
 
 def _homework(path: str, fmt: str, options: GradeOptions) -> None:
-    """Every problem of a homework file; a broken one is reported and counted as failed."""
+    """Every problem of a homework file; a broken one is reported and counted as failed.  A problem's
+    own sigfigs or decimals replace the command line's; problems whose references carry a note (a
+    kink, an infinite or undefined gradient, a value beyond float64) are flagged for the teacher."""
+    from dataclasses import replace
+
     from .homework import read_homework
     from .views import grading as view
     from .views import json_view
@@ -521,21 +551,28 @@ def _homework(path: str, fmt: str, options: GradeOptions) -> None:
     problems = read_homework(text, path)
     records = []
     passed = 0
+    flagged = []
     for p in problems:
         grading, error = None, p.error
         if error is None:
+            own = options
+            if p.sigfigs is not None or p.decimals is not None:
+                own = replace(options, sigfigs=p.sigfigs, decimals=p.decimals)
             try:
                 where = f"{path}, line {p.function_line}"
                 _, _, grading = grade_problem(p.function, where,
-                                              [p.at] if p.at else [], p.expect, options)
+                                              [p.at] if p.at else [], p.expect, own)
             except SymgradError as err:
                 error = err
         ok = grading is not None and grading.passed(options.require_all)
         passed += ok
+        if grading is not None and grading.notes:
+            statuses = ", ".join(dict.fromkeys(n.status for n in grading.notes))
+            flagged.append(f"problem {p.index} ({statuses})")
         if fmt == "json":
             rec: dict[str, Any] = {"index": p.index, "name": p.name, "line": p.line, "passed": ok}
             if grading is not None:
-                rec |= view.result(grading, options.require_all)
+                rec |= view.result(grading, options.require_all, schema_version=view.SCHEMA_VERSION)
                 del rec["symgrad_version"], rec["schema_version"]
             if error is not None:
                 rec["error"] = json_view.error(error)["error"]
@@ -549,14 +586,16 @@ def _homework(path: str, fmt: str, options: GradeOptions) -> None:
         else:
             assert grading is not None
             say(head)
-            for line in view.table(grading, options.require_all):
+            for line in view.table(grading, options.require_all) + view.notes(grading):
                 say(f"  {line}")
         say()
     total = f"{passed} of {len(problems)} problems right"
     if fmt == "json":
-        click.echo(json_dumps({"schema_version": 1, "symgrad_version": __version__, "file": path, "problems": records,
-                               "score": {"passed": passed, "total": len(problems)}}))
+        click.echo(json_dumps({"schema_version": view.SCHEMA_VERSION, "symgrad_version": __version__, "file": path,
+                               "problems": records, "score": {"passed": passed, "total": len(problems)}}))
     else:
+        if flagged:
+            say(f"notes for the teacher: {', '.join(flagged)}")
         say(total)
     if passed < len(problems):
         sys.exit(1)
@@ -646,7 +685,7 @@ def _symbols() -> Any:
 
     encoding = getattr(sys.stdout, "encoding", None) or "ascii"
     try:
-        "∂←✓✗σ".encode(encoding)
+        "∂←✓✗σ≈".encode(encoding)
     except (UnicodeEncodeError, LookupError):
         return plain.ASCII
     return plain.UNICODE

@@ -264,7 +264,8 @@ def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: i
                         locs.append(np.full(out.shape, part) if record else None)
                     else:
                         part = np.asarray(part, dtype=float)
-                        d = unbroadcast(g * part, core(values[j]))
+                        sent_down = np.where(part == 0, 0.0, g * part) if prim.selects else g * part
+                        d = unbroadcast(sent_down, core(values[j]))
                         locs.append(part)
                 else:
                     d = unbroadcast(np.asarray(prim.vjp(k, g, out, *args), dtype=float), core(values[j]))

@@ -1,17 +1,35 @@
 """Grading answers: numbers (to the digits given), arrays, and formulas.
 
-`symgrad check` compares what a student wrote with the backpropagated
-gradient (itself verified by the checks).  Every answer, number or formula,
-reaches the program through symgrad's grammar or as plain numeric data.
+`symgrad check` compares what a student wrote with a reference for each
+gradient (`verdicts.Reference`): the backpropagated gradient, verified by the
+checks, with what they found out about the point (a kink's one-sided
+derivatives, which are accepted too; a gradient that is infinite or
+undefined there; a value float64 cannot hold).  Every answer reaches the
+program through symgrad's grammar or as plain numeric data.
+
+The rules for a number, element by element:
+
+- equal to the truth to 1e-9, relative (or, near zero, within 1e-10 times the
+  scale of the computation) is right, whatever digits it has;
+- a whole number written without a decimal point or an exponent must be
+  that (``30`` is wrong for 29.7);
+- any other number is a rounded one: right within half a unit of its last
+  digit, when it has at least 2 significant figures (``sigfigs``), or, with
+  ``decimals``, at least that many decimals;
+- a wrong sign is wrong;
+- ``inf``, ``-inf`` and ``nan`` (or ``undefined``) are right exactly where the
+  gradient is infinite with that sign, or undefined.
+
+``rtol``/``atol`` replace the digit rules with a tolerance.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -21,14 +39,115 @@ from .engine import Trace, evaluate_points, forward
 from .errors import Source, SymgradError
 from .graph import Graph, build
 from .numbers import short
+from .verdicts import Reference
 
 Array = np.ndarray
 
 # A plain decimal number, as a student writes it: its digits say how precise it is.
-_DECIMAL = re.compile(r"^\s*[+\-−]?(\d*)(?:\.(\d*))?(?:[eE]([+\-−]?\d+))?\s*$")
+_DECIMAL = re.compile(r"^\s*[+\-]?(\d*)(?:\.(\d*))?(?:[eE]([+\-]?\d+))?\s*$", flags=re.ASCII)
+# inf, -inf, +inf, infinity, nan, undefined: answers where the gradient is infinite or undefined.
+_SPECIAL = re.compile(r"^\s*(?P<sign>[+\-]?)\s*(?P<word>inf|infinity|nan|undefined)\s*$", flags=re.I)
 _KEY = re.compile(r"^(?:(?:∂|d)\s*(?P<out>[^\W\d]\w*)\s*/\s*(?:∂|d)\s*(?P<var>[^\W\d]\w*)|(?P<name>[^\W\d]\w*))$")
-EXACT = 1e-9  # relative tolerance for answers written without a decimal point
+_TOKENS = re.compile(r"\[|\]|,|[^\s\[\],]+")
+EXACT = 1e-9  # relative tolerance of the exact rule
+FLOOR = 1e-10  # times the scale of the computation: differences below it count as agreement
+SIGFIGS = 2  # the least number of significant figures of a rounded answer, by default
+FACTORS = (2, 3, 4, 10)  # "off by a factor of k" (and of 1/k)
+EXACT_RULE = "exact (relative 1e-9)"
 FORMULA_POINTS = 200  # random points at which a formula is compared numerically
+SHOWN_MISMATCHES = 3  # elements of a wrong array named in the reason
+NOTED = ("infinite", "undefined", "kink", "unstable")  # references the teacher is told about
+_SLACK = Decimal("1.000000001")  # a hair of slack: exactly half a unit is still right
+_EPS4 = Decimal(4 * float(np.finfo(float).eps))  # float64's rounding of the reference
+
+
+@dataclass(frozen=True)
+class Written:
+    """One number as a student wrote it, and what its digits say.
+
+    kind: "integer" (no decimal point and no exponent: it must be exact), "rounded" (right within
+    `half_unit`, half a unit of its last digit), "special" (inf, -inf, nan) or "computed" (the
+    value of a constant formula such as 2*3: exact).  `sigfigs` counts the significant figures
+    (leading zeros do not count, trailing zeros after the decimal point do), `decimals` the
+    decimals of the number it stands for (3.9e-2 has 3), `places` those of the mantissa.
+    """
+
+    text: str
+    value: Decimal
+    kind: str
+    half_unit: Decimal = Decimal(0)
+    sigfigs: int = 0
+    decimals: int = 0
+    places: int = 0
+    mantissa: bool = False
+
+    @property
+    def rule(self) -> str:
+        """The rule its form implies: "to 2 decimals", "to 1 decimal of the mantissa", exact."""
+        if self.kind == "rounded":
+            what = f"{self.places} decimal{'s' if self.places != 1 else ''}"
+            return f"to {what}" + (" of the mantissa" if self.mantissa else "")
+        return "exact" if self.kind == "special" else EXACT_RULE
+
+
+def written(text: str, names: Sequence[str] = ()) -> Written | None:
+    """The number `text` is, as written (surrounding spaces and the Unicode minus allowed), or
+    None if it is not a number.  Words that are in `names` (the inputs) are not numbers."""
+    clean = text.strip().replace("−", "-")
+    special = _SPECIAL.match(clean)
+    if special and clean.lstrip("+-").strip() not in names:
+        word, sign = special.group("word").lower(), special.group("sign")
+        if word in ("nan", "undefined"):
+            return Written(text.strip(), Decimal("NaN"), "special")
+        return Written(text.strip(), Decimal("-Infinity" if sign == "-" else "Infinity"), "special")
+    m = _DECIMAL.match(clean)
+    if not m or not (m.group(1) or m.group(2)):
+        return None
+    value = Decimal(clean)
+    whole, fraction, power = m.group(1), m.group(2), m.group(3)
+    if fraction is None and power is None:
+        return Written(text.strip(), value, "integer")
+    places = len(fraction or "")
+    exponent = int(power) if power else 0
+    digits = (whole + (fraction or "")).lstrip("0")
+    return Written(text.strip(), value, "rounded", Decimal(5).scaleb(exponent - places - 1), len(digits),
+                   places - exponent, places, power is not None)
+
+
+def decimals_rule(text: str) -> tuple[float | None, str]:
+    """The tolerance a written number implies: half a unit of its last digit (None: exact)."""
+    w = written(text)
+    if w is None or w.kind != "rounded":
+        return None, "exact"
+    return float(w.half_unit), w.rule
+
+
+@dataclass(frozen=True)
+class Rules:
+    """How numbers are judged: the digit rules, with the least number of significant figures
+    (`sigfigs`) or, instead, of decimals (`decimals`) a rounded answer must give; or a tolerance
+    (`rtol`, `atol`) that replaces them."""
+
+    sigfigs: int = SIGFIGS
+    decimals: int | None = None
+    rtol: float | None = None
+    atol: float | None = None
+
+    @property
+    def tolerance(self) -> bool:
+        return self.rtol is not None or self.atol is not None
+
+    def too_few(self, w: Written) -> bool:
+        """Does a rounded answer give fewer digits than these rules ask for?"""
+        if w.kind != "rounded" or self.tolerance:
+            return False
+        return w.decimals < self.decimals if self.decimals is not None else w.sigfigs < self.sigfigs
+
+    @property
+    def minimum(self) -> str:
+        if self.decimals is not None:
+            return f"too few decimals: give at least {self.decimals}"
+        return f"too few significant figures: give at least {self.sigfigs}"
 
 
 @dataclass
@@ -38,9 +157,9 @@ class Answer:
     text: str  # the answer as written
     span: tuple[int, int] | None = None
     source: Source | None = None
-    numbers: Array | None = None  # a numeric answer
-    tolerance: Array | None = None  # per element, from the digits given (None: exact)
-    rule: str = "exact"
+    numbers: Array | None = None  # a numeric answer, as float64 (for shapes and display)
+    written: Array | None = None  # the same, element by element: Written (object array)
+    rule: str = EXACT_RULE
     formula: Graph | None = None  # an answer in terms of the inputs
 
 
@@ -49,16 +168,33 @@ class Graded:
     answer: str  # ∂f/∂x or f
     target: str
     given: str
-    correct: str
+    correct: str  # for a table
     verdict: str  # right, wrong, missing, wrong shape
     reason: str = ""
     rule: str = ""
-    rel_error: float | None = None
+    rel_error: float | None = None  # where a relative error was the judge
     method: str = "numbers"  # numbers, symbolic or numeric
+    value: Array | None = None  # the correct value, for JSON (None for formulas)
+    exact: str = ""  # the correct value as text, where float64 cannot hold it
+    note: str = ""  # what the reference says about the point
+    mismatches: list[dict[str, Any]] = field(default_factory=list)  # {index, given, correct, difference}
+    max_abs: float | None = None  # the largest absolute difference
+    max_rel: float | None = None  # the largest difference relative to the correct value
 
     @property
     def right(self) -> bool:
         return self.verdict == "right"
+
+
+@dataclass(frozen=True)
+class Note:
+    """A reference the teacher should know about: an infinite or undefined gradient, a kink, a
+    value beyond float64."""
+
+    answer: str  # ∂f/∂x or f
+    target: str
+    status: str
+    text: str
 
 
 @dataclass
@@ -66,6 +202,7 @@ class Grading:
     graded: list[Graded] = field(default_factory=list)
     own_checks: str = ""  # the summary of the verification of the correct values
     own_checks_failed: bool = False
+    notes: list[Note] = field(default_factory=list)
 
     @property
     def right(self) -> int:
@@ -104,58 +241,101 @@ def _target(key: str, graph: Graph, source: Source | None, span: tuple[int, int]
     return clean
 
 
-def decimals_rule(text: str) -> tuple[float | None, str]:
-    """The tolerance a written number implies: half a unit of its last digit."""
-    m = _DECIMAL.match(text)
-    if not m or not (m.group(1) or m.group(2)):
-        return None, "exact"
-    exponent = int(m.group(3).replace("−", "-")) if m.group(3) else 0
-    if m.group(2) is None and m.group(3) is None:
-        return None, "exact"
-    places = len(m.group(2) or "")
-    what = f"{places} decimal{'s' if places != 1 else ''}" + (" of the mantissa" if m.group(3) else "")
-    return 0.5 * 10.0 ** (exponent - places), f"to {what}"
+def _nested(text: str) -> Any:
+    """The items of a bracketed list, "[1, [2, inf]]", as nested lists of their texts; None if
+    the brackets and commas do not make one."""
+    tokens = _TOKENS.findall(text)
+    pos = 0
+
+    def item() -> Any:
+        nonlocal pos
+        if pos >= len(tokens) or tokens[pos] in ("]", ","):
+            raise ValueError
+        token = tokens[pos]
+        pos += 1
+        if token != "[":
+            return token
+        items: list[Any] = []
+        if pos < len(tokens) and tokens[pos] == "]":
+            pos += 1
+            return items
+        while True:
+            items.append(item())
+            if pos >= len(tokens) or tokens[pos] not in ("]", ","):
+                raise ValueError
+            pos += 1
+            if tokens[pos - 1] == "]":
+                return items
+
+    try:
+        tree = item()
+    except ValueError:
+        return None
+    return tree if pos == len(tokens) and isinstance(tree, list) else None
 
 
-def _number_text(node: Any) -> list[Any] | str:
-    """Nested lists of number strings from a JSON-like answer, keeping the text of each number."""
-    return node if isinstance(node, str) else [_number_text(n) for n in node]
+def _shape(tree: Any) -> tuple[int, ...] | None:
+    """The shape of nested lists, or None if they are ragged."""
+    if not isinstance(tree, list):
+        return ()
+    if not tree:
+        return (0,)
+    shapes = {_shape(t) for t in tree}
+    if len(shapes) != 1 or None in shapes:
+        return None
+    inner = shapes.pop()
+    assert inner is not None
+    return (len(tree), *inner)
+
+
+def _flatten(tree: Any) -> list[str]:
+    return [tree] if not isinstance(tree, list) else [x for t in tree for x in _flatten(t)]
+
+
+def _objects(items: Sequence[Any], shape: tuple[int, ...]) -> Array:
+    """Python objects (Written, Decimal) in an array of the given shape."""
+    out = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        out[i] = item
+    return out.reshape(shape)
+
+
+def _floats(items: Array) -> Array:
+    return np.array([float(w.value) for w in items.reshape(-1)], dtype=float).reshape(items.shape)
+
+
+def _rule_of(items: Array) -> str:
+    if items.ndim == 0:
+        single: Written = items.reshape(-1)[0]
+        return single.rule
+    return "to the digits given" if any(w.kind == "rounded" for w in items.reshape(-1)) else EXACT_RULE
 
 
 def read_answer(key: str, text: str, graph: Graph, *, source: Source | None = None,
                 span: tuple[int, int] | None = None, value_span: tuple[int, int] | None = None) -> Answer:
+    """One answer: a number, nested lists of numbers (inf and nan allowed), or a formula in the
+    function's inputs (read by symgrad's grammar)."""
     target = _target(key, graph, source, span)
-    answer = Answer(key, target, text.strip(), span, source)
     stripped = text.strip()
+    answer = Answer(key, target, stripped, span, source)
     if stripped.startswith("["):
-        try:
-            data = json.loads(stripped.replace("−", "-"), parse_float=str, parse_int=str)
-        except json.JSONDecodeError:
-            data = None
-        if data is not None:
-            flat = np.array(_number_text(data), dtype=object)
-            if flat.dtype != object or (flat.ndim == 0 and not isinstance(data, list)):
-                raise SymgradError("answer", f"the answer for {key} is ragged", source=source, span=value_span)
-            try:
-                answer.numbers = np.array([float(str(v).replace("−", "-")) for v in flat.reshape(-1)]
-                                          ).reshape(flat.shape)
-            except (ValueError, TypeError):
-                raise SymgradError("answer", f"the answer for {key} is ragged or not made of numbers",
-                                   source=source, span=value_span) from None
-            rules = [decimals_rule(str(v)) for v in flat.reshape(-1)]
-            if all(tol is not None for tol, _ in rules):
-                answer.tolerance = np.array([tol for tol, _ in rules]).reshape(flat.shape)
-                answer.rule = "to the digits given"
-            elif any(tol is not None for tol, _ in rules):
-                answer.tolerance = np.array([tol if tol is not None else np.nan for tol, _ in rules]
-                                            ).reshape(flat.shape)
-                answer.rule = "to the digits given"
-            return answer
-    tol, rule = decimals_rule(stripped)
-    if _DECIMAL.match(stripped) and (any(ch.isdigit() for ch in stripped)):
-        answer.numbers = np.array(float(stripped.replace("−", "-")))
-        answer.tolerance = None if tol is None else np.array(tol)
-        answer.rule = rule
+        tree = _nested(stripped)
+        if tree is not None:
+            items = [written(t, graph.variables) for t in _flatten(tree)]
+            if all(w is not None for w in items):
+                shape = _shape(tree)
+                if shape is None:
+                    raise SymgradError("answer", f"the answer for {key} is ragged", source=source, span=value_span,
+                                       hint="every row of an array has the same length: [[1, 2], [3, 4]]")
+                answer.written = _objects([w for w in items if w is not None], shape)
+                answer.numbers = _floats(answer.written)
+                answer.rule = _rule_of(answer.written)
+                return answer
+    single = written(stripped, graph.variables)
+    if single is not None:
+        answer.written = _objects([single], ())
+        answer.numbers = _floats(answer.written)
+        answer.rule = single.rule
         return answer
     offset = value_span[0] if value_span else 0
     padded = " " * offset + text if source is not None else text
@@ -172,8 +352,11 @@ def read_answer(key: str, text: str, graph: Graph, *, source: Source | None = No
                            hint="a formula may use the function's inputs, constants and functions")
     if not formula.variables:
         values, _ = forward(formula, {})
-        answer.numbers = np.asarray(values[formula.output][0], dtype=float)
-        answer.rule = "exact"
+        numbers = np.asarray(values[formula.output][0], dtype=float)
+        answer.written = _objects([Written(stripped, Decimal(float(x)), "computed") for x in numbers.reshape(-1)],
+                                  numbers.shape)
+        answer.numbers = numbers
+        answer.rule = EXACT_RULE
         return answer
     answer.formula = formula
     answer.rule = "formula"
@@ -213,31 +396,51 @@ def _label(target: str, graph: Graph, partial: str) -> str:
     return graph.output_name if not target else f"{partial}{graph.output_name}/{partial}{target}"
 
 
-def grade(graph: Graph, trace: Trace | None, answers: list[Answer], *, rtol: float | None = None,
-          atol: float | None = None, timeout: float = 5.0, partial: str = "∂") -> Grading:
-    """Compare each answer with the truth; gradients nobody answered are listed as missing."""
+def grade(graph: Graph, trace: Trace | None, answers: list[Answer], *,
+          references: Mapping[str, Reference] | None = None, rtol: float | None = None,
+          atol: float | None = None, sigfigs: int | None = None, decimals: int | None = None,
+          timeout: float = 5.0, partial: str = "∂") -> Grading:
+    """Compare each answer with the truth; gradients nobody answered are listed as missing.
+
+    `references` (by variable name, "" for the output's value) are what numbers are graded
+    against; without them they are built from the trace (`checks.references`).  `sigfigs` (2
+    by default) or `decimals` is the least a rounded answer must give; `rtol`/`atol` replace
+    the digit rules.
+    """
+    rules = Rules(SIGFIGS if sigfigs is None else sigfigs, decimals, rtol, atol)
+    if references is None and trace is not None:
+        from .checks import references as from_trace
+
+        references = from_trace(graph, trace)
+    refs = dict(references or {})
+    floor = Decimal(FLOOR * (_scale(trace) if trace is not None else 1.0))
     result = Grading()
     answered = {a.target for a in answers}
     for a in answers:
         label = _label(a.target, graph, partial)
         if a.formula is not None:
             result.graded.append(_grade_formula(graph, trace, a, label, timeout))
-        elif trace is None:
+        elif references is None:
             raise SymgradError("answer", f"the answer for {a.key} is a number: give the point with --at",
                                hint="formulas can be checked without a point, numbers cannot")
+        elif a.target not in refs:
+            result.graded.append(Graded(label, a.target, a.text, "none", "wrong",
+                                        f"{a.target} is used only as an index and has no gradient"))
         else:
-            truth = trace.value if not a.target else trace.gradient.get(a.target)
-            if truth is None:
-                result.graded.append(Graded(label, a.target, a.text, "none", "wrong",
-                                            f"{a.target} is used only as an index and has no gradient"))
-                continue
-            result.graded.append(_grade_number(a, np.asarray(truth, dtype=float), label, rtol, atol,
-                                               _scale(trace)))
+            upstream = _upstream(graph, trace, a.target) if trace is not None else None
+            result.graded.append(_grade_number(a, refs[a.target], label, rules, floor, upstream))
     for v in graph.variables:
         if v in answered or v in graph.index_only:
             continue
-        correct = "-" if trace is None else short(trace.gradient[v], 6, oneline=True)
-        result.graded.append(Graded(_label(v, graph, partial), v, "", correct, "missing", "not answered"))
+        ref = refs.get(v)
+        reason = "not answered" + (f"; {ref.note}" if ref is not None and ref.note else "")
+        result.graded.append(Graded(_label(v, graph, partial), v, "", "-" if ref is None else _shown(ref),
+                                    "missing", reason, value=None if ref is None else np.asarray(ref.value),
+                                    exact=ref.exact if ref is not None else "",
+                                    note=ref.note if ref is not None else ""))
+    for key, ref in refs.items():
+        if ref.status in NOTED and ref.note:
+            result.notes.append(Note(_label(key, graph, partial), key, ref.status, ref.note))
     return result
 
 
@@ -248,60 +451,278 @@ def _scale(trace: Trace) -> float:
     return max(1.0, scale_of(trace))
 
 
-def _grade_number(a: Answer, truth: Array, label: str, rtol: float | None, atol: float | None,
-                  scale: float = 1.0) -> Graded:
-    assert a.numbers is not None
-    given = a.numbers
-    shown = short(truth, 6, oneline=True)
-    if given.shape != truth.shape:
-        transposed = given.ndim == 2 and given.shape[::-1] == truth.shape and _within(given.T, truth, a, rtol, atol,
-                                                                                      scale)[0]
-        shapes = f"expected shape {truth.shape}, got {given.shape}"
-        return Graded(label, a.target, a.text, shown, "wrong shape",
-                      f"{shapes}: transposed" if transposed else shapes, a.rule)
-    diff = np.abs(given - truth)
-    size = np.maximum(np.abs(given), np.abs(truth))
-    rel = float(np.max(np.where(size > 0, diff / np.where(size > 0, size, 1), 0.0))) if diff.size else 0.0
-    ok, rule = _within(given, truth, a, rtol, atol, scale)
-    if ok:
-        return Graded(label, a.target, a.text, shown, "right", "", rule, rel)
-    return Graded(label, a.target, a.text, shown, "wrong", _why(given, truth, a, rtol, atol, scale), rule, rel)
+def _shown(ref: Reference) -> str:
+    return ref.exact or short(ref.value, 6, oneline=True)
 
 
-def _within(given: Array, truth: Array, a: Answer, rtol: float | None, atol: float | None,
-            scale: float) -> tuple[bool, str]:
-    """Is the answer right under the rule that applies, and which rule is it?"""
-    diff = np.abs(given - truth)
-    if rtol is not None or atol is not None:
-        r, t = rtol or 0.0, atol or 0.0
-        return bool(np.all(diff <= t + r * np.abs(truth))), f"within rtol {r:g}, atol {t:g}"
-    # Exact: relative 1e-9, and a floor that keeps a numerical zero (2e-16 for sin(pi)) equal to 0.
-    exact_rule = EXACT * np.abs(truth) + 1e-10 * scale
-    tol = exact_rule if a.tolerance is None else np.where(np.isnan(a.tolerance), exact_rule, a.tolerance)
-    slack = tol * (1 + 1e-9) + 4 * np.finfo(float).eps * np.abs(truth)
-    return bool(np.all(diff <= slack)), (a.rule if a.rule != "exact" else "exact (relative 1e-9)")
+def _upstream(graph: Graph, trace: Trace, target: str) -> tuple[str, Array] | None:
+    """The upstream gradient at the one node that consumes the input, when there is exactly one
+    and it is shown (for the hint "you gave the local gradient")."""
+    if trace.mode != "point" or target not in graph.variables:
+        return None
+    node = graph.inputs[graph.variables.index(target)]
+    consumers = {c for c, _ in trace.contributions[node]}
+    if len(consumers) != 1:
+        return None
+    consumer = consumers.pop()
+    grad = trace.grads[consumer]
+    if grad is None or not graph.visible(consumer) or not graph.labels[consumer]:
+        return None
+    return graph.labels[consumer], trace.grad_of(grad)
 
 
-def _why(given: Array, truth: Array, a: Answer, rtol: float | None, atol: float | None, scale: float) -> str:
-    """A hint at the mistake, where there is an obvious one."""
-    if np.any(given != 0) and np.any(truth != 0) and _within(-given, truth, a, rtol, atol, scale)[0]:
+def _decimals(values: Any, text: str = "") -> Array:
+    """A reference as exact decimals, element by element; from `text` (a reference's exact
+    value: one number, or nested lists of numbers) where it gives one of the right shape."""
+    a = np.asarray(values, dtype=float)
+    if text:
+        tree = _nested(text) if text.strip().startswith("[") else text
+        items = [written(t) for t in _flatten(tree)] if tree is not None else []
+        if items and all(w is not None for w in items) and _shape(tree) == a.shape:
+            return _objects([Decimal(w.value) for w in items if w is not None], a.shape)
+    return _objects([Decimal(float(x)) for x in a.reshape(-1)], a.shape)
+
+
+def _candidates(ref: Reference) -> list[Array]:
+    """What an answer may equal, element by element: the value, then the accepted values."""
+    value = np.asarray(ref.value, dtype=float)
+    out = [_decimals(value, ref.exact)]
+    for other in ref.accepted:
+        try:
+            out.append(_decimals(np.broadcast_to(np.asarray(other, dtype=float), value.shape)))
+        except ValueError:
+            continue
+    return out
+
+
+def _compare(w: Written, r: Decimal, rules: Rules, floor: Decimal, least: bool = True) -> tuple[bool, str]:
+    """Is the written number right for the reference element `r`, and what judged it: relative
+    (the exact rule), floor (near zero), digits (half a unit of the last digit), tolerance
+    (rtol/atol); or why it is wrong: sign, infinite, undefined, finite (inf or nan for a finite
+    gradient), too few (digits).  `least`: whether to ask for the least number of digits."""
+    if r.is_nan():
+        return w.value.is_nan(), "undefined"
+    if r.is_infinite():
+        return bool(w.value.is_infinite() and w.value == r), "infinite"
+    if not w.value.is_finite():
+        return False, "finite"
+    difference = abs(w.value - r)
+    size = abs(r)
+    rounding = _EPS4 * size
+    if rules.tolerance:
+        allowed = Decimal(rules.atol or 0.0) + Decimal(rules.rtol or 0.0) * size
+        return difference <= allowed * _SLACK + rounding, "tolerance"
+    if w.value and r and (w.value < 0) != (r < 0):
+        return False, "sign"
+    relative = Decimal(EXACT) * size
+    if difference <= relative * _SLACK + rounding:
+        return True, "relative"
+    if difference <= (relative + floor) * _SLACK + rounding:
+        return True, "floor"
+    if w.kind != "rounded":
+        return False, "relative"
+    if difference > w.half_unit * _SLACK + rounding:
+        return False, "digits"
+    if least and rules.too_few(w):
+        return False, "too few"
+    return True, "digits"
+
+
+def _all_right(given: Sequence[Written], truth: Sequence[Decimal], rules: Rules, floor: Decimal) -> bool:
+    """Every element right to its own digits (the least number of digits aside): for hints."""
+    return all(_compare(w, r, rules, floor, least=False)[0] for w, r in zip(given, truth))
+
+
+def _relative(w: Decimal, r: Decimal) -> float:
+    """|w - r| / max(|w|, |r|), the relative error the verdicts use (0 for two zeros)."""
+    size = max(abs(w), abs(r))
+    return float(abs(w - r) / size) if size else 0.0
+
+
+def _grade_number(a: Answer, ref: Reference, label: str, rules: Rules, floor: Decimal,
+                  upstream: tuple[str, Array] | None) -> Graded:
+    assert a.written is not None
+    given = a.written
+    value = np.asarray(ref.value, dtype=float)
+    shown = _shown(ref)
+    rule = f"within rtol {rules.rtol or 0.0:g}, atol {rules.atol or 0.0:g}" if rules.tolerance else a.rule
+    base = Graded(label, a.target, a.text, shown, "wrong", rule=rule, value=value, exact=ref.exact, note=ref.note)
+    candidates = _candidates(ref)
+    if given.shape != value.shape:
+        transposed = (given.ndim == 2 and given.shape[::-1] == value.shape
+                      and _all_right(list(given.T.reshape(-1)), list(candidates[0].reshape(-1)), rules, floor))
+        shapes = f"expected shape {value.shape}, got {given.shape}"
+        return replace(base, verdict="wrong shape",
+                       reason=_join([f"{shapes}: transposed" if transposed else shapes, ref.note]))
+    flat = list(given.reshape(-1))
+    columns = [list(c.reshape(-1)) for c in candidates]
+    judged: list[tuple[bool, str, Decimal]] = []  # per element: right, the judge (or why not), compared with
+    for i, w in enumerate(flat):
+        ok, judge = _compare(w, columns[0][i], rules, floor)
+        against = columns[0][i]
+        for column in columns[1:]:
+            if ok:
+                break
+            other_ok, other_judge = _compare(w, column[i], rules, floor)
+            if other_ok:
+                ok, judge, against = True, other_judge, column[i]
+        judged.append((ok, judge, against))
+    right = all(ok for ok, _, _ in judged)
+    graded = replace(base, verdict="right" if right else "wrong")
+    graded.rel_error = _rel_error(flat, judged, rules)
+    graded.mismatches, graded.max_abs, graded.max_rel = _differences(flat, judged, columns[0], value.shape)
+    if right and given.ndim == 0 and not rules.tolerance and judged[0][1] in ("relative", "floor"):
+        w, against = flat[0], judged[0][2]
+        if w.kind == "rounded" and (rules.too_few(w) or abs(w.value - against) > w.half_unit * _SLACK):
+            graded.rule = EXACT_RULE  # its own digits would not have done: the exact rule decided
+    reasons = [] if right else _hints(given, candidates[0], judged, rules, floor, upstream)
+    if not right and given.size > 1:
+        reasons.append(_mismatch_text(graded, given.size))
+    graded.reason = _join([*reasons, ref.note])
+    return graded
+
+
+def _join(parts: Sequence[str]) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def _rel_error(flat: list[Written], judged: list[tuple[bool, str, Decimal]], rules: Rules) -> float | None:
+    """The largest relative error, where relative error was the judge (the exact rule, or rtol);
+    None where it was not (half a unit of the last digit, the floor near zero, inf or nan)."""
+    if rules.tolerance and not rules.rtol:
+        return None
+    judges = {"tolerance"} if rules.tolerance else {"relative"}
+    errors = []
+    for w, (_, judge, against) in zip(flat, judged):
+        relative_judge = judge in judges or (judge == "sign" and w.kind != "rounded")
+        if not relative_judge or not (w.value.is_finite() and against.is_finite()):
+            return None
+        errors.append(_relative(w.value, against))
+    return max(errors) if errors else 0.0
+
+
+def _differences(flat: list[Written], judged: list[tuple[bool, str, Decimal]], truth: list[Decimal],
+                 shape: tuple[int, ...]) -> tuple[list[dict[str, Any]], float | None, float | None]:
+    """The elements that differ ({index, given, correct, difference}), and the largest absolute
+    and relative (to the correct value) differences, as numpy's assert_allclose reports them."""
+    mismatches = []
+    gaps: list[float] = []
+    relative: list[float] = []
+    for i, (w, (ok, _, against)) in enumerate(zip(flat, judged)):
+        r = truth[i] if not ok else against
+        if w.value.is_finite() and r.is_finite():
+            gap = float(abs(w.value - r))
+            if r:
+                relative.append(float(abs(w.value - r) / abs(r)))
+        else:
+            gap = 0.0 if ok else abs(float(w.value) - float(r))  # inf where one side is infinite, nan with a nan
+        if not ok:
+            index = [int(k) for k in np.unravel_index(i, shape)] if shape else []
+            given, correct = float(w.value), float(truth[i])
+            difference = float(w.value - truth[i]) if w.value.is_finite() and truth[i].is_finite() \
+                else given - correct
+            mismatches.append({"index": index, "given": given, "correct": correct, "difference": difference})
+        if not np.isnan(gap):
+            gaps.append(gap)
+    return mismatches, max(gaps) if gaps else None, max(relative) if relative else None
+
+
+def _mismatch_text(graded: Graded, size: int) -> str:
+    """Which elements of an array differ, the first few, and the largest differences."""
+    bad = graded.mismatches
+    parts = []
+    for m in bad[:SHOWN_MISMATCHES]:
+        where = "[" + ", ".join(str(k) for k in m["index"]) + "]"
+        parts.append(f"{where} {short(m['given'], 6)} for {short(m['correct'], 6)}"
+                     f" (difference {short(m['difference'], 3)})")
+    more = f", and {len(bad) - SHOWN_MISMATCHES} more" if len(bad) > SHOWN_MISMATCHES else ""
+    text = f"{len(bad)} of {size} elements differ: {', '.join(parts)}{more}"
+    gaps = [abs(m["difference"]) for m in bad if not np.isnan(m["difference"])]
+    relative = [abs(m["difference"]) / abs(m["correct"]) for m in bad
+                if np.isfinite(m["difference"]) and np.isfinite(m["correct"]) and m["correct"]]
+    if gaps:
+        text += f"; largest difference {short(max(gaps), 3)}"
+        if relative:
+            text += f" (relative {short(max(relative), 3)})"
+    return text
+
+
+def _hints(given: Array, truth: Array, judged: list[tuple[bool, str, Decimal]], rules: Rules, floor: Decimal,
+           upstream: tuple[str, Array] | None) -> list[str]:
+    """Why an answer is wrong, where there is an obvious mistake: in order, a wrong sign; off by
+    a factor (2, 3, 4, 10, their inverses, or the upstream gradient: the local gradient was
+    given); transposed; close (same sign, within 10 times the tolerance); and too few digits."""
+    flat: list[Written] = list(given.reshape(-1))
+    rs: list[Decimal] = list(truth.reshape(-1))
+    failing = [i for i, (ok, _, _) in enumerate(judged) if not ok]
+    codes = {judged[i][1] for i in failing}
+    off = [i for i in failing if judged[i][1] != "too few"]  # wrong by value, not only by its digits
+    hints = [_hint(given, flat, rs, off, rules, floor, upstream)] if off else []
+    hints += [sentence for code, sentence in (("infinite", "the gradient is infinite here"),
+                                               ("undefined", "the gradient is undefined here"),
+                                               ("finite", "the gradient is finite here")) if code in codes]
+    if "too few" in codes or any(rules.too_few(flat[i]) for i in off if judged[i][1] in ("digits", "sign")):
+        hints.append(rules.minimum)
+    return [h for h in hints if h]
+
+
+def _hint(given: Array, flat: list[Written], rs: list[Decimal], failing: list[int], rules: Rules, floor: Decimal,
+          upstream: tuple[str, Array] | None) -> str:
+    def negated(ws: list[Written]) -> list[Written]:
+        return [replace(w, value=-w.value) for w in ws]
+
+    if any(w.value != 0 and not w.value.is_nan() for w in flat) and _all_right(negated(flat), rs, rules, floor):
         return "wrong sign"
-    if given.ndim == 2 and given.shape == given.shape[::-1] and _within(given.T, truth, a, rtol, atol, scale)[0]:
+    finite = all(r.is_finite() for r in rs) and all(w.value.is_finite() for w in flat)
+    if not finite:
+        return ""
+    if upstream is not None:
+        name, u = upstream
+        try:
+            ups = [float(x) for x in np.broadcast_to(u, given.shape).reshape(-1)]
+        except ValueError:
+            ups = []
+        if ups and all(np.isfinite(x) and x != 0 for x in ups) and any(x != 1 for x in ups):
+            local = [r / Decimal(x) for r, x in zip(rs, ups)]
+            if any(local) and _all_right(flat, local, rules, floor):
+                return (f"off by the upstream gradient at {name} ({short(u, 6, oneline=True)}): "
+                        "multiply the local gradient by it")
+    flipped = all(flat[i].value and rs[i] and (flat[i].value < 0) != (rs[i] < 0) for i in failing)
+    base = negated(flat) if flipped else flat
+    prefix = "wrong sign, and " if flipped else ""
+    if any(rs) and not _all_right(base, rs, rules, floor):  # else its own digits are too loose to tell
+        for k in FACTORS:
+            for factor, name in ((Decimal(k), f"{k}"), (1 / Decimal(k), f"1/{k}")):
+                if _all_right(base, [r * factor for r in rs], rules, floor):
+                    return f"{prefix}off by a factor of {name}"
+    if flipped:
+        return "wrong sign"
+    if given.ndim == 2 and given.shape == given.shape[::-1] and _all_right(
+            list(given.T.reshape(-1)), rs, rules, floor):
         return "transposed"
-    if given.size == 1 and truth.size == 1 and float(truth) != 0:
-        ratio = float(given) / float(truth)
-        for k in (2, 3, 4, 10):
-            if abs(ratio - k) < 1e-6 * k:
-                return f"off by a factor of {k}"
-            if abs(ratio - 1 / k) < 1e-6:
-                return f"off by a factor of 1/{k}"
-    if rtol is None and atol is None and a.tolerance is not None and np.all(
-            np.abs(given - truth) < 10 * np.nan_to_num(a.tolerance, nan=0) + 1e-300):
-        return f"close, but not {a.rule.removeprefix('to ')} ({short(truth, 8, oneline=True)})"
-    scale_here = np.maximum(np.abs(truth), 1e-12)
-    if np.all(np.abs(given - truth) / scale_here < 1e-2):
+    if _close(flat, rs, failing, rules, floor):
         return "close: check the rounding"
+    if not rules.tolerance and any(flat[i].kind == "integer" and abs(flat[i].value - rs[i]) <= Decimal("0.5")
+                                   for i in failing):
+        return "a number without a decimal point must be exact"
     return ""
+
+
+def _close(flat: list[Written], rs: list[Decimal], failing: list[int], rules: Rules, floor: Decimal) -> bool:
+    """Every wrong element has the right sign and is within 10 times its tolerance."""
+    for i in failing:
+        w, r = flat[i], rs[i]
+        if not w.value or not r or (w.value < 0) != (r < 0):
+            return False
+        if rules.tolerance:
+            tolerance = Decimal(rules.atol or 0.0) + Decimal(rules.rtol or 0.0) * abs(r)
+        elif w.kind == "rounded":
+            tolerance = w.half_unit
+        else:
+            tolerance = Decimal(EXACT) * abs(r) + floor
+        if abs(w.value - r) > 10 * tolerance:
+            return False
+    return bool(failing)
 
 
 def _grade_formula(graph: Graph, trace: Trace | None, a: Answer, label: str, timeout: float) -> Graded:
@@ -309,7 +730,7 @@ def _grade_formula(graph: Graph, trace: Trace | None, a: Answer, label: str, tim
     assert a.formula is not None
     same, derivative = _formula_symbolic(graph, a, timeout)
     if same:
-        return Graded(label, a.target, a.text, derivative, "right", "", "formula", 0.0, "symbolic")
+        return Graded(label, a.target, a.text, derivative, "right", "", "formula", None, "symbolic")
     graded = _formula_numeric(graph, trace, a, label)
     if derivative:
         graded.correct = derivative
@@ -365,7 +786,8 @@ def _formula_numeric(graph: Graph, trace: Trace | None, a: Answer, label: str) -
     scale = np.maximum(np.abs(truth), np.abs(given))
     bad = valid & (diff > 1e-7 * scale + 1e-12)
     if not bad.any():
-        return Graded(label, a.target, a.text, "(equal)", "right", "", "formula", 0.0,
+        relative = np.where(valid & (scale > 0), diff / np.where(scale > 0, scale, 1.0), 0.0)
+        return Graded(label, a.target, a.text, "(equal)", "right", "", "formula", float(relative.max()),
                       f"numeric ({int(valid.sum())} points)")
     k = int(np.argmax(bad))
     where = ", ".join(f"{v} = {short(points[v][k], 4)}" for v in graph.variables)
@@ -387,11 +809,13 @@ class Problem:
     function_line: int = 0  # the file's line of `function = ...`, for messages
     at: str = ""
     expect: list[str] = field(default_factory=list)
+    sigfigs: int | None = None  # the problem's own digit rule, replacing the command line's
+    decimals: int | None = None
     error: SymgradError | None = None
 
 
 _PROBLEM = re.compile(r"^\s*\[\[\s*problem\s*\]\]\s*(#.*)?$")
-_KEYS = {"name", "function", "at", "expect"}
+_KEYS = {"name", "function", "at", "expect", "sigfigs", "decimals"}
 
 
 def read_homework(text: str, path: str) -> list[Problem]:
@@ -457,6 +881,16 @@ def _fill(problem: Problem, data: dict[str, Any]) -> None:
     if expect is None:
         raise SymgradError("homework", "the problem has no expect", hint='expect = "x=-4,y=-4"')
     problem.expect = [_as_bindings(expect, "expect")]
+    for key, least in (("sigfigs", 1), ("decimals", 0)):
+        if key in data:
+            v = data[key]
+            if isinstance(v, bool) or not isinstance(v, int) or v < least:
+                raise SymgradError("homework", f"{key} must be a whole number, at least {least}, not {v!r}",
+                                   hint=f"{key} = {least + 2}")
+            setattr(problem, key, v)
+    if problem.sigfigs is not None and problem.decimals is not None:
+        raise SymgradError("homework", "the problem has both sigfigs and decimals: they are two rules, give one",
+                           hint="sigfigs = 3 (significant figures) or decimals = 2 (decimals)")
 
 
 def _as_bindings(value: Any, key: str) -> str:

@@ -63,6 +63,18 @@ class Primitive:
     check: Callable[..., str | None] | None = None  # a problem with the inputs, in words ({0}: input 0)
     min_arity: int = 1  # for arity -1
     branch: Callable[..., Any] | None = None  # which side of its kink each point is on
+    # A gate that selects (relu below 0, step, sign, the losing input of max/min, abs at 0): where its
+    # local gradient is 0 the input is not selected and receives exactly 0, even when the upstream
+    # gradient is inf or nan, as PyTorch's threshold_backward does.  Elsewhere 0 * inf stays nan (IEEE).
+    selects: bool = False
+    # Where the gate is at the edge of its domain (a pole, an infinite slope, a discontinuity), and
+    # what that means for the gradient, in words ({0}, {1}: the inputs).
+    edge: Callable[..., Any] | None = None
+    edge_text: str | None = None
+    # Where the inputs are outside the gate's domain: nan in the mathematics (log of a negative number).
+    outside: Callable[..., Any] | None = None
+    # What to do instead where float64 overflows or underflows in this gate.
+    unstable_hint: str | None = None
 
     @property
     def elementwise(self) -> bool:
@@ -232,7 +244,7 @@ def _extreme_vjp(k: int, g: Array, out: Array, a: Array) -> Array:
         return np.asarray(g)
     hit = a == out.reshape(out.shape + (1,) * (a.ndim - 1))
     share = hit / hit.sum(axis=_core_axes(a), keepdims=True)
-    return np.asarray(_spread(g, a) * share)
+    return np.asarray(np.where(hit, _spread(g, a) * share, 0.0))  # the others are not selected: exactly 0
 
 
 def _tied(extreme: Callable[..., Any]) -> Callable[[Array], Array]:
@@ -263,7 +275,7 @@ def _norm_vjp(k: int, g: Array, out: Array, a: Array) -> Array:
     o = out.reshape(out.shape + (1,) * (a.ndim - 1))
     with np.errstate(all="ignore"):
         unit = np.where(o == 0, 0.0, a / o)
-    return _spread(g, a) * unit
+        return np.asarray(np.where(unit == 0, 0.0, _spread(g, a) * unit))
 
 
 def _same_shape_check(a: Array, b: Array) -> str | None:
@@ -445,6 +457,7 @@ _TABLE: list[Primitive] = [
         lambda sp, a, b: a / b,
         "a / b", symbol="/", prec=PREC_PRODUCT, local_text=("1/{1}", "-{0}/{1}^2"),
         params=("a", "b"), callable=False, operator=True,
+        edge=lambda a, b: b == 0, edge_text="{0} / {1} has a pole where {1} = 0",
     ),
     Primitive(
         "neg", 1, np.negative, (_minus_ones,),
@@ -457,32 +470,51 @@ _TABLE: list[Primitive] = [
         lambda sp, a, b: a**b,
         "a to the power b (also a^b and a**b)", symbol="^", prec=PREC_POWER,
         local_text=("{1}*{0}^({1} - 1)", "{out}*log({0})"), params=("a", "b"),
+        edge=lambda a, b: a == 0,
+        edge_text="{0}^{1} is discontinuous in {1} at {0} = 0, and its slope in {0} is infinite there for {1} < 1",
+        outside=lambda a, b: (a < 0) & (b != np.round(b)),
     ),
     # Functions of one argument.
     Primitive(
         "exp", 1, np.exp, (lambda out, x: out,),
         lambda sp, x: sp.exp(x),
         "e to the power x", local_text=("exp({0})",),
+        unstable_hint="exp overflows float64 above 709.78: the built-ins sigmoid, softplus, logsumexp and "
+        "softmax compute the usual formulas stably",
     ),
     Primitive(
         "log", 1, np.log, (lambda out, x: 1.0 / x,),
         lambda sp, x: sp.log(x),
         "natural logarithm (also ln)", local_text=("1/{0}",),
+        edge=lambda x: x == 0, edge_text="the logarithm of {0} = 0 is -inf and its slope is infinite",
+        unstable_hint="a logarithm of a number that underflowed to 0: log(softmax(s)[i]) is "
+        "s[i] - logsumexp(s), and log(sigmoid(x)) is -softplus(-x), both computed stably",
+        outside=lambda x: x < 0,
     ),
     Primitive(
         "log2", 1, np.log2, (lambda out, x: 1.0 / (x * LN2),),
         lambda sp, x: sp.log(x, 2),
         "logarithm base 2", local_text=("1/({0}*log(2))",),
+        edge=lambda x: x == 0, edge_text="the logarithm of {0} = 0 is -inf and its slope is infinite",
+        unstable_hint="a logarithm of a number that underflowed to 0: log(softmax(s)[i]) is "
+        "s[i] - logsumexp(s), and log(sigmoid(x)) is -softplus(-x), both computed stably",
+        outside=lambda x: x < 0,
     ),
     Primitive(
         "log10", 1, np.log10, (lambda out, x: 1.0 / (x * LN10),),
         lambda sp, x: sp.log(x, 10),
         "logarithm base 10", local_text=("1/({0}*log(10))",),
+        edge=lambda x: x == 0, edge_text="the logarithm of {0} = 0 is -inf and its slope is infinite",
+        unstable_hint="a logarithm of a number that underflowed to 0: log(softmax(s)[i]) is "
+        "s[i] - logsumexp(s), and log(sigmoid(x)) is -softplus(-x), both computed stably",
+        outside=lambda x: x < 0,
     ),
     Primitive(
         "sqrt", 1, np.sqrt, (lambda out, x: 0.5 / out,),
         lambda sp, x: sp.sqrt(x),
         "square root", local_text=("1/(2*sqrt({0}))",),
+        edge=lambda x: x == 0, edge_text="sqrt has an infinite slope at {0} = 0",
+        outside=lambda x: x < 0,
     ),
     Primitive(
         "sin", 1, np.sin, (lambda out, x: np.cos(x),),
@@ -499,10 +531,14 @@ _TABLE: list[Primitive] = [
     Primitive(
         "asin", 1, np.arcsin, (lambda out, x: 1.0 / np.sqrt(1.0 - x * x),),
         lambda sp, x: sp.asin(x), "inverse sine", local_text=("1/sqrt(1 - {0}^2)",),
+        edge=lambda x: np.abs(x) == 1, edge_text="asin has an infinite slope at {0} = ±1",
+        outside=lambda x: np.abs(x) > 1,
     ),
     Primitive(
         "acos", 1, np.arccos, (lambda out, x: -1.0 / np.sqrt(1.0 - x * x),),
         lambda sp, x: sp.acos(x), "inverse cosine", local_text=("-1/sqrt(1 - {0}^2)",),
+        edge=lambda x: np.abs(x) == 1, edge_text="acos has an infinite slope at {0} = ±1",
+        outside=lambda x: np.abs(x) > 1,
     ),
     Primitive(
         "atan", 1, np.arctan, (lambda out, x: 1.0 / (1.0 + x * x),),
@@ -537,22 +573,26 @@ _TABLE: list[Primitive] = [
         "relu", 1, lambda x: np.maximum(x, 0.0), (lambda out, x: _step(x),),
         lambda sp, x: sp.Max(x, 0), "max(x, 0)",
         local_text=("step({0})",), kink=lambda x: x == 0, kink_text="relu'(0) = 0", branch=_side,
+        selects=True,
     ),
     Primitive(
         "abs", 1, np.abs, (lambda out, x: np.sign(x),),
         lambda sp, x: sp.Abs(x), "absolute value",
         local_text=("sign({0})",), kink=lambda x: x == 0, kink_text="abs'(0) = 0", branch=_side,
+        selects=True,
     ),
     Primitive(
         "sign", 1, np.sign, (_zeros,),
         # 2 H(x) - 1 with H(0) = 1/2: sign, whose derivative SymPy can take through any argument
         lambda sp, x: 2 * sp.Heaviside(x, sp.Rational(1, 2)) - 1, "-1, 0 or 1",
         local_text=("0",), kink=lambda x: x == 0, kink_text="sign'(0) = 0", branch=_side,
+        selects=True,
     ),
     Primitive(
         "step", 1, _step, (_zeros,),
         lambda sp, x: sp.Heaviside(x, 0), "Heaviside step: 1 for x > 0, else 0",
         local_text=("0",), kink=lambda x: x == 0, kink_text="step'(0) = 0", branch=_side,
+        selects=True,
     ),
     Primitive(
         "max", 2, np.maximum,
@@ -562,6 +602,7 @@ _TABLE: list[Primitive] = [
         params=("a", "b"),
         kink=lambda a, b: a == b, kink_text="a tie sends half the gradient to each input",
         branch=lambda a, b: np.sign(a - b),
+        selects=True,
     ),
     Primitive(
         "min", 2, np.minimum,
@@ -571,6 +612,7 @@ _TABLE: list[Primitive] = [
         params=("a", "b"),
         kink=lambda a, b: a == b, kink_text="a tie sends half the gradient to each input",
         branch=lambda a, b: np.sign(a - b),
+        selects=True,
     ),
     # Vectors and matrices.
     Primitive(
@@ -638,6 +680,8 @@ _TABLE: list[Primitive] = [
         "softmax", 1, _softmax, (), _sym_softmax,
         "exp(x) / sum(exp(x)) over the last axis, computed stably",
         local_text=("{out} * ({g} - sum({g} * {out}))",), vjp=_softmax_vjp,
+        unstable_hint="softmax underflows to 0 where inputs differ by more than about 745: "
+        "log(softmax(s)[i]) is s[i] - logsumexp(s), computed stably",
     ),
     Primitive(
         "index", -1, _index, (), lambda sp, a, *idx: _index(a, *idx),

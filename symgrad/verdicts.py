@@ -57,6 +57,8 @@ class Known:
     undefined: the true gradient is undefined here (why), or "".
     unstable: float64 lost the value here (which node overflowed, and the true value), or "".
     skipped: the reference could not be computed (why), or "".
+    edge: the point is at the edge of a gate's domain, in words ("sqrt has an infinite slope at
+        n1 = 0"), or "": not a verdict by itself, it says why a slope is infinite or undefined.
     """
 
     kink: str = ""
@@ -64,6 +66,7 @@ class Known:
     undefined: str = ""
     unstable: str = ""
     skipped: str = ""
+    edge: str = ""
 
 
 NOTHING = Known()
@@ -89,7 +92,7 @@ class Verdict:
 
 
 def decide(reference: Any, value: Any, scale: float, known: Known = NOTHING) -> Verdict:
-    """Judge `value` (backprop, or an answer) against `reference` (a check's number).
+    """Judge `value` (backprop) against `reference` (what a check found).
 
     Both are arrays of one shape (or scalars); the worst element decides.
     `scale` is the size of the numbers of the computation (the largest finite
@@ -97,67 +100,52 @@ def decide(reference: Any, value: Any, scale: float, known: Known = NOTHING) -> 
     count as zero.  `known` carries what the caller found out about the point.
 
     The ladder, in order: a reference that could not be computed is
-    ``skipped``; where float64 lost the value, ``unstable``; an infinite
-    gradient whose sign matches, ``infinite``; a nan on either side where the
-    mathematics has none, ``undefined`` when known to be so, else ``wrong``;
-    then by the numbers: equal (or both below the floor) gives ``excellent``
-    (``zero``), then relative error thresholds; a difference at a kink is
-    ``kink``, never ``wrong``.
+    ``skipped``.  Two finite numbers that agree are ``excellent`` (equal, or
+    relative error below 1e-7), ``zero`` (both below the floor: their relative
+    error means nothing) or ``fine``.  Where they disagree, or either is inf or
+    nan, what is known about the point speaks first: ``kink``, ``unstable``,
+    ``infinite``, ``undefined``; two infinities of one sign are ``infinite``
+    and two nans ``undefined``.  Only then does the relative error give
+    ``suspicious`` (below 1e-3) or ``wrong``.
     """
     ref = np.asarray(reference, dtype=float).reshape(-1)
     got = np.asarray(value, dtype=float).reshape(-1)
     if known.skipped:
         return Verdict("skipped", reason=known.skipped)
-    if known.unstable:
-        return Verdict("unstable", reason=known.unstable)
-    if not (np.isfinite(ref).all() and np.isfinite(got).all()):
-        return _non_finite(ref, got, known)
     if ref.size == 0:
         return Verdict("excellent", 0.0, 0.0)
-    diff = float(np.max(np.abs(ref - got)))
-    size = float(max(np.max(np.abs(ref)), np.max(np.abs(got))))
-    floor = FLOOR * max(scale, 0.0)
-    if diff == 0.0:
-        return Verdict("excellent", 0.0, 0.0)
-    if size <= floor:
-        return Verdict("zero", None, diff)
-    rel = diff / size
-    if diff <= floor or rel < EXCELLENT:
-        return Verdict("excellent", rel, diff) if rel < EXCELLENT else Verdict("zero", None, diff)
-    if rel < FINE:
-        return Verdict("fine", rel, diff)
-    if known.kink:
-        return Verdict("kink", rel, diff, known.kink)
-    if known.infinite:
-        return Verdict("infinite", None, diff, known.infinite)
-    if known.undefined:
-        return Verdict("undefined", None, diff, known.undefined)
-    if rel < SUSPICIOUS:
-        return Verdict("suspicious", rel, diff)
-    return Verdict("wrong", rel, diff)
-
-
-def _non_finite(ref: Array, got: Array, known: Known) -> Verdict:
-    """Where either side has inf or nan."""
-    if np.isnan(ref).any() or np.isnan(got).any():
-        if known.undefined:
-            return Verdict("undefined", reason=known.undefined)
-        if known.kink:
-            return Verdict("kink", reason=known.kink)
-        both = bool(np.all(np.isnan(ref) == np.isnan(got)))
-        if both and np.isnan(ref).all():
+    finite = bool(np.isfinite(ref).all() and np.isfinite(got).all())
+    rel: float | None = None
+    diff: float | None = None
+    if finite:
+        diff = float(np.max(np.abs(ref - got)))
+        size = float(max(np.max(np.abs(ref)), np.max(np.abs(got))))
+        floor = FLOOR * max(scale, 0.0)
+        if diff == 0.0:
+            return Verdict("excellent", 0.0, 0.0)
+        if size <= floor:
+            return Verdict("zero", None, diff)
+        rel = diff / size
+        if rel < EXCELLENT:
+            return Verdict("excellent", rel, diff)
+        if diff <= floor:
+            return Verdict("zero", None, diff)
+        if rel < FINE:
+            return Verdict("fine", rel, diff)
+    for name in ("kink", "unstable", "infinite", "undefined"):
+        why = getattr(known, name)
+        if why:
+            return Verdict(name, rel if name == "kink" else None, diff, why)
+    if finite:
+        assert rel is not None
+        return Verdict("suspicious" if rel < SUSPICIOUS else "wrong", rel, diff)
+    if bool(np.all((ref == got) | (np.isnan(ref) & np.isnan(got)))):
+        if np.isnan(ref).any():
             return Verdict("undefined", reason="both are nan: the gradient is undefined at this point")
+        return Verdict("infinite", reason="both are infinite, with the same sign")
+    if np.isnan(ref).any() or np.isnan(got).any():
         return Verdict("wrong", reason="one is nan and the other is not")
-    same = bool(np.all(ref == got))
-    if same:
-        return Verdict("infinite", reason=known.infinite or "the gradient is infinite here, with the same sign")
-    if known.infinite:
-        return Verdict("infinite", reason=known.infinite)
-    if known.undefined:
-        return Verdict("undefined", reason=known.undefined)
-    if known.kink:
-        return Verdict("kink", reason=known.kink)
-    return Verdict("wrong", reason="one is infinite and the other is not")
+    return Verdict("wrong", reason="one is infinite and the other is not, or their signs differ")
 
 
 @dataclass(frozen=True)

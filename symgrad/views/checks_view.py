@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..checks import Check, backprop_value, elements, summary
+from ..checks import Check, backprop_value, combined, elements, summary
 from ..engine import Trace
 from ..graph import Graph, describe
 from ..numbers import short
 from .plain import Symbols
 
-ORDER = ["skipped", "excellent", "fine", "kink", "suspicious", "wrong"]
 SHOWN_ROWS = 24
-
-
-def _worst(verdicts: list[str]) -> str:
-    return max(verdicts, key=ORDER.index) if verdicts else "skipped"
+SPECIAL = ("kink", "infinite", "undefined", "unstable", "skipped")
 
 
 def _num(values: Any, digits: int) -> str:
@@ -23,7 +19,12 @@ def _num(values: Any, digits: int) -> str:
     return short(flat[0], digits) if len(flat) == 1 else short(flat, digits, oneline=True)
 
 
-def _err(v: float | None) -> str:
+def _err(r: Any) -> str:
+    """The error column: the relative error where it judged, the absolute difference of two
+    numbers that are both zero to within the floor (abs 2e-17)."""
+    if r.verdict == "zero" and r.abs_error is not None:
+        return f"abs {r.abs_error:.0e}"
+    v = r.rel_error
     return "" if v is None else ("0" if v == 0 else f"{v:.1e}")
 
 
@@ -32,22 +33,33 @@ def lines(checks: list[Check], trace: Trace, sym: Symbols, digits: int, wrt: lis
     sym_check, num_check = by_kind.get("symbolic"), by_kind.get("numeric")
     rows = [["input", "backprop", "symbolic", "rel. error", "numeric", "rel. error", "verdict"]]
     todo = elements(trace, wrt)
+    verdicts = combined(checks)
     for var, idx, label in todo[:SHOWN_ROWS]:
         cells = [label, _num(backprop_value(trace, var, idx), digits)]
-        verdicts = []
         for check in (sym_check, num_check):
             r = check.inputs.get(label) if check else None
-            if r is None:
+            if r is None or check is None or check.status == "skipped":
                 cells += ["-", ""]
                 continue
-            cells += [_num(r.reference, digits) if r.reference else "-", _err(r.rel_error)]
-            verdicts.append(r.verdict)
-        cells.append(_worst(verdicts).upper() if _worst(verdicts) == "wrong" else _worst(verdicts))
+            shown = r.text or (_num(r.reference, digits) if r.reference else "-")
+            cells += [shown, _err(r)]
+        name = verdicts.get(label, ("skipped", ""))[0]
+        cells.append("WRONG" if name == "wrong" else sym.zero if name == "zero" else name)
         rows.append(cells)
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     out = ["  ".join(cell.ljust(widths[c]) for c, cell in enumerate(row)).rstrip() for row in rows]
     if len(todo) > SHOWN_ROWS:
         out.append(f"... and {len(todo) - SHOWN_ROWS} more input elements")
+    reasons: dict[str, list[str]] = {}
+    for label, (name, reason) in verdicts.items():
+        if name in SPECIAL and reason:
+            reasons.setdefault(f"{name}: {reason}", []).append(label)
+    for check in checks:  # an element one check could not judge, where another could
+        for label, r in check.inputs.items():
+            if r.verdict == "skipped" and r.reason and verdicts.get(label, ("skipped", ""))[0] != "skipped":
+                reasons.setdefault(f"{check.kind} check skipped: {r.reason}", []).append(label)
+    for text, labels in reasons.items():
+        out.append(f"{', '.join(labels[:8])}{' ...' if len(labels) > 8 else ''}  {text}")
     if sym_check is not None:
         out += derivative_lines(trace.graph, sym_check, sym)
     notes = [f"{c.kind}: {c.note}" for c in checks if c.note]

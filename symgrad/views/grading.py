@@ -9,17 +9,22 @@ from ..homework import Graded, Grading
 from ..numbers import exact
 
 MARKS = {"right": "✓", "wrong": "✗", "missing": "–", "wrong shape": "✗"}
+SCHEMA_VERSION = 2
 
 
 def table(grading: Grading, require_all: bool) -> list[str]:
+    """The answers as an aligned table (answer, given, correct, verdict with its reason, rule),
+    then the score and, where the checks found a problem with the truth itself, their summary."""
     rows = [["answer", "given", "correct", "verdict", "rule"]]
     for g in grading.graded:
         mark = MARKS[g.verdict]
-        verdict = mark if g.verdict == "right" else f"{mark}  {g.verdict if g.verdict != 'wrong' else ''}".rstrip()
-        if g.reason and g.verdict != "missing":
-            verdict = f"{verdict}  {g.reason}" if g.verdict == "wrong" else f"{verdict}: {g.reason}"
         if g.verdict == "missing":
             verdict = f"{mark}  missing" + (" (counts as wrong: --require-all)" if require_all else "")
+            verdict += f": {g.note}" if g.note else ""
+        else:
+            verdict = mark if g.verdict != "wrong shape" else f"{mark}  wrong shape"
+            if g.reason:
+                verdict += f"  {g.reason}" if g.verdict != "wrong shape" else f": {g.reason}"
         rule = g.rule if g.method == "numbers" else f"{g.rule}, {g.method}"
         rows.append([g.answer, g.given or "-", g.correct, verdict, rule])
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
@@ -35,7 +40,14 @@ def table(grading: Grading, require_all: bool) -> list[str]:
     return lines
 
 
+def notes(grading: Grading) -> list[str]:
+    """A line for each reference the teacher should know about (a kink, an infinite or undefined
+    gradient, a value beyond float64)."""
+    return [f"note for the teacher: {n.answer} ({n.status}): {n.text}" for n in grading.notes]
+
+
 def score_line(grading: Grading, require_all: bool) -> str:
+    """"2 of 3 right", with the answers not given."""
     answered = [g for g in grading.graded if g.verdict != "missing"]
     missing = len(grading.graded) - len(answered)
     total = len(grading.graded) if require_all else len(answered)
@@ -45,23 +57,42 @@ def score_line(grading: Grading, require_all: bool) -> str:
     return text
 
 
-def record(g: Graded) -> dict[str, Any]:
+def _correct(g: Graded, schema_version: int) -> Any:
+    """The correct answer for JSON: in schema 2 a number at full precision (nested lists for
+    arrays) for a number, the derivative as text for a formula; in schema 1 always text."""
+    if schema_version < 2:
+        return g.correct
+    if g.value is not None:
+        return exact(g.value)
+    return g.correct if g.method != "numbers" else None
+
+
+def record(g: Graded, schema_version: int = 1) -> dict[str, Any]:
+    """One graded answer as a JSON object."""
     return {
-        "answer": g.answer, "input": g.target or None, "given": g.given or None, "correct": g.correct,
-        "verdict": g.verdict, "reason": g.reason, "rule": g.rule, "method": g.method,
+        "answer": g.answer, "input": g.target or None, "given": g.given or None,
+        "correct": _correct(g, schema_version), "correct_exact": g.exact or None,
+        "verdict": g.verdict, "reason": g.reason, "note": g.note, "rule": g.rule, "method": g.method,
         "rel_error": None if g.rel_error is None else exact(g.rel_error),
+        "mismatches": [{k: exact(v) if k != "index" else v for k, v in m.items()} for m in g.mismatches],
+        "max_abs_difference": None if g.max_abs is None else exact(g.max_abs),
+        "max_rel_difference": None if g.max_rel is None else exact(g.max_rel),
     }
 
 
-def result(grading: Grading, require_all: bool, **extra: Any) -> dict[str, Any]:
+def result(grading: Grading, require_all: bool, *, schema_version: int = 1, **extra: Any) -> dict[str, Any]:
+    """The record of one graded problem.  `schema_version` 2 (symgrad check) gives `correct` as
+    numbers; 1, the default, keeps it as text (for records whose schema is still version 1)."""
     answered = [g for g in grading.graded if g.verdict != "missing"]
     total = len(grading.graded) if require_all else len(answered)
     return {
-        "schema_version": 1,
+        "schema_version": schema_version,
         "symgrad_version": __version__,
         **extra,
-        "answers": [record(g) for g in grading.graded],
+        "answers": [record(g, schema_version) for g in grading.graded],
         "score": {"right": grading.right, "total": total, "missing": len(grading.graded) - len(answered)},
         "checks": grading.own_checks,
+        "notes": [{"answer": n.answer, "input": n.target or None, "status": n.status, "note": n.text}
+                  for n in grading.notes],
         "passed": grading.passed(require_all),
     }

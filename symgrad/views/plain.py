@@ -18,13 +18,14 @@ class Symbols:
     partial: str = "∂"
     arrow: str = "←"
     dot: str = "·"
+    zero: str = "≈0"
 
 
 UNICODE = Symbols()
-ASCII = Symbols(partial="d", arrow="<-", dot="*")
+ASCII = Symbols(partial="d", arrow="<-", dot="*", zero="~0")
 # Stand-ins for the other symbols symgrad writes, where the output cannot encode them.
 ASCII_TEXT = str.maketrans({"∂": "d", "←": "<-", "·": "*", "½": "1/2", "−": "-", "×": "*", "…": "...",
-                            "✓": "ok", "✗": "X", "σ": "sigmoid", "π": "pi"})
+                            "✓": "ok", "✗": "X", "σ": "sigmoid", "π": "pi", "≈": "~"})
 
 MAX_BRANCHES = 6  # a node feeding more consumers than this lists the first ones
 

@@ -1,0 +1,206 @@
+"""Finite differences that know where they are: the numeric check's estimator.
+
+Used by the numeric check of one point (one row per input element) and by
+`--points --check` (one row per point), so that both reach the same verdicts.
+
+A row is one input element moved by steps h, h/4, h/16 and h/64 on each side
+(h = 6e-6 times max(1, |x|) unless given).  The estimate is, in order:
+
+- the centred difference (f(x+h) - f(x-h)) / 2h at the largest step where both
+  sides are finite and no kinked gate changes sides (a kink near the point is
+  stepped over by a smaller step); where it disagrees with backprop, the
+  smaller steps and their Richardson extrapolation get a say, and differences
+  that do not settle as the step shrinks are a check that cannot judge;
+- at a kink (the point is on one, or one lies within the smallest step), the
+  one-sided derivatives on each side, Richardson-extrapolated from the two
+  smallest steps: where they agree the function is differentiable there
+  (x*abs(x) at 0) and their mean is the estimate, else the verdict is ``kink``;
+- at the edge of a domain (one side nan or infinite: sqrt, log, x^y at x = 0),
+  the one-sided derivative on the side that stays inside; one-sided
+  differences that grow without bound as the step shrinks (1/sqrt(h) for sqrt
+  at 0) mean an infinite slope: ``infinite`` where backprop gives inf of that
+  sign, ``undefined`` where backprop gives a finite convention.
+
+Only the rows that need it are evaluated at the smaller steps.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .numbers import short
+from .verdicts import EXCELLENT, FINE, NOTHING, Known, Verdict, decide
+
+Array = np.ndarray
+
+STEPS = 4  # h, h/4, h/16, h/64
+SHRINK = 4.0
+DEFAULT_STEP = float(np.cbrt(np.finfo(float).eps))  # about 6e-6, relative to max(1, |x|)
+GROWTH = 1.4  # one-sided differences growing by this much over the steps: an infinite slope
+
+
+@dataclass
+class Probe:
+    """The output at x + h_k and x - h_k for some rows at one step k.
+
+    plus, minus: (rows, m) outputs (m: 1, or the Jacobian row's length);
+    crossed_plus, crossed_minus: (rows,) did a kinked gate change sides from x;
+    step_plus, step_minus: (rows,) the steps actually taken, after rounding.
+    """
+
+    plus: Array
+    minus: Array
+    crossed_plus: Array
+    crossed_minus: Array
+    step_plus: Array
+    step_minus: Array
+
+
+# probe(k, rows) -> Probe: evaluates the rows (indices) at step k.
+Prober = Callable[[int, Array], Probe]
+
+
+def estimate_all(f0: Array, backprop: Array, at_kink: Array, probe: Prober, scale: float | Array,
+                 known: list[Known] | None = None) -> list[tuple[Verdict, Array | None]]:
+    """The verdict of every row, and the estimate it was judged against (None where there is none).
+
+    f0: (rows, m) the output at the point; backprop: (rows, m) backprop's gradient for each row;
+    at_kink: (rows,) is the row's point on a kink of a gate its gradient passes through;
+    scale: the size of the computation's numbers (one for all rows, or per row);
+    known: per row, what else is known (float64 trouble), or None.
+    """
+    rows = f0.shape[0]
+    scales = np.broadcast_to(np.asarray(scale, dtype=float), (rows,))
+    first = probe(0, np.arange(rows))
+    with np.errstate(all="ignore"):
+        centred = (first.plus - first.minus) / (first.step_plus + first.step_minus)[:, None]
+        diff = np.abs(centred - backprop)
+        size = np.maximum(np.abs(centred), np.abs(backprop))
+        rel = np.where(size > 0, diff / np.where(size > 0, size, 1.0), 0.0)
+        clean = (np.isfinite(centred).all(axis=1) & np.isfinite(backprop).all(axis=1) & np.isfinite(f0).all(axis=1)
+                 & ~first.crossed_plus & ~first.crossed_minus & ~at_kink)
+        floor = 1e-10 * scales[:, None]
+        agree = clean & ((rel < FINE) | (size <= floor) | (diff <= floor)).all(axis=1)
+    out: list[tuple[Verdict, Array | None]] = [(Verdict("skipped"), None)] * rows
+    easy = np.flatnonzero(agree)
+    for r in easy:
+        out[r] = (decide(centred[r], backprop[r], float(scales[r])), centred[r])
+    hard = np.flatnonzero(~agree)
+    if hard.size == 0:
+        return out
+    probes = [Probe(first.plus[hard], first.minus[hard], first.crossed_plus[hard], first.crossed_minus[hard],
+                    first.step_plus[hard], first.step_minus[hard])]
+    probes += [probe(k, hard) for k in range(1, STEPS)]
+    for n, r in enumerate(hard):
+        ladder = [Probe(p.plus[n], p.minus[n], p.crossed_plus[n], p.crossed_minus[n], p.step_plus[n],
+                        p.step_minus[n]) for p in probes]
+        out[r] = judge_row(f0[r], backprop[r], bool(at_kink[r]), ladder, float(scales[r]),
+                           known[r] if known is not None else NOTHING)
+    return out
+
+
+def judge_row(f0: Array, g: Array, at_kink: bool, ladder: list[Probe], scale: float,
+              known: Known) -> tuple[Verdict, Array | None]:
+    """One row from its ladder of steps (each Probe holds this row's numbers only)."""
+    with np.errstate(all="ignore"):
+        if not np.isfinite(f0).all():
+            what = "nan" if np.isnan(f0).any() else "infinite"
+            return decide(np.full_like(g, np.nan), g, scale, Known(
+                unstable=known.unstable, undefined=f"the function is {what} at this point")), None
+        ok_plus = [bool(np.isfinite(p.plus).all()) for p in ladder]
+        ok_minus = [bool(np.isfinite(p.minus).all()) for p in ladder]
+        if not at_kink:
+            both = [k for k, p in enumerate(ladder) if ok_plus[k] and ok_minus[k]
+                    and not p.crossed_plus and not p.crossed_minus]
+            if both:
+                return _centred(ladder, both, g, scale, known)
+        # On a kink, at the edge of a domain, or a kink within the smallest step: one side at a time.
+        at_kink = at_kink or any(bool(p.crossed_plus or p.crossed_minus) for p in ladder)
+        right = [(ladder[k].plus - f0) / ladder[k].step_plus for k in range(len(ladder)) if ok_plus[k]]
+        left = [(f0 - ladder[k].minus) / ladder[k].step_minus for k in range(len(ladder)) if ok_minus[k]]
+    if not right and not left:
+        return Verdict("skipped", reason="the function is not finite at x ± h for every step tried "
+                       f"(down to h/{int(SHRINK ** (STEPS - 1))}): float64 overflowed"), None
+    sides = {"right": right, "left": left}
+    growing = {name: _grows(seq) for name, seq in sides.items() if len(seq) >= 3}
+    unbounded = {name: sign for name, sign in growing.items() if sign is not None}
+    if unbounded:
+        return _unbounded(unbounded, g, at_kink, known), None
+    limits = {name: _richardson(seq) for name, seq in sides.items() if seq}
+    if at_kink and "right" in limits and "left" in limits:
+        lo, hi = limits["left"], limits["right"]
+        if decide(lo, hi, scale).name in ("excellent", "fine", "zero"):
+            mean = (lo + hi) / 2
+            return decide(mean, g, scale, known), mean
+        text = f"at a kink: the one-sided derivatives are {_text(lo)} (left) and {_text(hi)} (right)"
+        return Verdict("kink", reason=text), None
+    value = limits.get("right", limits.get("left"))
+    assert value is not None
+    return decide(value, g, scale, known), value
+
+
+def _text(v: Array) -> str:
+    return short(v[0] if v.size == 1 else v, 6, oneline=True)
+
+
+def _centred(ladder: list[Probe], usable: list[int], g: Array, scale: float,
+             known: Known) -> tuple[Verdict, Array | None]:
+    """The centred difference at the largest clean step; the smaller ones where it disagrees."""
+    values = [(ladder[k].plus - ladder[k].minus) / (ladder[k].step_plus + ladder[k].step_minus) for k in usable]
+    verdict = decide(values[0], g, scale, known)
+    if verdict.name not in ("suspicious", "wrong") or len(values) < 2:
+        return verdict, values[0]
+    candidates = values[1:] + [(SHRINK ** 2 * b - a) / (SHRINK ** 2 - 1) for a, b in itertools.pairwise(values)]
+    for c in candidates:
+        better = decide(c, g, scale, known)
+        if better.name in ("excellent", "fine", "zero"):
+            return better, c
+    last, before = values[-1], values[-2]
+    moved = float(np.max(np.abs(last - before)))
+    off = float(np.max(np.abs(last - g)))
+    if moved > 0.1 * off:
+        return Verdict("skipped", reason="the finite differences do not settle as the step shrinks: the function "
+                       "changes too fast here for float64"), None
+    return decide(last, g, scale, known), last
+
+
+def _grows(seq: list[Array]) -> Array | None:
+    """The sign of one-sided differences that grow without bound as the step shrinks, or None."""
+    mags = np.array([np.abs(s) for s in seq])  # (steps, m)
+    signs = np.array([np.sign(s) for s in seq])
+    rising = np.all(mags[1:] > mags[:-1] * 1.1, axis=0) & (mags[-1] > GROWTH * mags[0]) & np.all(
+        signs == signs[-1], axis=0) & (mags[0] > 0)
+    if not rising.any():
+        return None
+    return np.where(rising, signs[-1], 0.0)
+
+
+def _richardson(seq: list[Array]) -> Array:
+    """The one-sided derivative, from the two smallest steps (first-order error removed)."""
+    if len(seq) < 2:
+        return seq[-1]
+    return (SHRINK * seq[-1] - seq[-2]) / (SHRINK - 1)
+
+
+def _unbounded(unbounded: dict[str, Array], g: Array, at_kink: bool, known: Known) -> Verdict:
+    signs = next(iter(unbounded.values()))
+    where = known.edge or "the finite differences grow without bound as the step shrinks"
+    if at_kink and len(unbounded) == 2 and not np.array_equal(unbounded["left"], unbounded["right"]):
+        return Verdict("kink", reason=f"at a kink with infinite one-sided slopes: {where}")
+    expected = np.where(signs > 0, np.inf, np.where(signs < 0, -np.inf, np.nan))
+    grows = signs != 0
+    if np.all(g[grows] == expected[grows]):
+        return Verdict("infinite", reason=f"the gradient is infinite here: {where}")
+    if np.isfinite(g[grows]).all():
+        return Verdict("undefined", reason=f"the slope is unbounded here, so the derivative does not exist and "
+                       f"backprop's value is a convention: {where}")
+    if np.isnan(g[grows]).any():
+        return Verdict("undefined", reason=f"backprop gives nan where the slope is unbounded: {where}")
+    return Verdict("wrong", reason="backprop's infinite gradient has the wrong sign")
+
+
+__all__ = ["DEFAULT_STEP", "EXCELLENT", "STEPS", "Probe", "estimate_all", "judge_row"]
