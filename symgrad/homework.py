@@ -741,7 +741,8 @@ def _formula_symbolic(graph: Graph, a: Answer, timeout: float) -> tuple[bool, st
     """Whether SymPy shows the difference is 0 (in time), and the true derivative as text."""
     import sympy  # noqa: F401 - loaded once, before the check forks
 
-    from .checks import Printer, input_symbols, run_budgeted, symbolic_values
+    from .checks import run_budgeted
+    from .symbolic import Printer, input_symbols, symbolic_values
 
     formula = a.formula
     assert formula is not None
