@@ -1400,3 +1400,30 @@ def validate(name: str, record: Any) -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
     errors = list(jsonschema.Draft202012Validator(schema).iter_errors(record))
     assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]
+
+
+def test_homework_inf_and_nan_as_toml_literals(tmp_path: Path) -> None:
+    text = """\
+[[problem]]
+name = "log at 0"
+function = "f(x) = log(x)"
+at = { x = 0 }
+expect = { x = inf, f = -inf }
+
+[[problem]]
+name = "sqrt at -1"
+function = "f(x) = sqrt(x)"
+at = { x = -1 }
+expect = { x = nan, f = "undefined" }
+
+[[problem]]
+name = "an array"
+function = "f(x) = sum(sqrt(x))"
+at = { x = [1, 0] }
+expect = { x = [0.50, inf] }
+"""
+    data = run_json(str(write(tmp_path, text)), code=0)
+    validate("homework", data)
+    assert [r["passed"] for r in data["problems"]] == [True, True, True]
+    assert [a["given"] for a in data["problems"][0]["answers"]] == ["inf", "-inf"]
+    assert data["problems"][2]["answers"][0]["correct"] == [0.5, "Infinity"]
