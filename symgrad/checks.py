@@ -58,11 +58,15 @@ class ElementCheck:
     abs_error: float | None = None
     reason: str = ""
     text: str = ""  # the reference in words where float64 cannot hold it (5.07596e-435)
+    sides: tuple[list[float], list[float]] | None = None  # at a kink: the one-sided derivatives
 
     @classmethod
     def of(cls, verdict: Verdict, reference: Any, kink: bool) -> ElementCheck:
         listed = [] if reference is None else [float(v) for v in np.asarray(reference, dtype=float).reshape(-1)]
-        return cls(verdict.name, verdict.rel_error, kink, listed, verdict.abs_error, verdict.reason)
+        sides = None if verdict.sides is None else (
+            [float(v) for v in np.asarray(verdict.sides[0]).reshape(-1)],
+            [float(v) for v in np.asarray(verdict.sides[1]).reshape(-1)])
+        return cls(verdict.name, verdict.rel_error, kink, listed, verdict.abs_error, verdict.reason, sides=sides)
 
 
 @dataclass
@@ -272,14 +276,15 @@ def _work(graph: Graph, trace: Trace | None, todo: list[tuple[str, tuple[int, ..
                 got, [x for _, x, _ in found], rtol=FINE, atol=0, equal_nan=False):
             disagree.append(label)
     if disagree and trace is not None:
-        grads, trouble = S.replay(graph, trace, sp)
+        from .replay import kind_of, replay
+
+        grads, trouble = replay(graph, trace)
         send(("trouble", trouble))
-        if grads is not None:
-            for label in disagree:
-                var, idx = next((v, i) for v, i, lab in todo if lab == label)
-                g = grads[var]  # (rows, *input shape)
-                entries = g[(slice(None), *idx)].reshape(-1)
-                send(("replay", label, [S.classify(sp, v) for v in entries]))
+        for label in disagree:
+            var, idx = next((v, i) for v, i, lab in todo if lab == label)
+            if var in grads:
+                entries = grads[var][(slice(None), *idx)].reshape(-1)
+                send(("replay", label, [kind_of(v) for v in entries]))
     send(("values done",))
     names = S.named_nodes(graph, values)
     for _, _, label in todo[:SHOWN_DERIVATIVES]:
@@ -649,10 +654,74 @@ def _order(checks: list[Check]) -> Callable[[str], int]:
 
 def references(graph: Graph, trace: Trace, checks: list[Check] | None = None) -> dict[str, Any]:
     """What answers are graded against, by variable name ("" for the output's value): a
-    `verdicts.Reference` for each, built from the trace and what the checks found out."""
+    `verdicts.Reference` for each, from backprop's gradient and what the checks found out.
+
+    Where backprop was judged ``unstable`` an element's value is SymPy's 30-digit one (its text in
+    `exact` where float64 cannot hold it); ``undefined`` makes it nan; ``infinite`` keeps backprop's
+    ±inf; at a ``kink`` the one-sided derivatives are accepted beside symgrad's convention (PyTorch's).
+    """
     from .verdicts import Reference
 
     refs: dict[str, Any] = {"": Reference(np.asarray(trace.value, dtype=float))}
+    verdicts = combined(checks or [])
+    by_kind = {c.kind: c for c in checks or []}
     for name, g in trace.gradient.items():
-        refs[name] = Reference(np.asarray(g, dtype=float))
+        value = np.array(g, dtype=float)
+        others: list[Array] = []
+        notes: list[str] = []
+        texts: list[str] = []
+        status = "finite"
+        for var, idx, label in elements(trace, [name]):
+            verdict, reason = verdicts.get(label, ("skipped", ""))
+            if trace.mode != "point" or value.ndim != len(idx):
+                break  # a Jacobian or an upstream: graded against backprop as it is
+            if verdict == "unstable":
+                sym = by_kind.get("symbolic")
+                r = sym.inputs.get(label) if sym is not None else None
+                if r is not None and r.reference:
+                    value[idx] = r.reference[0]
+                    if r.text:
+                        texts.append(r.text if label == name else f"{label} = {r.text}")
+                status = "unstable"
+                notes.append(f"{label}: float64 lost this gradient; graded against its 30-digit value")
+            elif verdict == "undefined":
+                value[idx] = np.nan
+                status = "undefined"
+                notes.append(f"{label}: the gradient is undefined here ({reason})")
+            elif verdict == "infinite":
+                status = "infinite"
+                notes.append(f"{label}: the gradient is infinite here")
+            elif verdict == "kink":
+                status = "kink"
+                num = by_kind.get("numeric")
+                r = num.inputs.get(label) if num is not None else None
+                sides = r.sides if r is not None else None
+                ours = float(value[idx])
+                accepted = [ours]
+                if sides is not None:
+                    for side in sides:
+                        if len(side) == 1 and not any(abs(side[0] - a) <= 1e-9 * max(1.0, abs(a)) for a in accepted):
+                            alt = value.copy()
+                            alt[idx] = _tidy(side[0])
+                            others.append(alt)
+                            accepted.append(_tidy(side[0]))
+                convention = _kink_convention(trace, var)
+                shown = " or ".join(short(a, 6) + (" (symgrad, PyTorch)" if k == 0 else "")
+                                    for k, a in enumerate(accepted))
+                notes.append(f"{label}: at a kink ({convention}): {shown} accepted")
+        refs[name] = Reference(value, tuple(others), "; ".join(notes), "; ".join(texts), status)
     return refs
+
+
+def _tidy(x: float) -> float:
+    """A one-sided derivative from finite differences, rounded where it is within 1e-9 of a
+    number of few digits (1.0000000000002 is 1)."""
+    r = round(x, 9)
+    return r if abs(r - x) <= 1e-9 * max(1.0, abs(x)) else x
+
+
+def _kink_convention(trace: Trace, var: str) -> str:
+    """The conventions of the kinked gates the input's gradient passes through."""
+    graph = trace.graph
+    found = reached(trace, {i: f"{graph.labels[i]} = {describe(graph, i)}: {text}" for i, text in trace.kinks.items()})
+    return found.get(var, "conventions differ")

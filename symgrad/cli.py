@@ -487,7 +487,7 @@ def grade_problem(text: str, name: str, at: Sequence[str], expect: Sequence[str]
     """Build and evaluate; verify the truth with the checks first; then grade the answers against
     the references the checks give (`checks.references`)."""
     from .binding import check_bindings, parse_at
-    from .checks import numeric_check, references, summary, symbolic_check
+    from .checks import references, run_checks, summary
     from .engine import evaluate
     from .graph import build
     from .homework import grade, parse_expect
@@ -503,9 +503,8 @@ def grade_problem(text: str, name: str, at: Sequence[str], expect: Sequence[str]
         point, where = parse_at(at)
         check_bindings(graph, point, where)
         trace = evaluate(graph, point)
-        if all(np.isfinite(v).all() for v in trace.values):
-            own = [symbolic_check(graph, trace, timeout=options.timeout), numeric_check(trace)]
-        refs = references(graph, trace, own or None)
+        own = run_checks(graph, trace, timeout=options.timeout)
+        refs = references(graph, trace, own)
     grading = grade(graph, trace, answers, references=refs, rtol=options.rtol, atol=options.atol,
                     sigfigs=options.sigfigs, decimals=options.decimals, timeout=options.timeout,
                     partial=_symbols().partial)

@@ -137,7 +137,7 @@ def judge_row(f0: Array, g: Array, at_kink: bool, ladder: list[Probe], scale: fl
             mean = (lo + hi) / 2
             return decide(mean, g, scale, known), mean
         text = f"at a kink: the one-sided derivatives are {_text(lo)} (left) and {_text(hi)} (right)"
-        return Verdict("kink", reason=text), None
+        return Verdict("kink", reason=text, sides=(lo, hi)), None
     value = limits.get("right", limits.get("left"))
     assert value is not None
     return decide(value, g, scale, known), value

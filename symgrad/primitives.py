@@ -262,7 +262,7 @@ def _tied(extreme: Callable[..., Any]) -> Callable[[Array], Array]:
 def _norm(a: Array) -> Array:
     # Scaled by the largest magnitude, so that squares of large entries do not overflow.
     top = _reduce_all(np.max)(np.abs(a))
-    scale = np.where((top > 0) & np.isfinite(top), top, 1.0)
+    scale = np.where((top > 0) & (top < np.inf), top, 1.0)
     s = scale.reshape(scale.shape + (1,) * (a.ndim - 1))
     return np.asarray(scale * np.sqrt(_reduce_all(np.sum)((a / s) ** 2)))
 
@@ -292,7 +292,7 @@ def _logsumexp(a: Array) -> Array:
     if a.ndim == 1:
         return np.asarray(a)
     top = np.max(a, axis=-1, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
+    top = np.where(np.abs(top) < np.inf, top, 0.0)  # finite: also for the replay's object arrays
     return np.asarray(np.log(np.sum(np.exp(a - top), axis=-1)) + top[..., 0])
 
 
@@ -348,7 +348,7 @@ def _index_check(a: Array, *idx: Array) -> str | None:
 
 
 def _index_vjp(k: int, g: Array, out: Array, a: Array, *idx: Array) -> Array:
-    grad = np.zeros(g.shape[:1] + _core(a))
+    grad = np.zeros(g.shape[:1] + _core(a), dtype=g.dtype) + 0.0  # the replay's object arrays too
     np.add.at(grad, _index_arrays(grad, idx, g.shape[0]), g)
     return grad
 

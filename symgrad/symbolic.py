@@ -10,9 +10,8 @@ where SymPy's own `evalf(subs=...)` walks the expression as a tree, and that
 grows exponentially with the depth of nested gates.  Simplification is only
 for the formulas shown, and only below a size bound.
 
-`replay` runs the graph forward and backward again at 30 digits, with the
-same local-gradient rules, to tell a float64 result that lost precision
-(``unstable``) from a rule that is wrong.
+(`replay.py` runs backprop itself again at 40 digits, to tell a float64
+result that lost precision from a rule that is wrong.)
 """
 
 from __future__ import annotations
@@ -24,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from . import primitives as P
-from .engine import Trace, align, core, unbroadcast
-from .graph import Graph, describe
+from .engine import Trace, align, core
+from .graph import Graph
 
 Array = np.ndarray
 
@@ -37,8 +36,6 @@ SYMBOLIC_LIMIT = 60_000
 # A derivative is simplified for display only up to this many operations, and shown up to SHOWN_OPS.
 SIMPLIFY_OPS = 40
 SHOWN_OPS = 400
-# The 30-digit replay builds local Jacobians of non-elementwise gates up to this many entries.
-REPLAY_ENTRIES = 4096
 
 
 def exact_constant(text: str | None, value: float | None, sp: Any) -> Any:
@@ -221,160 +218,6 @@ def _text(sp: Any, v: Any) -> str:
         return str(mpmath.nstr(sp.Float(v, DIGITS)._to_mpmath(DIGITS * 4), 6))
     except (TypeError, ValueError, AttributeError):
         return str(v)
-
-
-# ---- the 30-digit replay of backprop --------------------------------------------------------
-
-
-def replay(graph: Graph, trace: Trace, sp: Any) -> tuple[dict[str, Array] | None, str]:
-    """Forward and backward again at WORK_DIGITS, node by node with the same rules as the
-    engine (the local gradients are the table's SymPy forms, differentiated; a selecting gate
-    sends exactly 0 where it selects nothing).  Returns the gradient per input (object arrays,
-    output axis first in Jacobian mode) or None where a gate is too large to replay, and where
-    float64 first lost a value, in words ("float64 overflowed at n2 = exp(n1): its true value
-    is 1.97e+434"), or ""."""
-    inputs = {name: np.vectorize(lambda v: sp.Float(float(v), WORK_DIGITS), otypes=[object])(trace.values[i][:1])
-              for name, i in zip(graph.variables, graph.inputs)}
-    values = symbolic_values(graph, sp, inputs)
-    values = [np.vectorize(lambda e: e.evalf(WORK_DIGITS) if e.is_number else e, otypes=[object])(v)
-              if v.size else v for v in values]
-    trouble = _first_loss(graph, trace, values)
-    out = graph.output
-    out_shape = core(trace.values[out])
-    if trace.upstream is not None:
-        seeds = [np.vectorize(lambda v: sp.Float(float(v), WORK_DIGITS), otypes=[object])(trace.upstream)[None]]
-    elif trace.mode == "jacobian":
-        size = int(np.prod(out_shape))
-        seeds = [np.asarray(row, dtype=object).reshape((1, *out_shape))
-                 for row in np.eye(size, dtype=int).astype(object).tolist()]
-        seeds = [np.vectorize(sp.Integer, otypes=[object])(s) for s in seeds]
-    else:
-        seeds = [np.full((1, *out_shape), sp.Integer(1), dtype=object)]
-    rows: list[dict[str, Array]] = []
-    partials: dict[tuple[str, int], Any] = {}
-    for seed in seeds:
-        grads = _backward(graph, trace, values, seed, sp, partials)
-        if grads is None:
-            return None, trouble
-        rows.append(grads)
-    result: dict[str, Array] = {}
-    for name in graph.variables:
-        stacked = [r.get(name) for r in rows]
-        if any(s is None for s in stacked):
-            continue
-        result[name] = np.stack([s[0] for s in stacked if s is not None])  # (rows, *input shape)
-    return result, trouble
-
-
-def _backward(graph: Graph, trace: Trace, values: list[Array], seed: Array, sp: Any,
-              partials: dict[tuple[str, int], Any]) -> dict[str, Array] | None:
-    dep = trace.dep
-    grads: dict[int, Array] = {graph.output: seed}
-    for i in range(graph.output, -1, -1):
-        node = graph.nodes[i]
-        if not dep[i] or node.op == "input" or i not in grads:
-            continue
-        g = grads[i]
-        prim = P.PRIMITIVES[node.op]
-        args = [values[j] for j in node.inputs]
-        for k, j in enumerate(node.inputs):
-            if not dep[j] or not prim.differentiable(k):
-                continue
-            if prim.elementwise:
-                d = _elementwise_vjp(sp, prim, k, g, align(args), partials)
-            else:
-                vjp = _general_vjp(sp, prim, k, g, args)
-                if vjp is None:
-                    return None
-                d = vjp
-            d = unbroadcast(np.asarray(d, dtype=object), core(values[j]))
-            grads[j] = d if j not in grads else grads[j] + d
-    out: dict[str, Array] = {}
-    for name, i in zip(graph.variables, graph.inputs):
-        if name in graph.index_only:
-            continue
-        out[name] = grads.get(i, np.full((1, *core(values[i])), sp.Integer(0), dtype=object))
-    return out
-
-
-def _elementwise_vjp(sp: Any, prim: P.Primitive, k: int, g: Array, args: list[Array],
-                     partials: dict[tuple[str, int], Any]) -> Array:
-    key = (prim.name, k)
-    if key not in partials:
-        dummies = [sp.Symbol(f"a{n}", real=True) for n in range(len(args))]
-        assert prim.sympy is not None
-        partials[key] = (dummies, sp.diff(prim.sympy(sp, *dummies), dummies[k]))
-    dummies, formula = partials[key]
-
-    def one(up: Any, *point: Any) -> Any:
-        local = dag_value(sp, formula, dict(zip(dummies, point)))
-        if prim.selects and local == 0:
-            return sp.Integer(0)  # not selected: exactly 0, whatever arrives from upstream
-        v = up * local
-        return v.evalf(WORK_DIGITS) if v.is_number and not v.is_Number else v
-
-    shape = np.broadcast_shapes(g.shape, *(a.shape for a in args))
-    apply = np.frompyfunc(one, 1 + len(args), 1)
-    return np.asarray(apply(np.broadcast_to(g, shape), *(np.broadcast_to(a, shape) for a in args)), dtype=object)
-
-
-def _general_vjp(sp: Any, prim: P.Primitive, k: int, g: Array, args: list[Array]) -> Array | None:
-    """g times the local Jacobian of a non-elementwise gate, the Jacobian from SymPy."""
-    arg = args[k]
-    n_in, n_out = int(np.prod(core(arg))), int(np.prod(core(g)))
-    if n_in * n_out > REPLAY_ENTRIES:
-        return None
-    cell = np.empty(core(arg), dtype=object)
-    symbols = []
-    for idx in np.ndindex(*core(arg)):
-        cell[idx] = sym = sp.Symbol(f"r{len(symbols)}", real=True)
-        symbols.append(sym)
-    moved = list(args)
-    moved[k] = cell[None]
-    assert prim.sympy is not None
-    out = np.asarray(prim.sympy(sp, *moved), dtype=object).reshape(1, -1)[0]
-    point = dict(zip(symbols, np.asarray(arg, dtype=object).reshape(1, -1)[0]))
-    up = np.asarray(g, dtype=object).reshape(1, -1)[0]
-    result = np.empty(n_in, dtype=object)
-    for e, sym in enumerate(symbols):
-        total = sp.Integer(0)
-        for o in range(n_out):
-            if up[o] == 0:
-                continue
-            local = dag_value(sp, sp.diff(out[o], sym), point)
-            if local != 0:
-                total += up[o] * local
-        result[e] = total.evalf(WORK_DIGITS) if total.is_number and not total.is_Number else total
-    return result.reshape((1, *core(arg)))
-
-
-def _first_loss(graph: Graph, trace: Trace, values: list[Array]) -> str:
-    """The first node whose float64 value departs from its WORK_DIGITS value: overflow to inf,
-    underflow to 0, or a cancellation, in words, with the gate's advice for doing better."""
-    import sympy as sp
-
-    for i, node in enumerate(graph.nodes):
-        if node.op in ("input", "const"):
-            continue
-        f64 = trace.values[i][:1].reshape(-1)
-        true = values[i].reshape(-1)
-        for k, (a, t) in enumerate(zip(f64, true)):
-            kind, x, text = classify(sp, t)
-            if kind not in ("finite", "big"):
-                continue
-            what = ""
-            if not np.isfinite(a):
-                what = "overflowed"
-            elif a == 0 and t != 0:
-                what = "underflowed to 0"
-            elif kind == "finite" and x != 0 and abs(a - x) > 1e-6 * abs(x):
-                what = "lost precision"
-            if what:
-                prim = P.PRIMITIVES[node.op]
-                hint = f"; {prim.unstable_hint}" if prim.unstable_hint else ""
-                element = f"{graph.labels[i]}[{k}]" if f64.size > 1 else graph.labels[i]
-                return (f"float64 {what} at {graph.labels[i]} = {describe(graph, i)}: {element} is {text}{hint}")
-    return ""
 
 
 def derivative_text(sp: Any, d: Any, names: list[tuple[Any, str]], show: Callable[[Any], str]) -> tuple[Any, str]:

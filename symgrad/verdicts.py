@@ -78,13 +78,15 @@ class Verdict:
 
     rel_error is set only where the verdict was decided by relative error
     (excellent, fine, suspicious, wrong); abs_error where two values were
-    compared at all.  reason is a sentence for every verdict but the plain ones.
+    compared at all.  reason is a sentence for every verdict but the plain ones; sides, at a
+    kink, the one-sided derivatives found there (left, right).
     """
 
     name: str
     rel_error: float | None = None
     abs_error: float | None = None
     reason: str = ""
+    sides: tuple[Any, Any] | None = None  # at a kink: the one-sided derivatives (left, right)
 
     @property
     def failed(self) -> bool:
