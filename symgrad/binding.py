@@ -173,7 +173,7 @@ def exact_values(texts: Sequence[str]) -> dict[str, Any]:
     Values read from .npy files (binary floats) are left out.  Imports SymPy."""
     import sympy as sp
 
-    from .checks import symbolic_values
+    from .symbolic import symbolic_values
 
     exact: dict[str, Any] = {}
     for text in texts:

@@ -33,12 +33,11 @@ Array = np.ndarray
 
 # How many input elements each check looks at; larger inputs are sampled.
 NUMERIC_ELEMENTS = 200
-SYMBOLIC_ELEMENTS = 64
 # Array elements one batched forward pass of the numeric check may hold.
 NUMERIC_MEMORY = 20_000_000
 # Derivatives are shown (simplified) for at most this many elements.
 SHOWN_DERIVATIVES = 24
-DEFAULT_TIMEOUT = 5.0
+DEFAULT_TIMEOUT = 20.0  # seconds: only a safety net, the work is bounded by size (symbolic.cost)
 __all__ = ["EXCELLENT", "FAILING", "FINE", "FLOOR", "SUSPICIOUS"]  # the ladder's thresholds, re-exported
 
 
@@ -174,7 +173,7 @@ def numeric_check(trace: Trace, eps: float | None = None, only: list[str] | None
     judged = estimate_all(np.repeat(f0, rows, axis=0), backprop, at_kink, probe, scale_of(trace), known)
     results = {}
     for (var, _, label), (verdict, value) in zip(todo, judged):
-        results[label] = ElementCheck.of(verdict, value, var in kinked)
+        results[label] = ElementCheck.of(verdict, value, var in kinked or verdict.name == "kink")
     h_text = f"step {eps:g} times max(1, |x|)" if eps is not None else ""
     return Check("numeric", status_of(results), inputs=results, note="; ".join(filter(None, [h_text, note])))
 
@@ -186,7 +185,7 @@ def _reduced(trace: Trace, out: Array) -> Array:
     if trace.mode == "jacobian":
         return out.reshape(rows, -1)
     seed = np.ones(core(out)) if trace.upstream is None else trace.upstream
-    return (out * seed).reshape(rows, -1).sum(axis=1, keepdims=True)
+    return np.asarray((out * seed).reshape(rows, -1).sum(axis=1, keepdims=True))
 
 
 def _moved(trace: Trace, todo: list[tuple[str, tuple[int, ...], str]], centre: list[float],
@@ -235,7 +234,11 @@ def _work(graph: Graph, trace: Trace | None, todo: list[tuple[str, tuple[int, ..
           exact: dict[str, Any] | None, send: Callable[[tuple[Any, ...]], None]) -> None:
     """The symbolic check itself, in the child process: sends ("value", label, [(kind, float,
     text)]) per element, then ("replay", ...) where backprop disagrees, then derivatives to show."""
+    import sys
+
     import sympy as sp
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))  # SymPy's rules recurse with depth
 
     index_in = S.index_inputs(graph)
     shapes = {} if trace is None else {
@@ -283,7 +286,8 @@ def _work(graph: Graph, trace: Trace | None, todo: list[tuple[str, tuple[int, ..
         for label in disagree:
             var, idx = next((v, i) for v, i, lab in todo if lab == label)
             if var in grads:
-                entries = grads[var][(slice(None), *idx)].reshape(-1)
+                picked: Any = np.asarray(grads[var])
+                entries = picked[(Ellipsis, *idx)].reshape(-1)
                 send(("replay", label, [kind_of(v) for v in entries]))
     send(("values done",))
     names = S.named_nodes(graph, values)
@@ -364,7 +368,8 @@ def symbolic_check(graph: Graph, trace: Trace | None, *, timeout: float = DEFAUL
                    limit: int = S.SYMBOLIC_LIMIT) -> Check:
     """Differentiate with SymPy and, given a trace, compare with backprop at its point.
 
-    The work is bounded by size (`limit`: the expression written out, times its depth), so the
+    The work is bounded by size (`limit`: symbolic.cost, the expression written out times the
+    square of its depth; large inputs have fewer elements checked), so the
     same input gives the same report on every machine; `timeout` (seconds) is only a safety net.
     `numeric`, the numeric check of the same point, says what it found about each element (a
     kink, an infinite or undefined slope), which the verdicts take into account.
@@ -372,17 +377,16 @@ def symbolic_check(graph: Graph, trace: Trace | None, *, timeout: float = DEFAUL
     if trace is not None and trace.mode == "points":
         return Check("symbolic", "skipped", "many points: run with --check to check them")
     todo: list[tuple[str, tuple[int, ...], str]]
-    if trace is None:
-        todo = [(v, (), v) for v in graph.variables if only is None or v in only]
-        note = ""
-    else:
-        todo, note = sample(elements(trace, only), SYMBOLIC_ELEMENTS)
+    todo = [(v, (), v) for v in graph.variables if only is None or v in only]
+    note = ""
+    per_element = S.cost(graph, trace)
+    if per_element > limit:
+        return Check("symbolic", "skipped", f"the expression is too large for SymPy: its size times its depth "
+                     f"squared is {per_element:,}, above the limit of {limit:,} (--symbolic-limit raises it)")
+    if trace is not None:
+        todo, note = sample(elements(trace, only), S.elements_within(per_element, limit))
     if not todo:
         return Check("symbolic", "skipped", "no input has a gradient to check")
-    size = S.written_size(graph, trace)
-    if size > limit:
-        return Check("symbolic", "skipped", f"the expression is too large for SymPy: written out, it has about "
-                     f"{size:,} operations times depth, above the limit of {limit:,} (--symbolic-limit)")
     import sympy  # noqa: F401 - imported here once, so that each forked check starts with it loaded
 
     by_element = None if exact is None else _per_element(exact)
@@ -558,7 +562,8 @@ def float_trouble(trace: Trace) -> str:
                     f"{hint}")
         for i in range(len(graph.nodes) - 1, -1, -1):
             g = trace.grads[i]
-            if g is None or not np.isfinite(g).all() or not trace.sent[i]:
+            if g is None or not np.isfinite(g).all() or not trace.sent[i] or not all(
+                    np.isfinite(values[j]).all() for j in (i, *graph.nodes[i].inputs)):
                 continue
             for k, d in enumerate(trace.sent[i]):
                 if d is not None and np.isnan(d).any():

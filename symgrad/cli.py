@@ -17,6 +17,9 @@ from . import __version__
 from . import primitives as P
 from .errors import SymgradError
 
+DEFAULT_TIMEOUT = 20.0  # seconds: a safety net; the symbolic check's work is bounded by size
+SYMBOLIC_LIMIT = 500_000  # symbolic.SYMBOLIC_LIMIT, without importing the checks for --help
+
 EXAMPLES = """\b
 Examples:
   symgrad "f(x,y,z)=(x+y)*z" --at x=-2,y=5,z=-4
@@ -148,15 +151,21 @@ def main() -> None:
               help="Significant digits in tables (JSON is always exact).")
 @click.option("--strict", is_flag=True, help="Treat nan/inf values as errors (exit status 2).")
 @click.option("--no-check", is_flag=True, help="Skip the symbolic and numeric checks of the gradient.")
-@click.option("--check-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, metavar="SECONDS",
-              help="Time budget of the symbolic check; past it the check is skipped.")
+@click.option("--symbolic-limit", type=click.IntRange(min=1), default=SYMBOLIC_LIMIT, show_default=True,
+              metavar="N", help="Largest expression the symbolic check takes on (its size times its depth "
+              "squared); larger ones are skipped, the same on every machine.")
+@click.option("--check-timeout", type=click.FloatRange(min=0.1), default=DEFAULT_TIMEOUT, show_default=True,
+              metavar="SECONDS",
+              help="A safety net: the symbolic check is stopped past this time (ordinary inputs, bounded by "
+              "--symbolic-limit, never reach it).")
 @click.option("--eps", type=click.FloatRange(min=0, min_open=True), default=None, metavar="H",
               help="Relative step of the finite differences (default 6e-6, times max(1, |x|)).")
 @click.option("--latex", is_flag=True, help="Also print the symbolic derivatives as LaTeX.")
 @click.option("--exact", is_flag=True, help="Also give the value and gradient exactly (-12, 1/4, e/(1 + e)).")
 def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None, points: str | None,
          check_points: bool, steps: bool, wrt: str | None, upstream: str | None, expand: bool, digits: int,
-         strict: bool, no_check: bool, check_timeout: float, eps: float | None, latex: bool, exact: bool) -> None:
+         strict: bool, no_check: bool, symbolic_limit: int, check_timeout: float, eps: float | None, latex: bool,
+         exact: bool) -> None:
     if points is not None:
         if upstream is not None:
             raise click.UsageError("--upstream does not go with --points: many points need a scalar output")
@@ -164,7 +173,7 @@ def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None,
         _run(rows_fmt, lambda: _points(expr, at, file, rows_fmt, source, check_points, expand))
         return
     out_fmt = (fmt or default_format()).lower()
-    checks = None if no_check else CheckOptions(check_timeout, eps, latex, exact)
+    checks = None if no_check else CheckOptions(check_timeout, eps, latex, exact, symbolic_limit)
     _run(out_fmt, lambda: _grad(expr, at, file, out_fmt, steps, wrt, upstream, expand, digits, strict, checks))
 
 
@@ -272,6 +281,7 @@ class CheckOptions:
     eps: float | None
     latex: bool
     exact: bool
+    limit: int = SYMBOLIC_LIMIT
 
 
 def default_format() -> str:
@@ -381,7 +391,7 @@ def run_checks(graph: Any, trace: Any, at: Sequence[str], options: CheckOptions,
 
         exact = exact_values(at)
     return checks.run_checks(graph, trace, timeout=options.timeout, eps=options.eps, latex=options.latex,
-                             exact=exact, only=wrt)
+                             exact=exact, only=wrt, limit=options.limit)
 
 
 def _symbolic_only(graph: Any, fmt: str, options: CheckOptions) -> None:
@@ -389,7 +399,7 @@ def _symbolic_only(graph: Any, fmt: str, options: CheckOptions) -> None:
     from .checks import symbolic_check
     from .views import checks_view, plain
 
-    check = symbolic_check(graph, None, timeout=options.timeout, latex=options.latex)
+    check = symbolic_check(graph, None, timeout=options.timeout, latex=options.latex, limit=options.limit)
     if fmt == "json":
         from .views import json_view
 
@@ -449,11 +459,15 @@ def _console() -> Any:
 @click.option("--atol", type=click.FloatRange(min=0), default=None,
               help="Absolute tolerance (replaces the digits rule).")
 @click.option("--require-all", is_flag=True, help="Unanswered gradients count as wrong.")
-@click.option("--check-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, metavar="SECONDS",
-              help="Time budget of each symbolic check.")
+@click.option("--symbolic-limit", type=click.IntRange(min=1), default=SYMBOLIC_LIMIT, show_default=True,
+              metavar="N", help="Largest expression the symbolic check takes on (its size times its depth "
+              "squared); larger ones are skipped, the same on every machine.")
+@click.option("--check-timeout", type=click.FloatRange(min=0.1), default=DEFAULT_TIMEOUT, show_default=True,
+              metavar="SECONDS",
+              help="A safety net: each symbolic check is stopped past this time.")
 def check(target: str | None, at: Sequence[str], expect: Sequence[str], file: str | None, fmt: str,
           sigfigs: int | None, decimals: int | None, rtol: float | None, atol: float | None, require_all: bool,
-          check_timeout: float) -> None:
+          symbolic_limit: int, check_timeout: float) -> None:
     fmt = fmt.lower()
 
     def work() -> None:
@@ -464,7 +478,7 @@ def check(target: str | None, at: Sequence[str], expect: Sequence[str], file: st
             raise SymgradError("usage", "--rtol and --atol replace the digits rules: give them without "
                                f"{'--sigfigs' if sigfigs is not None else '--decimals'}",
                                hint="either a tolerance (--rtol, --atol) or a least number of digits")
-        options = GradeOptions(rtol, atol, require_all, check_timeout, sigfigs, decimals)
+        options = GradeOptions(rtol, atol, require_all, check_timeout, sigfigs, decimals, symbolic_limit)
         if target is not None and file is None and target.endswith(".toml") and Path(target).is_file():
             _homework(target, fmt, options)
         else:
@@ -481,6 +495,7 @@ class GradeOptions:
     timeout: float
     sigfigs: int | None = None  # the least significant figures of a rounded answer (None: 2)
     decimals: int | None = None  # instead, the least decimals
+    limit: int = SYMBOLIC_LIMIT  # --symbolic-limit
 
 
 def grade_problem(text: str, name: str, at: Sequence[str], expect: Sequence[str], options: GradeOptions) -> Any:
@@ -503,7 +518,7 @@ def grade_problem(text: str, name: str, at: Sequence[str], expect: Sequence[str]
         point, where = parse_at(at)
         check_bindings(graph, point, where)
         trace = evaluate(graph, point)
-        own = run_checks(graph, trace, timeout=options.timeout)
+        own = run_checks(graph, trace, timeout=options.timeout, limit=options.limit)
         refs = references(graph, trace, own)
     grading = grade(graph, trace, answers, references=refs, rtol=options.rtol, atol=options.atol,
                     sigfigs=options.sigfigs, decimals=options.decimals, timeout=options.timeout,
@@ -608,13 +623,17 @@ def _homework(path: str, fmt: str, options: GradeOptions) -> None:
     "line gets an error record and the batch goes on. Exit status 0 when every line succeeded, 1 otherwise.",
 )
 @click.option("--check", "check", is_flag=True, help="Also run the symbolic and numeric checks for every line.")
-@click.option("--check-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, metavar="SECONDS",
-              help="Time budget of each symbolic check.")
-def batch(check: bool, check_timeout: float) -> None:
-    _run("json", lambda: _batch(check, check_timeout))
+@click.option("--symbolic-limit", type=click.IntRange(min=1), default=SYMBOLIC_LIMIT, show_default=True,
+              metavar="N", help="Largest expression the symbolic check takes on (its size times its depth "
+              "squared); larger ones are skipped, the same on every machine.")
+@click.option("--check-timeout", type=click.FloatRange(min=0.1), default=DEFAULT_TIMEOUT, show_default=True,
+              metavar="SECONDS",
+              help="A safety net: each symbolic check is stopped past this time.")
+def batch(check: bool, symbolic_limit: int, check_timeout: float) -> None:
+    _run("json", lambda: _batch(check, check_timeout, symbolic_limit))
 
 
-def _batch(check: bool, timeout: float) -> None:
+def _batch(check: bool, timeout: float, limit: int = SYMBOLIC_LIMIT) -> None:
     from .pipeline import answer_request
 
     cache: dict[str, Any] = {}
@@ -622,7 +641,7 @@ def _batch(check: bool, timeout: float) -> None:
     for number, line in enumerate(sys.stdin, start=1):
         if not line.strip():
             continue
-        record = answer_request(line, number, cache, check=check, timeout=timeout)
+        record = answer_request(line, number, cache, check=check, timeout=timeout, limit=limit)
         failed |= not record.get("ok", False)
         click.echo(json_dumps(record))
     if failed:

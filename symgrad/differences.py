@@ -118,8 +118,10 @@ def judge_row(f0: Array, g: Array, at_kink: bool, ladder: list[Probe], scale: fl
                     and not p.crossed_plus and not p.crossed_minus]
             if both:
                 return _centred(ladder, both, g, scale, known)
-        # On a kink, at the edge of a domain, or a kink within the smallest step: one side at a time.
-        at_kink = at_kink or any(bool(p.crossed_plus or p.crossed_minus) for p in ladder)
+        if not at_kink and all(ok_plus) and all(ok_minus):  # every step straddles a kink near the point
+            return Verdict("kink", reason=f"a kink lies within {_text(ladder[-1].step_plus)} of the point: every "
+                           "step of the finite differences straddles it"), None
+        # On a kink, or at the edge of a domain: one side at a time.
         right = [(ladder[k].plus - f0) / ladder[k].step_plus for k in range(len(ladder)) if ok_plus[k]]
         left = [(f0 - ladder[k].minus) / ladder[k].step_minus for k in range(len(ladder)) if ok_minus[k]]
     if not right and not left:
@@ -143,8 +145,9 @@ def judge_row(f0: Array, g: Array, at_kink: bool, ladder: list[Probe], scale: fl
     return decide(value, g, scale, known), value
 
 
-def _text(v: Array) -> str:
-    return short(v[0] if v.size == 1 else v, 6, oneline=True)
+def _text(v: Array | float) -> str:
+    a = np.asarray(v)
+    return short(a.reshape(-1)[0] if a.size == 1 else a, 6, oneline=True)
 
 
 def _centred(ladder: list[Probe], usable: list[int], g: Array, scale: float,
@@ -183,14 +186,15 @@ def _richardson(seq: list[Array]) -> Array:
     """The one-sided derivative, from the two smallest steps (first-order error removed)."""
     if len(seq) < 2:
         return seq[-1]
-    return (SHRINK * seq[-1] - seq[-2]) / (SHRINK - 1)
+    return np.asarray((SHRINK * seq[-1] - seq[-2]) / (SHRINK - 1))
 
 
 def _unbounded(unbounded: dict[str, Array], g: Array, at_kink: bool, known: Known) -> Verdict:
     signs = next(iter(unbounded.values()))
     where = known.edge or "the finite differences grow without bound as the step shrinks"
-    if at_kink and len(unbounded) == 2 and not np.array_equal(unbounded["left"], unbounded["right"]):
-        return Verdict("kink", reason=f"at a kink with infinite one-sided slopes: {where}")
+    if at_kink:
+        return Verdict("kink", reason="at a kink where the function jumps or its slope is infinite: the "
+                       "one-sided differences grow without bound")
     expected = np.where(signs > 0, np.inf, np.where(signs < 0, -np.inf, np.nan))
     grows = signs != 0
     if np.all(g[grows] == expected[grows]):

@@ -25,7 +25,7 @@ from .numbers import is_number, read_number
 
 Array = np.ndarray
 CHUNK = 65_536  # points evaluated together
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 # ---- reading points ----------------------------------------------------------------------
@@ -182,46 +182,114 @@ def _split(trace: Trace, columns: dict[str, Array], lines: list[int], verdicts: 
 
 
 def numeric_point_check(trace: Trace) -> list[str]:
-    """Finite differences at every point at once, for scalar inputs: pass, fail, or kink."""
-
+    """The numeric check of every point at once, for scalar inputs, through the same estimator
+    and verdict ladder as the check of one point (differences.estimate_all): per point, the most
+    severe verdict over its inputs (excellent, fine, zero, kink, infinite, undefined, unstable,
+    skipped, suspicious or wrong)."""
     with np.errstate(all="ignore"):
         return _point_verdicts(trace)
 
 
 def _point_verdicts(trace: Trace) -> list[str]:
-    from .checks import EXCELLENT, FINE, FLOOR, SUSPICIOUS
+    from .differences import DEFAULT_STEP, SHRINK, Probe, estimate_all
     from .engine import forward
+    from .verdicts import Known, worst
 
     graph = trace.graph
     count = trace.values[graph.output].shape[0]
-    worst = np.zeros(count)
-    kink = np.zeros(count, dtype=bool)
+    f0 = trace.values[graph.output].reshape(count, 1)
+    scale = _point_scales(trace)
+    trouble = _point_trouble(trace)
+    known = [Known(unstable="float64 lost a value at this point" if t else "") for t in trouble]
+    verdicts: list[list[str]] = [[] for _ in range(count)]
     for name, node in zip(graph.variables, graph.inputs):
         if name in graph.index_only or core(trace.values[node]) != ():
             continue
-        x = trace.values[node]
-        h = np.cbrt(np.finfo(float).eps) * np.maximum(1.0, np.abs(x))
-        moved = []
-        for sign in (1.0, -1.0):
-            inputs = {v: trace.values[i] for v, i in zip(graph.variables, graph.inputs)}
-            inputs[name] = x + sign * h
-            with np.errstate(all="ignore"):
-                values, _ = forward(graph, inputs)
-            moved.append(values[graph.output])
-            kink |= _sides_differ(graph, trace.values, values)
-        step = (x + h) - (x - h)
-        fd = (moved[0] - moved[1]) / step
-        bp = trace.gradient[name]
-        diff = np.abs(fd - bp)
-        size = np.maximum(np.abs(fd), np.abs(bp))
-        floor = FLOOR * np.maximum(size, np.abs(trace.value))
-        with np.errstate(all="ignore"):
-            rel = np.where(diff <= floor, 0.0, diff / np.where(size > 0, size, 1))
-        worst = np.maximum(worst, np.nan_to_num(rel, nan=np.inf))
-    verdict = np.where(worst < EXCELLENT, "excellent", np.where(worst < FINE, "fine", np.where(
-        kink, "kink", np.where(worst < SUSPICIOUS, "suspicious", "wrong"))))
-    verdict = np.where(np.isfinite(trace.value), verdict, "skipped")
-    return [str(v) for v in verdict]
+        x = np.broadcast_to(trace.values[node], (count,))
+
+        def probe(k: int, rows: Array, name: str = name, x: Array = x) -> Probe:
+            h = DEFAULT_STEP / SHRINK ** k * np.maximum(1.0, np.abs(x[rows]))
+            outs, crossed, steps = [], [], []
+            for sign in (1.0, -1.0):
+                inputs = {v: np.broadcast_to(trace.values[i], (count, *core(trace.values[i])))[rows]
+                          for v, i in zip(graph.variables, graph.inputs)}
+                moved = x[rows] + sign * h
+                inputs[name] = moved
+                values, _ = forward(graph, inputs, watch=False)
+                outs.append(np.broadcast_to(values[graph.output], (rows.size,)).reshape(-1, 1))
+                crossed.append(_sides_differ(graph, [v[rows] if v.shape[0] == count else v for v in trace.values],
+                                             values))
+                steps.append(np.abs(moved - x[rows]))
+            return Probe(outs[0], outs[1], crossed[0], crossed[1], steps[0], steps[1])
+
+        backprop = np.broadcast_to(trace.gradient[name], (count,)).reshape(count, 1)
+        at_kink = _at_kink(trace, name)
+        for k, (verdict, _) in enumerate(estimate_all(f0, backprop, at_kink, probe, scale, known)):
+            verdicts[k].append(verdict.name)
+    return [worst(v) if v else "skipped" for v in verdicts]
+
+
+def _point_scales(trace: Trace) -> Array:
+    """Per point, the size of its numbers (values and gradients), as checks.scale_of for one point."""
+    count = trace.values[trace.graph.output].shape[0]
+    biggest = np.zeros(count)
+    for a in [*trace.values, *(g for g in trace.grads if g is not None)]:
+        if a.shape[0] != count:
+            a = np.broadcast_to(a, (count, *a.shape[1:]))
+        flat = np.abs(a.reshape(count, -1))
+        biggest = np.maximum(biggest, np.where(np.isfinite(flat), flat, 0.0).max(axis=1, initial=0.0))
+    return biggest
+
+
+def _point_trouble(trace: Trace) -> Array:
+    """Per point: did float64 lose a value (a node overflowed from finite inputs without being at the
+    edge of its domain, or the gradient is nan although every value is finite: 0 * inf)?"""
+    from . import primitives as P
+    from .engine import prim_args
+
+    graph = trace.graph
+    count = trace.values[graph.output].shape[0]
+    lost = np.zeros(count, dtype=bool)
+    all_finite = np.ones(count, dtype=bool)
+    for i, node in enumerate(graph.nodes):
+        v = np.broadcast_to(trace.values[i], (count, *trace.values[i].shape[1:])).reshape(count, -1)
+        here = np.isfinite(v).all(axis=1)
+        prim = P.PRIMITIVES.get(node.op)
+        if prim is not None:
+            args = [trace.values[j] for j in node.inputs]
+            inputs_ok = np.ones(count, dtype=bool)
+            for a in args:
+                inputs_ok &= np.isfinite(np.broadcast_to(a, (count, *a.shape[1:])).reshape(count, -1)).all(axis=1)
+            excused = np.zeros(count, dtype=bool)
+            for test in (prim.edge, prim.outside):
+                if test is not None:
+                    hit = np.asarray(test(*prim_args(prim, args)))
+                    excused |= np.broadcast_to(hit, (count, *hit.shape[1:])).reshape(count, -1).any(axis=1)
+            lost |= ~here & inputs_ok & ~excused
+        all_finite &= here
+    for g in trace.gradient.values():
+        lost |= all_finite & np.isnan(np.broadcast_to(g, (count, *g.shape[1:])).reshape(count, -1)).any(axis=1)
+    return lost
+
+
+def _at_kink(trace: Trace, name: str) -> Array:
+    """Per point: is the point on a kink of a gate that the input's gradient passes through?"""
+    from . import primitives as P
+    from .checks import reached
+    from .engine import prim_args
+
+    graph = trace.graph
+    count = trace.values[graph.output].shape[0]
+    found = np.zeros(count, dtype=bool)
+    for i, node in enumerate(graph.nodes):
+        prim = P.PRIMITIVES.get(node.op)
+        if prim is None or prim.kink is None:
+            continue
+        hit = np.asarray(prim.kink(*prim_args(prim, [trace.values[j] for j in node.inputs])))
+        per_point = np.broadcast_to(hit, (count, *hit.shape[1:])).reshape(count, -1).any(axis=1)
+        if per_point.any() and name in reached(trace, {i: ""}):
+            found |= per_point
+    return found
 
 
 def _sides_differ(graph: Graph, center: list[Array], moved: list[Array]) -> Array:
@@ -229,7 +297,8 @@ def _sides_differ(graph: Graph, center: list[Array], moved: list[Array]) -> Arra
     from . import primitives as P
     from .engine import prim_args
 
-    count = center[graph.output].shape[0]
+    count = moved[graph.output].shape[0] if moved[graph.output].ndim else 1
+    count = max(count, *(v.shape[0] for v in moved))
     differs = np.zeros(count, dtype=bool)
     with np.errstate(all="ignore"):
         for node in graph.nodes:
@@ -238,8 +307,9 @@ def _sides_differ(graph: Graph, center: list[Array], moved: list[Array]) -> Arra
                 continue
             here = np.asarray(prim.branch(*prim_args(prim, [center[j] for j in node.inputs])))
             there = np.asarray(prim.branch(*prim_args(prim, [moved[j] for j in node.inputs])))
-            here = np.broadcast_to(here, there.shape)
-            differs |= (here != there).reshape(count, -1).any(axis=1)
+            shape = np.broadcast_shapes(here.shape, there.shape)
+            differs |= (np.broadcast_to(here, shape) != np.broadcast_to(there, shape)).reshape(shape[0], -1).any(
+                axis=1)
     return differs
 
 
@@ -479,7 +549,7 @@ REQUEST_KEYS = {"expr", "at", "id", "expect"}
 
 
 def answer_request(line: str, number: int, cache: dict[str, Any], *, check: bool = False,
-                   timeout: float = 5.0) -> dict[str, Any]:
+                   timeout: float = 20.0, limit: int | None = None) -> dict[str, Any]:
     """One batch line to one record: a result, or an error that names the line."""
     from .views import json_view
 
@@ -499,7 +569,7 @@ def answer_request(line: str, number: int, cache: dict[str, Any], *, check: bool
     if not isinstance(request.get("expr"), str):
         return head | _error("request", f"line {number} has no \"expr\" string")
     try:
-        return head | _answer(request, cache, check, timeout)
+        return head | _answer(request, cache, check, timeout, limit)
     except SymgradError as err:
         return head | {"ok": False} | json_view.error(err)
 
@@ -527,7 +597,8 @@ def _bindings(value: Any, key: str) -> list[str]:
     raise SymgradError("request", f"{key} must be an object or a string")
 
 
-def _answer(request: dict[str, Any], cache: dict[str, Any], check: bool, timeout: float) -> dict[str, Any]:
+def _answer(request: dict[str, Any], cache: dict[str, Any], check: bool, timeout: float,
+            limit: int | None = None) -> dict[str, Any]:
     from .binding import check_bindings, parse_at
     from .engine import evaluate
     from .graph import build
@@ -550,19 +621,24 @@ def _answer(request: dict[str, Any], cache: dict[str, Any], check: bool, timeout
     result.pop("symgrad_version", None)
     result.pop("schema_version", None)
     ok = True
-    if check and all(np.isfinite(v).all() for v in trace.values):
-        from .checks import numeric_check, symbolic_check
+    expect = _bindings(request.get("expect"), "expect")
+    checks: list[Any] = []
+    if check or expect:
+        from .checks import run_checks
+        from .symbolic import SYMBOLIC_LIMIT
 
-        checks = [symbolic_check(graph, trace, timeout=timeout), numeric_check(trace)]
+        checks = run_checks(graph, trace, timeout=timeout, limit=limit or SYMBOLIC_LIMIT)
+    if check:
         result |= json_view.checks_json(checks)
         ok = not any(c.failed for c in checks)
-    expect = _bindings(request.get("expect"), "expect")
     if expect:
+        from .checks import references
         from .homework import grade, parse_expect
         from .views import grading
 
-        graded = grade(graph, trace, parse_expect(expect, graph), timeout=timeout)
-        answers = grading.result(graded, False)
+        graded = grade(graph, trace, parse_expect(expect, graph), references=references(graph, trace, checks),
+                       timeout=timeout)
+        answers = grading.result(graded, False, schema_version=SCHEMA_VERSION)
         result |= {k: answers[k] for k in ("answers", "score", "passed")}
         ok = ok and graded.passed(False)
     return {"ok": ok} | result

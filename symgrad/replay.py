@@ -34,6 +34,7 @@ class Hi:
     a.exp(), np.maximum compares).  Arithmetic with floats and ints promotes them exactly."""
 
     __slots__ = ("v",)
+    v: Any
 
     def __init__(self, v: Any) -> None:
         import mpmath
@@ -255,7 +256,7 @@ def _objects(v: Any, like: Array | None = None) -> Array:
         a = np.broadcast_to(a, like.shape)
     out = np.empty(a.shape, dtype=object)
     for idx in np.ndindex(*a.shape):
-        x = a[idx]
+        x: Any = a[idx]
         out[idx] = x if isinstance(x, Hi) else Hi(float(x))
     return out
 
@@ -313,7 +314,7 @@ def _sweep(graph: Graph, dep: list[bool], values: list[Array], seed: Array) -> d
                 product = _objects(g * part)
                 if prim.selects:
                     zero = np.vectorize(lambda p: p == 0, otypes=[bool])(part)
-                    product = np.where(zero, Hi(0), product)
+                    product = np.where(zero, np.asarray(Hi(0), dtype=object), product)
                 d = product
             else:
                 d = _objects(prim.vjp(k, g, out, *args))

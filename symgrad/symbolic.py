@@ -30,11 +30,17 @@ Array = np.ndarray
 
 DIGITS = 30  # values are compared at this many digits
 WORK_DIGITS = 40  # and computed at these
-# The symbolic check's work, bounded by size so that every machine gives the same report: the size
-# of the expression written out (operations, counting a shared node once per use) times its depth.
-SYMBOLIC_LIMIT = 60_000
-# A derivative is simplified for display only up to this many operations, and shown up to SHOWN_OPS.
-SIMPLIFY_OPS = 40
+# The symbolic check's work, bounded by size so that every machine gives the same report.  The cost
+# of differentiating for one input element grows with the size of the expression written out and,
+# through SymPy's recursive rules, with the square of its depth: `cost` is size * depth^2.  Past
+# SYMBOLIC_LIMIT the check is skipped; below it, as many elements are checked as 2 * SYMBOLIC_LIMIT
+# of work allows (at least one, at most SYMBOLIC_ELEMENTS).
+SYMBOLIC_LIMIT = 500_000
+SYMBOLIC_ELEMENTS = 64
+# A derivative is simplified for display only up to this many operations, written with named
+# intermediates up to SHORTEN_OPS, and shown at all up to SHOWN_OPS.
+SIMPLIFY_OPS = 12
+SHORTEN_OPS = 60
 SHOWN_OPS = 400
 
 
@@ -131,11 +137,11 @@ def index_inputs(graph: Graph) -> set[str]:
     return used
 
 
-def written_size(graph: Graph, trace: Trace | None) -> int:
-    """The size of the output's expression written out, times its depth: a deterministic bound on
-    the work of differentiating it.  A node's size is 1 plus its inputs' sizes (an input shared by
-    several consumers counts once per use), times the elements a non-elementwise gate reads for
-    one of its own (a sum reads them all)."""
+def cost(graph: Graph, trace: Trace | None) -> int:
+    """The work of differentiating the output for one input element, deterministically: the size
+    of its expression written out (1 plus its inputs' sizes; an input shared by several consumers
+    counts once per use; a non-elementwise gate counts the elements it reads for one of its own),
+    times the square of its depth."""
     size: list[int] = []
     depth: list[int] = []
     cap = 10 ** 15
@@ -152,7 +158,12 @@ def written_size(graph: Graph, trace: Trace | None) -> int:
             total = min(cap, total + size[j] * reads)
         size.append(total)
         depth.append(1 + max(depth[j] for j in node.inputs) if node.inputs else 1)
-    return min(cap, size[graph.output] * max(1, depth[graph.output]))
+    return min(cap, size[graph.output] * max(1, depth[graph.output]) ** 2)
+
+
+def elements_within(per_element: int, limit: int) -> int:
+    """How many input elements the symbolic check differentiates for, at this cost each."""
+    return max(1, min(SYMBOLIC_ELEMENTS, (2 * limit) // max(1, per_element)))
 
 
 def _elements(trace: Trace | None, i: int) -> int:
@@ -227,7 +238,9 @@ def derivative_text(sp: Any, d: Any, names: list[tuple[Any, str]], show: Callabl
     if ops > SHOWN_OPS:
         return None, ""
     if ops <= SIMPLIFY_OPS:
-        d = shorten(sp, sp.simplify(d), names)
+        d = sp.simplify(d)
+    if ops <= SHORTEN_OPS:
+        d = shorten(sp, d, names)
     return d, show(d)
 
 

@@ -58,16 +58,14 @@ def score_line(grading: Grading, require_all: bool) -> str:
 
 
 def _correct(g: Graded, schema_version: int) -> Any:
-    """The correct answer for JSON: in schema 2 a number at full precision (nested lists for
-    arrays) for a number, the derivative as text for a formula; in schema 1 always text."""
-    if schema_version < 2:
-        return g.correct
+    """The correct answer for JSON: a number at full precision (nested lists for arrays) for a
+    number, the derivative as text for a formula."""
     if g.value is not None:
         return exact(g.value)
     return g.correct if g.method != "numbers" else None
 
 
-def record(g: Graded, schema_version: int = 1) -> dict[str, Any]:
+def record(g: Graded, schema_version: int = SCHEMA_VERSION) -> dict[str, Any]:
     """One graded answer as a JSON object."""
     return {
         "answer": g.answer, "input": g.target or None, "given": g.given or None,
@@ -80,9 +78,9 @@ def record(g: Graded, schema_version: int = 1) -> dict[str, Any]:
     }
 
 
-def result(grading: Grading, require_all: bool, *, schema_version: int = 1, **extra: Any) -> dict[str, Any]:
-    """The record of one graded problem.  `schema_version` 2 (symgrad check) gives `correct` as
-    numbers; 1, the default, keeps it as text (for records whose schema is still version 1)."""
+def result(grading: Grading, require_all: bool, *, schema_version: int = SCHEMA_VERSION,
+           **extra: Any) -> dict[str, Any]:
+    """The record of one graded problem (schema version 2: `correct` as numbers)."""
     answered = [g for g in grading.graded if g.verdict != "missing"]
     total = len(grading.graded) if require_all else len(answered)
     return {

@@ -14,7 +14,7 @@ from ..numbers import exact
 from ..records import Record
 from .source import program_text
 
-SCHEMA_VERSION = 1  # of every JSON record symgrad writes; the schemas are in symgrad/schemas/
+SCHEMA_VERSION = 2  # of every JSON record symgrad writes; the schemas are in symgrad/schemas/
 
 
 def result(trace: Trace, records: list[Record], wrt: list[str] | None = None,
@@ -78,7 +78,10 @@ def check_json(c: Check) -> dict[str, Any]:
         **({"latex": dict(c.latex)} if c.latex else {}),
         "inputs": {
             label: {"verdict": r.verdict, "rel_error": None if r.rel_error is None else exact(r.rel_error),
-                    "kink": r.kink, "value": [exact(v) for v in r.reference]}
+                    "abs_error": None if r.abs_error is None else exact(r.abs_error),
+                    "kink": r.kink, "value": [exact(v) for v in r.reference], "reason": r.reason,
+                    "text": r.text, "sides": None if r.sides is None else [[exact(v) for v in side]
+                                                                          for side in r.sides]}
             for label, r in c.inputs.items()
         },
     }
