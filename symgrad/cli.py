@@ -321,7 +321,9 @@ def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps
     recs = records(trace)
     sym = _symbols()
     checks = [] if options is None else run_checks(graph, trace, at, options, wrt)
-    failed = any(c.failed for c in checks)
+    # Only "wrong" fails a check; --strict also fails a gradient that float64 lost ("unstable").
+    failed = any(c.failed for c in checks) or (strict and any(
+        r.verdict == "unstable" for c in checks for r in c.inputs.values()))
     if fmt in ("csv", "tsv"):
         _one_row(trace, fmt, checks)
         if failed:

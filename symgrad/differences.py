@@ -117,7 +117,8 @@ def judge_row(f0: Array, g: Array, at_kink: bool, ladder: list[Probe], scale: fl
             both = [k for k, p in enumerate(ladder) if ok_plus[k] and ok_minus[k]
                     and not p.crossed_plus and not p.crossed_minus]
             if both:
-                return _centred(ladder, both, g, scale, known)
+                overflowed = both[0] > 0 and bool(np.isinf(ladder[0].plus).any() or np.isinf(ladder[0].minus).any())
+                return _centred(ladder, both, g, scale, known, overflowed)
         if not at_kink and all(ok_plus) and all(ok_minus):  # every step straddles a kink near the point
             return Verdict("kink", reason=f"a kink lies within {_text(ladder[-1].step_plus)} of the point: every "
                            "step of the finite differences straddles it"), None
@@ -151,12 +152,15 @@ def _text(v: Array | float) -> str:
 
 
 def _centred(ladder: list[Probe], usable: list[int], g: Array, scale: float,
-             known: Known) -> tuple[Verdict, Array | None]:
+             known: Known, overflowed: bool = False) -> tuple[Verdict, Array | None]:
     """The centred difference at the largest clean step; the smaller ones where it disagrees."""
     values = [(ladder[k].plus - ladder[k].minus) / (ladder[k].step_plus + ladder[k].step_minus) for k in usable]
     verdict = decide(values[0], g, scale, known)
-    if verdict.name not in ("suspicious", "wrong") or len(values) < 2:
+    if verdict.name not in ("suspicious", "wrong"):
         return verdict, values[0]
+    if len(values) < 2:  # nothing to show that the one difference settled: it cannot call backprop wrong
+        return Verdict("skipped", reason="only the smallest step of the finite differences stays inside the "
+                       "function's domain, and one difference alone cannot be trusted here"), None
     candidates = values[1:] + [(SHRINK ** 2 * b - a) / (SHRINK ** 2 - 1) for a, b in itertools.pairwise(values)]
     for c in candidates:
         better = decide(c, g, scale, known)
@@ -166,8 +170,9 @@ def _centred(ladder: list[Probe], usable: list[int], g: Array, scale: float,
     moved = float(np.max(np.abs(last - before)))
     off = float(np.max(np.abs(last - g)))
     if moved > 0.1 * off:
-        return Verdict("skipped", reason="the finite differences do not settle as the step shrinks: the function "
-                       "changes too fast here for float64"), None
+        first = "the function overflows float64 at x ± h, and at smaller steps " if overflowed else "the "
+        return Verdict("skipped", reason=f"{first}finite differences do not settle as the step shrinks: the "
+                       "function changes too fast here for float64 (the check failed, not backprop)"), None
     return decide(last, g, scale, known), last
 
 

@@ -39,13 +39,19 @@ class Hi:
     def __init__(self, v: Any) -> None:
         import mpmath
 
-        self.v = v.v if isinstance(v, Hi) else mpmath.mpf(v)
+        if isinstance(v, Hi):
+            v = v.v
+        with mpmath.workdps(DIGITS):  # mpf() rounds to the context's precision: never below DIGITS
+            self.v = mpmath.mpf(v)
 
     @staticmethod
     def _of(o: Any) -> Any:
         import mpmath
 
-        return o.v if isinstance(o, Hi) else mpmath.mpf(o)
+        if isinstance(o, Hi):
+            return o.v
+        with mpmath.workdps(DIGITS):
+            return mpmath.mpf(o)
 
     def _lift(self, f: Callable[..., Any], *others: Any) -> Hi:
         import mpmath
@@ -87,13 +93,13 @@ class Hi:
         return self._lift(lambda a, b: _power(b, a), o)
 
     def __neg__(self) -> Hi:
-        return Hi(-self.v)
+        return self._lift(lambda a: -a)
 
     def __pos__(self) -> Hi:
         return self
 
     def __abs__(self) -> Hi:
-        return Hi(abs(self.v))
+        return self._lift(abs)
 
     def __lt__(self, o: Any) -> bool:
         return bool(self.v < Hi._of(o))
@@ -339,10 +345,10 @@ def _first_loss(graph: Graph, trace: Trace, values: list[Array]) -> str:
             what = ""
             if not np.isfinite(a):
                 what = "overflowed"
-            elif a == 0 and t.v != 0:
+            elif a == 0 and t.v != 0 and abs(t.v) < np.finfo(float).tiny:
                 what = "underflowed to 0"
             elif t.v != 0 and abs(mpmath.mpf(float(a)) - t.v) > 1e-6 * abs(t.v):
-                what = "lost precision"
+                what = "lost its digits to cancellation"
             if what:
                 prim = P.PRIMITIVES[node.op]
                 hint = f"; {prim.unstable_hint}" if prim.unstable_hint else ""
