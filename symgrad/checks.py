@@ -314,8 +314,10 @@ def run_budgeted(work: Callable[[Callable[[tuple[Any, ...]], None]], None],
     if ctx is None:  # no fork here: run in this process, without a budget
         try:
             work(messages.append)
-        except Exception as exc:
-            return messages, f"SymPy could not finish: {type(exc).__name__}"
+        except RecursionError:
+            return messages, "the expression is too deeply nested for SymPy"
+        except Exception:
+            return messages, "SymPy could not work this expression out"
         return messages, ""
     receive, give = ctx.Pipe(duplex=False)
 
@@ -325,7 +327,9 @@ def run_budgeted(work: Callable[[Callable[[tuple[Any, ...]], None]], None],
         except RecursionError:
             give.send(("error", "the expression is too deeply nested for SymPy"))
         except Exception as exc:
-            give.send(("error", f"SymPy could not finish: {type(exc).__name__}: {exc}"[:200]))
+            detail = str(exc).strip()
+            text = "SymPy could not work this expression out" + (f" ({detail})" if detail else "")
+            give.send(("error", text[:200]))
         finally:
             give.close()
 

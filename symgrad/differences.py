@@ -108,9 +108,7 @@ def judge_row(f0: Array, g: Array, at_kink: bool, ladder: list[Probe], scale: fl
     """One row from its ladder of steps (each Probe holds this row's numbers only)."""
     with np.errstate(all="ignore"):
         if not np.isfinite(f0).all():
-            what = "nan" if np.isnan(f0).any() else "infinite"
-            return decide(np.full_like(g, np.nan), g, scale, Known(
-                unstable=known.unstable, undefined=f"the function is {what} at this point")), None
+            return _not_finite_here(f0, g, ladder, scale, known), None
         ok_plus = [bool(np.isfinite(p.plus).all()) for p in ladder]
         ok_minus = [bool(np.isfinite(p.minus).all()) for p in ladder]
         if not at_kink:
@@ -144,6 +142,32 @@ def judge_row(f0: Array, g: Array, at_kink: bool, ladder: list[Probe], scale: fl
     value = limits.get("right", limits.get("left"))
     assert value is not None
     return decide(value, g, scale, known), value
+
+
+def _not_finite_here(f0: Array, g: Array, ladder: list[Probe], scale: float, known: Known) -> Verdict:
+    """The function itself is nan or infinite at the point.  Where it is infinite (log at 0, 1/x at
+    0) and the slopes of the secants between the steps grow without bound, all with the sign of
+    backprop's inf, the gradient is infinite; otherwise it is undefined."""
+    nan_here = Known(unstable=known.unstable, undefined="the function is nan at this point")
+    if np.isnan(f0).any():
+        return decide(np.full_like(g, np.nan), g, scale, nan_here)
+    signs = []
+    for side, pick in (("right", lambda p: p.plus), ("left", lambda p: p.minus)):
+        points = [(pick(p), p.step_plus if side == "right" else -p.step_minus) for p in ladder]
+        slopes = [(fa - fb) / (ha - hb) for (fa, ha), (fb, hb) in itertools.pairwise(points)
+                  if np.isfinite(fa).all() and np.isfinite(fb).all()]
+        if len(slopes) >= 2:
+            grows = _grows(slopes)
+            if grows is None:
+                signs = []
+                break
+            signs.append(grows)
+    expected = [np.where(s > 0, np.inf, -np.inf) for s in signs]
+    if expected and all(np.array_equal(e, g) for e in expected):
+        return Verdict("infinite", reason=f"the function is infinite here and its slope grows without bound "
+                       f"towards it{': ' + known.edge if known.edge else ''}")
+    return decide(np.full_like(g, np.nan), g, scale, Known(
+        unstable=known.unstable, undefined="the function is infinite at this point"))
 
 
 def _text(v: Array | float) -> str:

@@ -31,9 +31,10 @@ import symgrad
 from symgrad import checks as C
 from symgrad import primitives as P
 from symgrad.cli import main
+from symgrad.verdicts import worst
 
 ROOT = Path(__file__).resolve().parents[1]
-GOOD = ("excellent", "fine")
+GOOD = ("excellent", "fine", "zero")
 STAGED = "f(x,y) = (x + sigmoid(y)) / (sigmoid(x) + (x+y)^2)"
 
 
@@ -156,19 +157,24 @@ def test_judge_kink_excuses_a_large_difference_but_not_a_small_one() -> None:
 
 def test_judge_absolute_floor_scales_with_the_computation() -> None:
     # a true zero against rounding noise: relative error 1, but far below the floor
+    # is "zero" (≈0), with the absolute difference and no relative error (it would be 1.0, and mean nothing)
     r = C.judge(np.array([0.0]), np.array([1e-12]), scale=100.0, kink=False)
-    assert (r.verdict, r.rel_error) == ("excellent", 1.0)
+    assert (r.verdict, r.rel_error, r.abs_error) == ("zero", None, 1e-12)
     # the same difference in a computation of scale 1e-6 is not excused
     assert C.judge(np.array([0.0]), np.array([1e-12]), scale=1e-6, kink=False).verdict == "wrong"
     # the floor is 1e-10 times the scale: just under it and just over it
-    assert C.judge(np.array([0.0]), np.array([0.9e-10]), scale=1.0, kink=False).verdict == "excellent"
+    assert C.judge(np.array([0.0]), np.array([0.9e-10]), scale=1.0, kink=False).verdict == "zero"
     assert C.judge(np.array([0.0]), np.array([1.1e-10]), scale=1.0, kink=False).verdict == "wrong"
+    # equal numbers are excellent, zeros included
+    assert C.judge(np.array([0.0]), np.array([0.0]), scale=1.0).verdict == "excellent"
 
 
 def test_judge_non_finite() -> None:
     nan = float("nan")
-    assert C.judge(np.array([nan]), np.array([nan]), 1.0, False).verdict == "excellent"
-    assert C.judge(np.array([np.inf]), np.array([np.inf]), 1.0, False).verdict == "excellent"
+    # nan against nan is undefined, never excellent; inf against inf of one sign is infinite
+    assert C.judge(np.array([nan]), np.array([nan]), 1.0, False).verdict == "undefined"
+    assert C.judge(np.array([np.inf]), np.array([np.inf]), 1.0, False).verdict == "infinite"
+    assert C.judge(np.array([-np.inf]), np.array([np.inf]), 1.0, False).verdict == "wrong"
     assert C.judge(np.array([nan]), np.array([1.0]), 1.0, False).verdict == "wrong"
     assert C.judge(np.array([np.inf]), np.array([1.0]), 1.0, True).verdict == "kink"
 
@@ -669,7 +675,7 @@ def test_relu_step_straddling_the_kink() -> None:
     assert not trace.kinks  # not on the kink itself
     assert sym.inputs["x"].verdict == "excellent"
     assert num.inputs["x"].verdict == "kink" and num.inputs["x"].kink
-    assert num.inputs["x"].reference == pytest.approx([0.5], abs=1e-3)
+    assert "a kink lies within 9.46165e-8 of the point" in num.inputs["x"].reason
     assert sym.status != "fail" and num.status != "fail"
     agree, line = C.summary([sym, num])
     assert agree and "x at a kink" in line
@@ -733,11 +739,16 @@ def test_sign_and_step_at_their_kink_give_a_verdict(gate: str) -> None:
     assert num.inputs["x"].verdict == "kink"
 
 
-def test_numeric_check_notices_a_kink_crossed_by_the_step() -> None:
+def test_numeric_check_steps_over_a_kink_near_the_point() -> None:
+    # the kink of relu(x - 1) is 1e-7 away: the step 6e-6 straddles it, h/64 = 9.4e-8 does not
     num = C.numeric_check(trace_of("f(x, y) = relu(x - 1) + y^2", x=1 + 1e-7, y=0.5))
-    assert num.inputs["x"].kink and num.inputs["x"].verdict == "kink"
+    assert not num.inputs["x"].kink and num.inputs["x"].verdict == "excellent"
+    assert num.inputs["x"].reference == pytest.approx([1.0], rel=1e-7)
     assert not num.inputs["y"].kink and num.inputs["y"].verdict == "excellent"
     assert num.status == "pass"
+    # 1e-9 away, every step straddles it: a kink, with a reason that says so
+    near = C.numeric_check(trace_of("f(x) = relu(x - 1)", x=1 + 1e-9)).inputs["x"]
+    assert near.verdict == "kink" and near.kink and "a kink lies within" in near.reason
 
 
 def test_numeric_check_notices_a_crossed_tie_in_max_over_elements() -> None:
@@ -764,14 +775,13 @@ def test_numeric_check_reports_no_kink_away_from_kinks(text: str, at: dict[str, 
 
 
 def test_symbolic_check_stops_at_its_time_budget() -> None:
-    trace = trace_of(sigmoid_tower(12), x=0.3, y=0.2)
-    start = time.monotonic()
-    sym = C.symbolic_check(trace.graph, trace, timeout=0.5)
-    elapsed = time.monotonic() - start
+    """The time budget is a safety net: with the size limit lifted, a 40-level tower (whose
+    derivative takes SymPy many seconds) is stopped at the budget and reported as skipped."""
+    trace = trace_of(sigmoid_tower(40), x=0.3, y=0.2)
+    sym = C.symbolic_check(trace.graph, trace, timeout=0.5, limit=10**12)
     assert sym.status == "skipped"
     assert "time budget of 0.5 s" in sym.reason
     assert sym.inputs == {}
-    assert elapsed < 3.0
     num = C.numeric_check(trace)
     assert num.status == "pass"
     agree, line = C.summary([sym, num])
@@ -779,36 +789,37 @@ def test_symbolic_check_stops_at_its_time_budget() -> None:
 
 
 def test_command_with_a_short_check_timeout_still_succeeds() -> None:
-    start = time.monotonic()
-    result = cli(sigmoid_tower(12), "--at", "x=0.3,y=0.2", "--check-timeout", "0.5")
-    assert time.monotonic() - start < 5.0
+    args = (sigmoid_tower(40), "--at", "x=0.3,y=0.2", "--check-timeout", "0.5", "--symbolic-limit", "1000000000000")
+    result = cli(*args)
     assert result.exit_code == 0, result.stdout
     line = line_starting(result.stdout, "checks: ")
     assert "symbolic check skipped" in line and "time budget" in line
-    data = cli_json(sigmoid_tower(12), "--at", "x=0.3,y=0.2", "--check-timeout", "0.5")
+    data = cli_json(*args)
     assert data["checks"]["symbolic"]["status"] == "skipped"
     assert "budget" in data["checks"]["symbolic"]["reason"]
     assert data["checks"]["numeric"]["status"] == "pass"
 
 
-def test_very_deep_composition_is_skipped_not_crashed() -> None:
-    start = time.monotonic()
-    result = cli(sigmoid_tower(30), "--at", "x=0.3,y=0.2", "--check-timeout", "0.5")
-    assert time.monotonic() - start < 5.0
+def test_very_deep_composition_is_skipped_by_its_size_not_crashed() -> None:
+    result = cli(sigmoid_tower(30), "--at", "x=0.3,y=0.2")
     assert result.exit_code == 0, result.stdout
-    assert "symbolic check skipped: " in line_starting(result.stdout, "checks: ")
+    line = line_starting(result.stdout, "checks: ")
+    assert "symbolic check skipped: the expression is too large for SymPy" in line
+    assert "(--symbolic-limit raises it)" in line
 
 
-def test_symbolic_gradient_alone_says_when_it_ran_out_of_time() -> None:
-    """Without --at, a derivative that cannot be finished in the budget is reported, not silently dropped."""
-    text = sigmoid_tower(8)
-    result = cli(text, "--check-timeout", "0.5")
+def test_symbolic_gradient_alone_is_shown_or_skipped_by_size() -> None:
+    """Without --at: the derivatives of a small tower are shown; a deep one is skipped by its size,
+    with the reason, the same on every machine."""
+    data = cli_json(sigmoid_tower(3))
+    assert set(data["derivatives"]) == {"x", "y"}
+    # a derivative of more than 400 operations is not printed, and the note says so
+    data = cli_json(sigmoid_tower(8))
+    assert data["derivatives"] == {}
+    assert data["checks"]["symbolic"]["note"] == "2 derivatives not shown: more than 400 operations"
+    result = cli(sigmoid_tower(30))
     assert result.exit_code == 0
-    shown = "∂f/∂x = " in result.stdout or "budget" in result.stdout
-    assert shown, result.stdout[-300:]
-    data = cli_json(text, "--check-timeout", "0.5")
-    sym = data["checks"]["symbolic"]
-    assert set(data["derivatives"]) == {"x", "y"} or (sym["status"] == "skipped" and "budget" in sym["reason"]), sym
+    assert "symbolic gradient skipped: the expression is too large for SymPy" in result.stdout
 
 
 def test_check_timeout_option_is_validated() -> None:
@@ -871,9 +882,14 @@ def test_symbolic_check_of_a_large_input_finishes_in_the_default_budget() -> Non
     in the number of elements (sympy.Add of 3600 terms takes a tenth of a second)."""
     W = np.random.default_rng(0).normal(size=(60, 60))
     trace = trace_of("f(W) = sum(W^2)", W=W)
-    sym = C.symbolic_check(trace.graph, trace)  # the default budget, as on the command line
+    sym = C.symbolic_check(trace.graph, trace)  # the defaults, as on the command line
     assert sym.status == "pass", sym.reason
-    assert sym.note == "checked a random sample of 64 of 3600 input elements"
+    # a large expression has fewer elements differentiated: as many as the size limit allows
+    from symgrad import symbolic as S
+
+    count = S.elements_within(S.cost(trace.graph, trace), S.SYMBOLIC_LIMIT)
+    assert 1 <= count < 64
+    assert sym.note == f"checked a random sample of {count} of 3600 input elements"
 
 
 # ---------------------------------------------------------------------------
@@ -1006,22 +1022,25 @@ def test_eps_changes_the_step() -> None:
     assert default.note == ""
     assert wide.note == "step 0.01 times max(1, |x|)"
     assert default.inputs["x"].verdict == "excellent"
-    # the centred difference of exp has relative error h^2/6
-    assert wide.inputs["x"].rel_error == pytest.approx(1e-4 / 6, rel=1e-3)
-    assert wide.inputs["x"].verdict == "suspicious" and wide.status == "pass"
+    # the centred difference of exp has relative error h^2/6: 1.7e-5 at h = 0.01, above "fine", so
+    # the ladder of smaller steps speaks: at h/4 it is h^2/96 = 1.04e-6
+    assert wide.inputs["x"].rel_error == pytest.approx(1e-4 / 96, rel=1e-2)
+    assert wide.inputs["x"].verdict == "fine" and wide.status == "pass"
     result = cli("f(x) = exp(x)", "--at", "x=1", "--eps", "1e-2")
     assert result.exit_code == 0
     assert "note: numeric: step 0.01 times max(1, |x|)" in result.stdout.splitlines()
-    assert "suspicious" in line_starting(result.stdout, "checks: ")
     data = cli_json("f(x) = exp(x)", "--at", "x=1", "--eps", "1e-3")
     assert data["checks"]["numeric"]["note"] == "step 0.001 times max(1, |x|)"
+    # h^2/6 = 1.7e-7 at h = 1e-3
     assert data["checks"]["numeric"]["inputs"]["x"]["verdict"] == "fine"
 
 
 def test_eps_step_scales_with_the_input() -> None:
-    # relative to max(1, |x|): at x = 100 the step is 1, and the difference of x^3 is off by h^2 = 1
+    # relative to max(1, |x|): at x = 100 the step is 1, and the difference of x^3 is off by h^2 = 1,
+    # relative error 3.3e-5; the next step, 1/4, is off by 1/16 (2.1e-6: fine), and gives the estimate
     num = C.numeric_check(trace_of("f(x) = x^3", x=100.0), eps=1e-2)
-    assert num.inputs["x"].reference == pytest.approx([3e4 + 1.0], rel=1e-9)
+    assert num.inputs["x"].reference == pytest.approx([3e4 + 1 / 16], rel=1e-12)
+    assert num.inputs["x"].verdict == "fine"
 
 
 def test_eps_option_is_validated() -> None:
@@ -1041,7 +1060,7 @@ def test_json_checks_structure() -> None:
         assert c["status"] == "pass" and c["reason"] == ""
         assert list(c["inputs"]) == labels
         for label, r in c["inputs"].items():
-            assert set(r) == {"verdict", "rel_error", "kink", "value"}
+            assert set(r) == {"verdict", "rel_error", "abs_error", "kink", "value", "reason", "text", "sides"}
             assert r["verdict"] in GOOD and r["kink"] is False
             assert isinstance(r["rel_error"], float | int) and r["rel_error"] < 1e-7
             assert isinstance(r["value"], list) and len(r["value"]) == 1
@@ -1081,24 +1100,22 @@ def test_wrt_limits_the_checks() -> None:
 # nan and inf at the point
 
 
-@pytest.mark.parametrize(("text", "at"), [
-    ("f(x) = log(x)", "x=-1"),
-    ("f(x) = exp(x)", "x=1000"),
-    ("f(x) = 1/x", "x=0"),
-    ("f(x, y) = sqrt(x) * y", "x=-4,y=1"),
+@pytest.mark.parametrize(("text", "at", "verdict"), [
+    ("f(x) = log(x)", "x=-1", "undefined"),  # log of a negative number: nan in the mathematics
+    ("f(x) = exp(x)", "x=1000", "unstable"),  # e^1000 = 1.97e434 overflows float64
+    ("f(x) = 1/x", "x=0", "infinite"),  # a pole: -1/x^2 is -inf from both sides
+    ("f(x, y) = sqrt(x) * y", "x=-4,y=1", "undefined"),
 ])
-def test_nan_or_inf_at_the_point_skips_the_checks(text: str, at: str) -> None:
+def test_nan_or_inf_at_the_point_gets_its_own_verdict(text: str, at: str, verdict: str) -> None:
     result = cli(text, "--at", at)
     assert result.exit_code == 0, result.stdout
     assert "warning:" in result.stderr
     line = line_starting(result.stdout, "checks: ")
-    assert "symbolic check skipped: some values are nan or infinite at this point" in line
-    assert "numeric check skipped: some values are nan or infinite at this point" in line
+    assert "FAILED" not in line and "skipped" not in line
     data = cli_json(text, "--at", at)
-    for kind in ("symbolic", "numeric"):
-        assert data["checks"][kind]["status"] == "skipped"
-        assert "nan or infinite" in data["checks"][kind]["reason"]
-        assert data["checks"][kind]["inputs"] == {}
+    found = worst([r["verdict"] for kind in ("symbolic", "numeric")
+                     for r in data["checks"][kind]["inputs"].values()])
+    assert found == verdict, data["checks"]
     assert data["checks"]["agree"] is True
 
 

@@ -174,7 +174,7 @@ def test_format_json_single_point_matches_python_api() -> None:
     assert data["value"] == value
     assert data["gradient"] == grad
     assert data["variables"] == NEURON_VARS
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
 
 
 def test_format_jsonl_single_point_is_one_strict_line() -> None:
@@ -389,7 +389,7 @@ def test_points_json_lines_file_ending_wins_over_content(tmp_path: Path) -> None
     path.write_text('\n{"x": 2, "y": 3}\n', encoding="utf-8")  # starts with a blank line, not '{'
     result = run("f(x,y)=x*y", "--points", str(path), "--format", "jsonl")
     assert result.exit_code == 0, result.stderr
-    assert jsonl(result.stdout) == [{"schema_version": 1, "line": 2, "at": {"x": 2.0, "y": 3.0}, "value": 6.0,
+    assert jsonl(result.stdout) == [{"schema_version": 2, "line": 2, "at": {"x": 2.0, "y": 3.0}, "value": 6.0,
                                      "gradient": {"x": 3.0, "y": 2.0}, "warnings": []}]
 
 
@@ -708,18 +708,20 @@ def test_points_check_adds_verdicts(fmt: str) -> None:
         verdicts = [r["check"] for r in records]
         for r in records:
             valid("point", r)
-    # y = 1 makes log(0) = -inf and y = 0.5 log of a negative: points with non-finite values are not checked
-    assert verdicts == ["skipped", "excellent", "excellent", "skipped"]
+    # y = 1 makes log(0) = -inf, and y = 0.5 a log of a negative number: undefined there, as the check of
+    # one point says (at (0, 1) the gradient in y is infinite, in x undefined: the most severe is shown)
+    assert verdicts == ["undefined", "excellent", "excellent", "undefined"]
 
 
 def test_points_check_of_a_non_finite_point_leaks_no_python_warning() -> None:
     """BUG: the finite differences of log(x) at x = 0 subtract -inf from -inf outside np.errstate, and
     Python's 'RuntimeWarning: invalid value encountered in subtract' (with a source line of
     symgrad/pipeline.py) reached the user's stderr. Only symgrad's own messages belong there."""
-    for text, stdin in [("f(x) = log(x)", "x\n0\n"), ("f(x,y) = x*y + log(y - 1)", "x,y\n0,1\n")]:
+    for text, stdin, verdict in [("f(x) = log(x)", "x\n0\n", "infinite"),
+                                 ("f(x,y) = x*y + log(y - 1)", "x,y\n0,1\n", "undefined")]:
         proc = sg(text, "--points", "-", "--check", input=stdin)
         assert proc.returncode == 0, proc.stderr
-        assert table(proc.stdout)[1][-2:] == ["skipped", "f is not finite"]
+        assert table(proc.stdout)[1][-2:] == [verdict, "f is not finite"]
         assert "RuntimeWarning" not in proc.stderr and "pipeline.py" not in proc.stderr, (text, proc.stderr)
 
 
