@@ -151,9 +151,9 @@ def _not_finite_here(f0: Array, g: Array, ladder: list[Probe], scale: float, kno
     nan_here = Known(unstable=known.unstable, undefined="the function is nan at this point")
     if np.isnan(f0).any():
         return decide(np.full_like(g, np.nan), g, scale, nan_here)
-    signs = []
-    for side, pick in (("right", lambda p: p.plus), ("left", lambda p: p.minus)):
-        points = [(pick(p), p.step_plus if side == "right" else -p.step_minus) for p in ladder]
+    signs: list[Array] = []
+    for side in ("right", "left"):
+        points = [(p.plus, p.step_plus) if side == "right" else (p.minus, -p.step_minus) for p in ladder]
         slopes = [(fa - fb) / (ha - hb) for (fa, ha), (fb, hb) in itertools.pairwise(points)
                   if np.isfinite(fa).all() and np.isfinite(fb).all()]
         if len(slopes) >= 2:
