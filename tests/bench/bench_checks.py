@@ -78,6 +78,7 @@ def main() -> None:
         ("headline, no checks", [*symgrad, *HEADLINE, "--no-check", "--format", "json"], "floor without sympy",
          None),
     ]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     notes = {name: warm_up(name, cmd, env) for name, cmd, _, _ in runs}
     times: dict[str, list[float]] = {name: [] for name, _, _, _ in runs}
     for _ in range(args.repeat):
@@ -95,7 +96,9 @@ def main() -> None:
     }
     width = max(map(len, labels.values())) + 1
     runner = "python -m symgrad" if len(symgrad) > 1 else symgrad[0]
-    print(f"{args.repeat} runs of each, median (min); {runner}; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    busy = "" if load is None else f" (load average {load:.2f} before, {os.getloadavg()[0]:.2f} after)"
+    print(f"{args.repeat} runs of each, median (min); {runner}; Python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} CPUs{busy}")
     for name, _, floor, target in runs:
         ms = f"{median[name] * 1e3:7.0f} ms ({min(times[name]) * 1e3:5.0f})"
         line = f"{labels[name] + ':':<{width}} {ms}"
