@@ -13,7 +13,6 @@ notices when a step straddles a kink (relu, abs, max, ...).
 
 from __future__ import annotations
 
-import multiprocessing
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +36,8 @@ NUMERIC_ELEMENTS = 200
 NUMERIC_MEMORY = 20_000_000
 # Derivatives are shown (simplified) for at most this many elements.
 SHOWN_DERIVATIVES = 24
+# Symbolic work this small (symbolic.cost times the elements) runs in this process, without a fork.
+IN_PROCESS_COST = 5_000
 DEFAULT_TIMEOUT = 20.0  # seconds: only a safety net, the work is bounded by size (symbolic.cost)
 __all__ = ["EXCELLENT", "FAILING", "FINE", "FLOOR", "SUSPICIOUS"]  # the ladder's thresholds, re-exported
 
@@ -236,9 +237,18 @@ def _work(graph: Graph, trace: Trace | None, todo: list[tuple[str, tuple[int, ..
     text)]) per element, then ("replay", ...) where backprop disagrees, then derivatives to show."""
     import sys
 
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))  # SymPy's rules recurse with depth
+    try:
+        _work_within(graph, trace, todo, latex, exact, send)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _work_within(graph: Graph, trace: Trace | None, todo: list[tuple[str, tuple[int, ...], str]], latex: bool,
+                 exact: dict[str, Any] | None, send: Callable[[tuple[Any, ...]], None]) -> None:
     import sympy as sp
 
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))  # SymPy's rules recurse with depth
 
     index_in = S.index_inputs(graph)
     shapes = {} if trace is None else {
@@ -307,11 +317,15 @@ def _work(graph: Graph, trace: Trace | None, todo: list[tuple[str, tuple[int, ..
 
 
 def run_budgeted(work: Callable[[Callable[[tuple[Any, ...]], None]], None],
-                  timeout: float) -> tuple[list[tuple[Any, ...]], str]:
-    """Run `work` in a child process, collecting what it sends until it is done or time is up."""
+                 timeout: float, *, in_process: bool = False) -> tuple[list[tuple[Any, ...]], str]:
+    """Run `work` in a child process, collecting what it sends until it is done or time is up.
+    `in_process` runs it here instead, without a budget: for work known to be small, where
+    starting a process would cost more than the work."""
+    import multiprocessing
+
     ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
     messages: list[tuple[Any, ...]] = []
-    if ctx is None:  # no fork here: run in this process, without a budget
+    if ctx is None or in_process:  # no fork here, or no need: run in this process, without a budget
         try:
             work(messages.append)
         except RecursionError:
@@ -394,7 +408,9 @@ def symbolic_check(graph: Graph, trace: Trace | None, *, timeout: float = DEFAUL
     import sympy  # noqa: F401 - imported here once, so that each forked check starts with it loaded
 
     by_element = None if exact is None else _per_element(exact)
-    messages, reason = run_budgeted(lambda send: _work(graph, trace, todo, latex, by_element, send), timeout)
+    small = exact is None and per_element * len(todo) <= IN_PROCESS_COST
+    messages, reason = run_budgeted(lambda send: _work(graph, trace, todo, latex, by_element, send), timeout,
+                                    in_process=small)
     check = Check("symbolic", "pass", note=note)
     found: dict[str, list[tuple[str, float, str]]] = {}
     replayed: dict[str, list[tuple[str, float, str]]] = {}

@@ -203,8 +203,26 @@ class _Builder(Transformer[Token, Any]):
 _lock = threading.Lock()
 
 
+def cache_path() -> str | bool:
+    """Where the analysed grammar is kept between runs: a file in the user's cache folder
+    ($XDG_CACHE_HOME/symgrad or ~/.cache/symgrad), which Lark checks against a hash of the grammar,
+    its options and its own version, and rebuilds when they change.  False (no cache) where
+    there is no such folder to write; Lark also carries on, silently, if it cannot write the file."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "symgrad")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:
+        return False
+    return os.path.join(folder, "grammar.lark-cache")
+
+
 @cache
 def _parser() -> tuple[Lark, _Builder]:
+    """The LALR parser with its callbacks.  Building the tables takes about 0.15 s, most of a
+    short run, so they are loaded from the cache where Lark kept them (cache_path)."""
     builder = _Builder()
     lark = Lark(
         grammar_text(),
@@ -213,6 +231,7 @@ def _parser() -> tuple[Lark, _Builder]:
         start=["program", "value"],
         transformer=builder,
         maybe_placeholders=True,
+        cache=cache_path(),
     )
     return lark, builder
 

@@ -232,13 +232,15 @@ def _text(sp: Any, v: Any) -> str:
 
 
 def derivative_text(sp: Any, d: Any, names: list[tuple[Any, str]], show: Callable[[Any], str]) -> tuple[Any, str]:
-    """A derivative for display: simplified and written with named intermediates where it is small
-    enough (SIMPLIFY_OPS), as SymPy gives it up to SHOWN_OPS, else not shown ("")."""
+    """A derivative for display: tidied and written with named intermediates where it is small
+    enough (SIMPLIFY_OPS, SHORTEN_OPS), as SymPy gives it up to SHOWN_OPS, else not shown ("").
+    Tidying takes the shortest of the derivative, its common factors pulled out and its fraction
+    cancelled: cheap and predictable, where sympy.simplify is neither."""
     ops = int(sp.count_ops(d))
     if ops > SHOWN_OPS:
         return None, ""
     if ops <= SIMPLIFY_OPS:
-        d = sp.simplify(d)
+        d = min((d, sp.factor_terms(d), sp.cancel(d)), key=lambda e: (int(sp.count_ops(e)), len(str(e))))
     if ops <= SHORTEN_OPS:
         d = shorten(sp, d, names)
     return d, show(d)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..checks import Check, summary
 from ..engine import Trace
 from ..errors import SymgradError
 from ..graph import Graph, describe
 from ..numbers import exact
 from ..records import Record
 from .source import program_text
+
+if TYPE_CHECKING:  # the checks are imported only where there are checks to write
+    from ..checks import Check
 
 SCHEMA_VERSION = 2  # of every JSON record symgrad writes; the schemas are in symgrad/schemas/
 
@@ -61,6 +63,8 @@ def result(trace: Trace, records: list[Record], wrt: list[str] | None = None,
 
 
 def checks_json(checks: list[Check]) -> dict[str, Any]:
+    from ..checks import summary
+
     agree, line = summary(checks)
     out: dict[str, Any] = {"checks": {c.kind: check_json(c) for c in checks} | {"agree": agree, "summary": line}}
     exact = next((c.exact for c in checks if c.exact), None)
