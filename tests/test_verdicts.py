@@ -128,6 +128,18 @@ def test_a_power_at_zero_zero_is_undefined_in_the_exponent() -> None:
     assert cli("f(a,b)=a^b", "--at", "a=0,b=0").exit_code == 0
 
 
+@pytest.mark.parametrize(("text", "verdict"), [
+    ("f(x) = log(x)", "infinite"),  # log 0 = -inf; the slope 1/x grows to +inf on the one side there is
+    ("f(x) = 1/x", "infinite"),  # a pole: the slope -1/x^2 is -inf from both sides
+    ("f(x) = 1/x^2", "undefined"),  # the slope -2/x^3 is -inf on the right, +inf on the left
+    ("f(x) = log(abs(x))", "undefined"),  # the slope 1/x: +inf on the right, -inf on the left
+])
+def test_a_function_infinite_at_the_point(text: str, verdict: str) -> None:
+    verdicts, _, _ = checked(text, x=0.0)
+    assert verdicts["x"][0] == verdict, verdicts
+    assert cli(text, "--at", "x=0").exit_code == 0
+
+
 def test_log_of_a_negative_number_is_undefined() -> None:
     verdicts, _, _ = checked("f(x) = log(x)", x=-1.0)
     assert verdicts["x"] == ("undefined", "the function is nan at this point")
@@ -305,7 +317,9 @@ AGREEMENT = [
     ("sqrt(x)", [0.0, 2.0]),
     ("x*abs(x)", [0.0, -2.0]),
     ("relu(x)", [0.0, 1e-9, -3.0]),
-    ("log(x)", [-1.0, 2.0]),
+    ("log(x)", [-1.0, 0.0, 2.0]),
+    ("1/x", [0.0, -3.0]),
+    ("1/x^2", [0.0]),
     ("x^1e9", [1.0000001]),
     ("0*sqrt(x)", [0.0]),
 ]
