@@ -348,7 +348,8 @@ def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps
         from .views import checks_view
 
         click.echo()
-        for line in checks_view.lines(checks, trace, sym, digits, wrt):
+        width = _console().width if fmt == "table" else None
+        for line in checks_view.lines(checks, trace, sym, digits, wrt, width):
             say(line)
         exact = next((c for c in checks if c.exact), None)
         if exact is not None:

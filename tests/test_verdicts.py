@@ -406,3 +406,18 @@ def test_json_verdicts_and_schema_version() -> None:
     data = json_of("f(x,y)=x*y - y*x", "--at", "x=0.1,y=0.3")
     verdicts = {r["verdict"] for c in ("symbolic", "numeric") for r in data["checks"][c]["inputs"].values()}
     assert verdicts <= {"excellent", "zero"}
+
+
+def test_on_a_narrow_terminal_the_checks_fit_its_width() -> None:
+    from symgrad.views import checks_view
+    from symgrad.views.plain import UNICODE
+
+    _, checks, trace = checked("f(x)=1/(1+exp(-x))", x=-1000.0)
+    for width in (60, 100):
+        lines = checks_view.lines(checks, trace, UNICODE, 4, None, width)
+        assert all(len(line) <= width for line in lines), [line for line in lines if len(line) > width]
+    narrow = checks_view.lines(checks, trace, UNICODE, 4, None, 60)
+    assert narrow[0] == "x  backprop nan · symbolic 5.07596e-435 · numeric 0 ·"
+    assert narrow[1] == "    unstable"
+    wide = checks_view.lines(checks, trace, UNICODE, 4, None, 100)
+    assert wide[0].split() == ["input", "backprop", "symbolic", "rel.", "error", "numeric", "rel.", "error", "verdict"]

@@ -28,7 +28,11 @@ def _err(r: Any) -> str:
     return "" if v is None else ("0" if v == 0 else f"{v:.1e}")
 
 
-def lines(checks: list[Check], trace: Trace, sym: Symbols, digits: int, wrt: list[str] | None = None) -> list[str]:
+def lines(checks: list[Check], trace: Trace, sym: Symbols, digits: int, wrt: list[str] | None = None,
+          width: int | None = None) -> list[str]:
+    """The checks as lines of text: a row per input element, the reasons of the special verdicts,
+    the derivatives, notes and the summary.  With `width` (a terminal's columns), a table wider
+    than that becomes one line per element, and long lines wrap with an indent."""
     by_kind = {c.kind: c for c in checks}
     sym_check, num_check = by_kind.get("symbolic"), by_kind.get("numeric")
     rows = [["input", "backprop", "symbolic", "rel. error", "numeric", "rel. error", "verdict"]]
@@ -48,6 +52,8 @@ def lines(checks: list[Check], trace: Trace, sym: Symbols, digits: int, wrt: lis
         rows.append(cells)
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     out = ["  ".join(cell.ljust(widths[c]) for c, cell in enumerate(row)).rstrip() for row in rows]
+    if width is not None and sum(widths) + 2 * (len(widths) - 1) > width:
+        out = [_compact(row, sym) for row in rows[1:]]
     if len(todo) > SHOWN_ROWS:
         out.append(f"... and {len(todo) - SHOWN_ROWS} more input elements")
     reasons: dict[str, list[str]] = {}
@@ -65,7 +71,20 @@ def lines(checks: list[Check], trace: Trace, sym: Symbols, digits: int, wrt: lis
     notes = [f"{c.kind}: {c.note}" for c in checks if c.note]
     out += [f"note: {n}" for n in notes]
     out.append(summary(checks)[1])
-    return out
+    if width is None:
+        return out
+    import textwrap
+
+    return [wrapped for line in out for wrapped in (textwrap.wrap(line, width, subsequent_indent="    ",
+                                                                  break_on_hyphens=False) or [""])]
+
+
+def _compact(row: list[str], sym: Symbols) -> str:
+    """One element's row for a narrow terminal: x  nan  symbolic 5.07596e-435  numeric 0  unstable."""
+    label, backprop, symbolic, sym_err, numeric, num_err, verdict = row
+    parts = [f"{label}  backprop {backprop}", f"symbolic {symbolic}" + (f" ({sym_err})" if sym_err else ""),
+             f"numeric {numeric}" + (f" ({num_err})" if num_err else ""), verdict]
+    return f" {sym.dot} ".join(parts)
 
 
 def derivative_lines(graph: Graph, check: Check, sym: Symbols) -> list[str]:
