@@ -421,3 +421,13 @@ def test_on_a_narrow_terminal_the_checks_fit_its_width() -> None:
     assert narrow[1] == "    unstable"
     wide = checks_view.lines(checks, trace, UNICODE, 4, None, 100)
     assert wide[0].split() == ["input", "backprop", "symbolic", "rel.", "error", "numeric", "rel.", "error", "verdict"]
+
+
+def test_a_variable_named_e_is_printed_apart_from_eulers_number() -> None:
+    # f = exp(1)*e + e^2 with the variable e = 2: f = 2e + 4 (Euler's e), df/de = exp(1) + 2*2 = 6.718...
+    result = cli("f(e) = exp(1)*e + e^2", "--at", "e=2", "--format", "plain")
+    assert result.exit_code == 0
+    assert "∂f/∂e = 2*e + exp(1)" in result.stdout
+    assert "note: e is a variable here; Euler's number is exp(1)" in result.stderr
+    exact = cli("f(e) = exp(1)*e + e^2", "--at", "e=2", "--exact", "--format", "plain").stdout
+    assert "exact: f = 4 + 2*exp(1), ∂f/∂e = exp(1) + 4" in exact
