@@ -593,6 +593,8 @@ def float_trouble(trace: Trace) -> str:
             if g is None or not np.isfinite(g).all() or not trace.sent[i] or not all(
                     np.isfinite(values[j]).all() for j in (i, *graph.nodes[i].inputs)):
                 continue
+            if any(loc is not None and np.isnan(loc).any() for loc in trace.local[i]):
+                continue  # the gate's own local gradient is undefined here (atan2 at 0, 0): not float64's doing
             for k, d in enumerate(trace.sent[i]):
                 if d is not None and np.isnan(d).any():
                     j = graph.nodes[i].inputs[k]

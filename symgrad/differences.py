@@ -190,6 +190,9 @@ def _centred(ladder: list[Probe], usable: list[int], g: Array, scale: float,
         better = decide(c, g, scale, known)
         if better.name in ("excellent", "fine", "zero"):
             return better, c
+    grows = _grows(values) if len(values) >= 3 and known.edge else None
+    if grows is not None:  # at a gate's edge, differences that grow without bound: a jump or a pole
+        return _unbounded({"centred": grows}, g, False, known), None
     last, before = values[-1], values[-2]
     moved = float(np.max(np.abs(last - before)))
     off = float(np.max(np.abs(last - g)))

@@ -174,7 +174,7 @@ def _apply(graph: Graph, i: int, args: list[Array]) -> Array:
             problem = str(exc)
     labels = [graph.labels[j] for j in node.inputs]
     raise SymgradError(
-        "shape" if node.op not in ("index", "sum_axis", "mean_axis") else "value",
+        prim.error_kind,
         f"{graph.labels[i]} = {describe(graph, i)}: {problem.format(*labels)}",
         source=graph.source, span=node.span,
     )

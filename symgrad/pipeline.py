@@ -224,7 +224,9 @@ def _point_verdicts(trace: Trace) -> list[str]:
 
         backprop = np.broadcast_to(trace.gradient[name], (count,)).reshape(count, 1)
         at_kink = _at_kink(trace, name)
-        for k, (verdict, _) in enumerate(estimate_all(f0, backprop, at_kink, probe, scale, known)):
+        edge, text = _at_edge(trace, name)
+        mine = [Known(unstable=k.unstable, edge=text if edge[p] else "") for p, k in enumerate(known)]
+        for k, (verdict, _) in enumerate(estimate_all(f0, backprop, at_kink, probe, scale, mine)):
             verdicts[k].append(verdict.name)
     return [worst(v) if v else "skipped" for v in verdicts]
 
@@ -251,6 +253,7 @@ def _point_trouble(trace: Trace) -> Array:
     count = trace.values[graph.output].shape[0]
     lost = np.zeros(count, dtype=bool)
     all_finite = np.ones(count, dtype=bool)
+    undefined_local = np.zeros(count, dtype=bool)  # a gate whose own gradient is nan there (atan2 at 0, 0)
     for i, node in enumerate(graph.nodes):
         v = np.broadcast_to(trace.values[i], (count, *trace.values[i].shape[1:])).reshape(count, -1)
         here = np.isfinite(v).all(axis=1)
@@ -265,10 +268,16 @@ def _point_trouble(trace: Trace) -> Array:
                 if test is not None:
                     hit = np.asarray(test(*prim_args(prim, args)))
                     excused |= np.broadcast_to(hit, (count, *hit.shape[1:])).reshape(count, -1).any(axis=1)
+            if prim.edge is not None and prim.elementwise:
+                for partial in prim.partials:
+                    local = np.atleast_1d(np.asarray(partial(trace.values[i], *prim_args(prim, args)), dtype=float))
+                    nan = np.broadcast_to(np.isnan(local), (count, *local.shape[1:]))
+                    undefined_local |= nan.reshape(count, -1).any(axis=1)
             lost |= ~here & inputs_ok & ~excused
         all_finite &= here
     for g in trace.gradient.values():
-        lost |= all_finite & np.isnan(np.broadcast_to(g, (count, *g.shape[1:])).reshape(count, -1)).any(axis=1)
+        nan_gradient = np.isnan(np.broadcast_to(g, (count, *g.shape[1:])).reshape(count, -1)).any(axis=1)
+        lost |= all_finite & ~undefined_local & nan_gradient
     return lost
 
 
@@ -290,6 +299,31 @@ def _at_kink(trace: Trace, name: str) -> Array:
         if per_point.any() and name in reached(trace, {i: ""}):
             found |= per_point
     return found
+
+
+def _at_edge(trace: Trace, name: str) -> tuple[Array, str]:
+    """Per point: is a gate that the input's gradient passes through at the edge of its domain
+    (checks.edges_reached, point by point)?  And that gate in words."""
+    from . import primitives as P
+    from .checks import reached
+    from .engine import prim_args
+    from .graph import describe
+
+    graph = trace.graph
+    count = trace.values[graph.output].shape[0]
+    found = np.zeros(count, dtype=bool)
+    text = ""
+    for i, node in enumerate(graph.nodes):
+        prim = P.PRIMITIVES.get(node.op)
+        if prim is None or prim.edge is None or prim.edge_text is None:
+            continue
+        hit = np.asarray(prim.edge(*prim_args(prim, [trace.values[j] for j in node.inputs])))
+        per_point = np.broadcast_to(hit, (count, *hit.shape[1:])).reshape(count, -1).any(axis=1)
+        if per_point.any() and name in reached(trace, {i: ""}):
+            found |= per_point
+            text = text or (f"{graph.labels[i]} = {describe(graph, i)}: "
+                            + prim.edge_text.format(*(graph.labels[j] for j in node.inputs)))
+    return found, text
 
 
 def _sides_differ(graph: Graph, center: list[Array], moved: list[Array]) -> Array:

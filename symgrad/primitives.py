@@ -73,6 +73,11 @@ class Primitive:
     edge_text: str | None = None
     # Where the inputs are outside the gate's domain: nan in the mathematics (log of a negative number).
     outside: Callable[..., Any] | None = None
+    # How a node of this gate is written with its inputs' text: "{0} + {1}", "{0}[{rest}]", "[{all}]";
+    # None: a call, "exp({0})", by the name it is called by.
+    written: str | None = None
+    right_assoc: bool = False  # an infix operator that groups to the right (a^b^c is a^(b^c))
+    error_kind: str = "shape"  # the kind of error its `check` or forward reports: "shape" or "value"
     # What to do instead where float64 overflows or underflows in this gate.
     unstable_hint: str | None = None
 
@@ -86,6 +91,17 @@ class Primitive:
 
     def differentiable(self, k: int) -> bool:
         return self.nondiff_from is None or k < self.nondiff_from
+
+    def write(self, args: list[str]) -> str:
+        """A node of this gate written with its inputs' text (labels or formulas), as the tables
+        show it: "x + y", "-x", "W[i, j]", "[a, b]", "W.T", "max(a, b)"."""
+        if self.written is not None:
+            return self.written.format(*args, rest=", ".join(args[1:]), all=", ".join(args))
+        if self.operator and self.symbol and len(args) == 2:
+            return f"{args[0]} {self.symbol} {args[1]}"
+        if self.operator and self.symbol and len(args) == 1:
+            return f"{self.symbol}{args[0]}"
+        return f"{self.called_as}({', '.join(args)})"
 
 
 def _ones(out: Array, *args: Array) -> float:
@@ -473,6 +489,7 @@ _TABLE: list[Primitive] = [
         edge=lambda a, b: a == 0,
         edge_text="{0}^{1} is discontinuous in {1} at {0} = 0, and its slope in {0} is infinite there for {1} < 1",
         outside=lambda a, b: (a < 0) & (b != np.round(b)),
+        written="{0}^{1}", right_assoc=True,
     ),
     # Functions of one argument.
     Primitive(
@@ -545,6 +562,23 @@ _TABLE: list[Primitive] = [
         lambda sp, x: sp.atan(x), "inverse tangent", local_text=("1/(1 + {0}^2)",),
     ),
     Primitive(
+        "atan2", 2, np.arctan2,
+        (lambda out, y, x: x / (x * x + y * y), lambda out, y, x: -y / (x * x + y * y)),
+        lambda sp, y, x: sp.atan2(y, x), "the angle of the point (x, y), in (-π, π]", params=("y", "x"),
+        local_text=("{1}/({0}^2 + {1}^2)", "-{0}/({0}^2 + {1}^2)"),
+        # undefined at the origin; it jumps by 2π across the negative x axis, which the side of y tells
+        # where the angle is beyond 3π/4 (a label that changes nowhere else)
+        edge=lambda y, x: (y == 0) & (x == 0), edge_text="atan2({0}, {1}) is undefined at {0} = {1} = 0",
+        branch=lambda y, x: np.where(np.abs(np.arctan2(y, x)) > 0.75 * np.pi, np.sign(y), 0.0),
+        kink=lambda y, x: (y == 0) & (x < 0), kink_text="atan2 jumps by 2π across the negative x axis",
+    ),
+    Primitive(
+        "log1p", 1, np.log1p, (lambda out, x: 1.0 / (1.0 + x),),
+        lambda sp, x: sp.log(1 + x), "log(1 + x), accurate for small x", local_text=("1/(1 + {0})",),
+        edge=lambda x: x == -1, edge_text="log1p({0}) is -inf at {0} = -1 and its slope is infinite",
+        outside=lambda x: x < -1,
+    ),
+    Primitive(
         "sinh", 1, np.sinh, (lambda out, x: np.cosh(x),),
         lambda sp, x: sp.sinh(x), "hyperbolic sine", local_text=("cosh({0})",),
     ),
@@ -564,7 +598,8 @@ _TABLE: list[Primitive] = [
         local_text=("{out}*(1 - {out})",), expansion="1 / (exp(-x) + 1)",
     ),
     Primitive(
-        "softplus", 1, lambda x: np.logaddexp(0.0, x), (lambda out, x: _sigmoid(x),),
+        # max(x, 0) + log1p(exp(-|x|)): stable, and built of functions every array type has
+        "softplus", 1, lambda x: np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x))), (lambda out, x: _sigmoid(x),),
         lambda sp, x: sp.log(1 + sp.exp(x)), "log(1 + exp(x)) (grouped gate)",
         local_text=("sigmoid({0})",), expansion="log(1 + exp(x))",
     ),
@@ -625,6 +660,7 @@ _TABLE: list[Primitive] = [
         "transpose", 1, _transpose, (), lambda sp, a: _transpose(a),
         "transpose: swaps the two axes of a matrix (also W.T)", local_text=("{g}.T",),
         vjp=_transpose_vjp, params=("W",),
+        written="{0}.T",
     ),
     Primitive(
         "sum", 1, _reduce_all(np.sum), (), lambda sp, a: _sym_sum(sp, a),
@@ -635,6 +671,7 @@ _TABLE: list[Primitive] = [
         lambda sp, a, axis: _sym_sum(sp, a, _axis(a, axis)),
         "sum along one axis (0-based; negative counts from the end)", call="sum",
         local_text=("1",), vjp=_sum_axis_vjp, params=("x", "axis"), nondiff_from=1, check=_axis_check,
+        error_kind="value",
     ),
     Primitive(
         "mean", 1, _reduce_all(np.mean), (), lambda sp, a: _sym_sum(sp, a) / _count(a),
@@ -646,6 +683,7 @@ _TABLE: list[Primitive] = [
         "mean along one axis", call="mean", local_text=("1/n",),
         vjp=lambda k, g, out, a, axis: _sum_axis_vjp(k, g, out, a, axis) / _count(a, axis),
         params=("x", "axis"), nondiff_from=1, check=_axis_check,
+        error_kind="value",
     ),
     Primitive(
         "dot", 2, lambda a, b: _reduce_all(np.sum)(a * b), (), lambda sp, a, b: _sym_sum(sp, a * b),
@@ -688,15 +726,18 @@ _TABLE: list[Primitive] = [
         "indexing: s[i], W[i, j], W[i] (0-based; negative counts from the end)",
         local_text=("1 at the index",), vjp=_index_vjp, nondiff_from=1, check=_index_check,
         callable=False, operator=True, min_arity=2, params=("a", "i"),
+        written="{0}[{rest}]", error_kind="value",
     ),
     Primitive(
         "stack", -1, _stack, (), lambda sp, *items: _stack(*items), "an array of its entries: [a, b, c]",
         local_text=(), vjp=_stack_vjp, check=_stack_check, callable=False, operator=True,
+        written="[{all}]",
     ),
     # The identity: gives a second name to a node that already has one (f(x) = x).
     Primitive(
         "id", 1, lambda x: x, (_ones,),
         lambda sp, x: x, "the same value", local_text=("1",), callable=False,
+        written="{0}",
     ),
 ]
 

@@ -134,55 +134,33 @@ class Hi:
     def __repr__(self) -> str:
         return f"Hi({self.v})"
 
-    def exp(self) -> Hi:
-        return self._lift(_fn("exp"))
+    def __getattr__(self, name: str) -> Callable[..., Hi]:
+        """NumPy's object loops call np.exp(a) as a.exp(), np.arctan2(y, x) as y.arctan2(x): every such
+        function is mpmath's of the same name (arcsin is asin), so that a new primitive needs nothing
+        here.  A result that is not real (log of a negative number) is nan."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        f = _fn(_MPMATH_NAMES.get(name, name))
+        return lambda *others: self._lift(lambda *a: _real(f(*a)), *others)
 
-    def log(self) -> Hi:
-        return self._lift(_log)
 
-    def log2(self) -> Hi:
-        return self._lift(lambda a: _log(a) / _log(Hi._of(2)))
+# NumPy's names for the functions whose mpmath names differ.
+_MPMATH_NAMES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arctan2": "atan2"}
 
-    def log10(self) -> Hi:
-        return self._lift(lambda a: _log(a) / _log(Hi._of(10)))
 
-    def sqrt(self) -> Hi:
-        return self._lift(lambda a: _fn("sqrt")(a) if a >= 0 else _nan())
+def _real(v: Any) -> Any:
+    import mpmath
 
-    def sin(self) -> Hi:
-        return self._lift(_fn("sin"))
-
-    def cos(self) -> Hi:
-        return self._lift(_fn("cos"))
-
-    def tan(self) -> Hi:
-        return self._lift(_fn("tan"))
-
-    def arcsin(self) -> Hi:
-        return self._lift(lambda a: _fn("asin")(a) if abs(a) <= 1 else _nan())
-
-    def arccos(self) -> Hi:
-        return self._lift(lambda a: _fn("acos")(a) if abs(a) <= 1 else _nan())
-
-    def arctan(self) -> Hi:
-        return self._lift(_fn("atan"))
-
-    def sinh(self) -> Hi:
-        return self._lift(_fn("sinh"))
-
-    def cosh(self) -> Hi:
-        return self._lift(_fn("cosh"))
-
-    def tanh(self) -> Hi:
-        return self._lift(_fn("tanh"))
-
-    def logaddexp(self, o: Any) -> Hi:
-        return self._lift(lambda a, b: _log(_fn("exp")(a) + _fn("exp")(b)), o)
+    return v if isinstance(v, mpmath.mpf) else mpmath.nan
 
 
 def _fn(name: str) -> Callable[..., Any]:
     import mpmath
 
+    if name == "log":
+        return _log
+    if name == "log2":
+        return lambda a: _log(a) / mpmath.log(2)
     f: Callable[..., Any] = getattr(mpmath, name)
     return f
 

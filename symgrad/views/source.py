@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from ..parser import Program, Syntax
-from ..primitives import PREC_ATOM, PREC_POWER, PREC_PRODUCT, PREC_SUM, PREC_UNARY
-
-_BINARY = {"add": ("+", PREC_SUM), "sub": ("-", PREC_SUM), "mul": ("*", PREC_PRODUCT),
-           "div": ("/", PREC_PRODUCT), "matmul": ("@", PREC_PRODUCT), "pow": ("^", PREC_POWER)}
+from ..primitives import PREC_ATOM, PREC_UNARY, PRIMITIVES
 
 # Past this length the text is shown as typed, cut short, instead of rewritten.
 LIMIT = 240
@@ -42,15 +39,12 @@ def _write(s: Syntax, done: dict[int, tuple[str, int]]) -> tuple[str, int]:
         if s.kind == "attr":
             return f"{base}.{s.text}", PREC_ATOM
         return f"{base}[{', '.join(k[0] for k in rest)}]", PREC_ATOM
-    if s.text == "neg":
+    prim = PRIMITIVES[s.text]  # an operator: the table says how it is written and how it binds
+    prec = prim.prec
+    if len(kids) == 1:
         (t, p), = kids
-        return ("-" + (t if p > PREC_UNARY else f"({t})")), PREC_UNARY
-    sym, prec = _BINARY[s.text]
+        return prim.write([t if p > prec else f"({t})"]), prec
     (lt, lp), (rt, rp) = kids
-    if s.text == "pow":
-        left = lt if lp > PREC_POWER else f"({lt})"
-        right = rt if rp >= PREC_UNARY else f"({rt})"
-        return f"{left}^{right}", PREC_POWER
-    left = lt if lp >= prec else f"({lt})"
-    right = rt if rp > prec else f"({rt})"
-    return f"{left} {sym} {right}", prec
+    if prim.right_assoc:  # a^b^c is a^(b^c); a unary minus binds looser than ^ on the left only
+        return prim.write([lt if lp > prec else f"({lt})", rt if rp >= PREC_UNARY else f"({rt})"]), prec
+    return prim.write([lt if lp >= prec else f"({lt})", rt if rp > prec else f"({rt})"]), prec
