@@ -26,8 +26,10 @@ class Record:
     node: int  # the graph node it stands for
     label: str  # x, q, n1, f
     name: str | None  # the user's name, if any
-    op: str  # input, const, a primitive's name, or call
-    function: str | None  # for op == "call": the user's function
+    op: str  # input, const, a primitive's name, or call (as in JSON)
+    kind: str  # "input", "const", "call" (one of the user's functions) or "gate" (a primitive)
+    gate: str | None  # a gate by the name it is called by (max for the largest element), or the function
+    function: str | None  # for a call: the user's function
     inputs: tuple[int, ...]  # record ids
     computes: str  # "x + y", "sq(x)"
     shape: tuple[int, ...]  # the value's shape: () for a scalar
@@ -92,6 +94,8 @@ def records(trace: Trace) -> list[Record]:
         upstream = trace.grads[i]
         out.append(Record(
             id=k, node=i, label=graph.labels[i], name=node.name, op=op, function=function,
+            kind=op if op in ("input", "const", "call") else "gate",
+            gate=function if op == "call" else (P.PRIMITIVES[op].called_as if op in P.PRIMITIVES else None),
             inputs=tuple(rid[j] for j in inputs), computes=describe(graph, i), shape=core(trace.values[i]),
             value=trace.value_of(trace.values[i]), upstream=None if upstream is None else trace.grad_of(upstream),
             local=local, local_kind=kinds, local_text=local_text, sent=sent, local_vjp=vjp_form,

@@ -60,7 +60,7 @@ def cells(rec: Record, records: list[Record], digits: int, sym: Symbols, *,
         loc = rec.local[k] if k < len(rec.local) else None
         prefix = f"{d}{rec.label}/{d}{lab}"
         formula = rec.local_text[k] if k < len(rec.local_text) else ""
-        if kind.startswith("jacobian (") or (kind == "jacobian" and loc is not None and rec.op != "call"):
+        if kind.startswith("jacobian (") or (kind == "jacobian" and loc is not None and rec.kind != "call"):
             shape = kind.removeprefix("jacobian ")
             text = f"Jacobian {shape}" if loc is None else short(loc, digits)
             local += labelled(f"{prefix} = ", text)
@@ -68,7 +68,7 @@ def cells(rec: Record, records: list[Record], digits: int, sym: Symbols, *,
             value = short(loc, digits)
             if is_number(formula) and np.all(loc == read_number(formula)):
                 value = formula  # 1 for every element: no need to list them
-            if rec.op == "call" or not formula or formula == value:
+            if rec.kind == "call" or not formula or formula == value:
                 local += labelled(f"{prefix} = ", value)
             else:
                 local += labelled(f"{prefix} = {formula} = ", value)
@@ -81,9 +81,8 @@ def cells(rec: Record, records: list[Record], digits: int, sym: Symbols, *,
         send_lines = [line for s in sends for line in s]
     notes: list[str] = []
     if rec.role:
-        notes.append(f"{rec.op.removeprefix('a')}: {rec.role}" if rec.op in ("amax", "amin")
-                     else f"{rec.op}: {rec.role}")
-    if rec.op == "call":
+        notes.append(f"{rec.gate}: {rec.role}")
+    if rec.kind == "call":
         notes.append(f"grouped gate {rec.function}")
     if rec.kink:
         notes.append(f"kink: {rec.kink}")
@@ -92,7 +91,7 @@ def cells(rec: Record, records: list[Record], digits: int, sym: Symbols, *,
         parts = signed_sum([f"{short(v, digits, oneline=True)} (via {records[c].label})" for c, v in shown])
         more = len(rec.contributions) - len(shown)
         notes.append(f"branches add: {parts}" + (f" + {more} more branches" if more else ""))
-    computes = "input" if rec.op == "input" else rec.computes
+    computes = "input" if rec.kind == "input" else rec.computes
     upstream = [""] if rec.upstream is None else _block(short(rec.upstream, digits))
     return [[rec.label], [computes], _block(short(rec.value, digits)), local or [""], upstream,
             send_lines, notes or [""]]
@@ -110,7 +109,7 @@ RIGHT = {2, 4}  # value and upstream line up on the right
 
 
 def table(records: list[Record], digits: int, sym: Symbols) -> list[str]:
-    rows = [cells(r, records, digits, sym) for r in records if r.op != "const"]
+    rows = [cells(r, records, digits, sym) for r in records if r.kind != "const"]
     widths = [len(t) for t in TITLES]
     for row in rows:
         for c, cell in enumerate(row):

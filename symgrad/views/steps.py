@@ -28,8 +28,8 @@ def render(trace: Trace, records: list[Record], *, digits: int = 4, sym: Symbols
     seed = short(trace.upstream, digits, oneline=True) if trace.upstream is not None else "1"
     head = f"backward pass, starting from {d}{out}/{d}{out} = {seed}"
     for rec in reversed(records):
-        if rec.upstream is None or rec.op in ("input", "const"):
-            if rec.op == "input" and len(rec.contributions) > 1:
+        if rec.upstream is None or rec.kind in ("input", "const"):
+            if rec.kind == "input" and len(rec.contributions) > 1:
                 rows.append(_branches(rec, records, out, digits, sym))
             continue
         if len(rec.contributions) > 1:
@@ -60,7 +60,7 @@ def render(trace: Trace, records: list[Record], *, digits: int = 4, sym: Symbols
             else:
                 how = f" = {up} {dot} {formula}" if formula else ""
                 middle = f"{first} {dot} {local_name}{how}"
-            note = f"({rec.op} {rec.role})" if rec.role and rec.op in ("add", "max", "min", "mul") else ""
+            note = f"({rec.gate} {rec.role})" if rec.role else ""
             rows.append((left, middle, short(sent, digits, oneline=True), note))
     width_left = max((len(r[0]) for r in rows), default=0)
     width_mid = max((len(r[1]) for r in rows), default=0)

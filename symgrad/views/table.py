@@ -24,7 +24,7 @@ GAP = 2  # spaces between columns
 def render(console: Console, trace: Trace, records: list[Record], *, digits: int = 4,
            sym: plain.Symbols = plain.UNICODE, wrt: list[str] | None = None) -> None:
     console.print(Text(plain.header(trace, digits), style="bold"))
-    rows = [(r, plain.cells(r, records, digits, sym, one_per_line=True)) for r in records if r.op != "const"]
+    rows = [(r, plain.cells(r, records, digits, sym, one_per_line=True)) for r in records if r.kind != "const"]
     if sym is plain.ASCII:
         rows = [(r, [[line.translate(plain.ASCII_TEXT) for line in cell] for cell in cells]) for r, cells in rows]
     used = [c for c in range(len(plain.TITLES)) if c < 3 or any(any(cells[c]) for _, cells in rows)]
@@ -46,7 +46,7 @@ def _table(console: Console, rows: list[tuple[Record, list[list[str]]]], used: l
         table.add_column(plain.TITLES[c], style=STYLES[c], justify="right" if c in plain.RIGHT else "left",
                          no_wrap=True, min_width=widths[c])
     for rec, cells in rows:
-        style = "bold" if rec.is_output or rec.op == "input" else None
+        style = "bold" if rec.is_output or rec.kind == "input" else None
         table.add_row(*["\n".join(cells[c]) for c in used], style=style)
     console.print(table)
 
@@ -56,7 +56,8 @@ def _blocks(console: Console, rows: list[tuple[Record, list[list[str]]]], used: 
         label, computes, value = cells[0][0], cells[1][0], cells[2]
         head = Text()
         head.append(label, style="bold")
-        head.append(f"  {computes}" if computes != "input" else "  input", style="bold" if rec.op == "input" else None)
+        head.append(f"  {computes}" if computes != "input" else "  input",
+                    style="bold" if rec.kind == "input" else None)
         if len(value) == 1:
             head.append(" = ")
             head.append(value[0].strip(), style="green")
