@@ -205,27 +205,10 @@ def _moved(trace: Trace, todo: list[tuple[str, tuple[int, ...], str]], centre: l
         values, _ = forward(graph, inputs, watch=False)
     out = np.broadcast_to(values[graph.output], (2 * n, *core(values[graph.output])))  # a constant output too
     fx = _reduced(trace, out)
-    crossed = _kinks_crossed(graph, trace.values, values, 2 * n)
+    from .differences import kinks_crossed
+
+    crossed = kinks_crossed(graph, trace.values, values, 2 * n)
     return fx[0::2], fx[1::2], crossed[0::2], crossed[1::2], up, down
-
-
-def _kinks_crossed(graph: Graph, center: list[Array], moved: list[Array], count: int) -> Array:
-    """For each moved point: is some gated node (relu, abs, max, a pole of /) on another side of
-    its kink than at the centre?"""
-    crossed = np.zeros(count, dtype=bool)
-    with np.errstate(all="ignore"):
-        for node in graph.nodes:
-            if node.op in ("input", "const"):
-                continue
-            prim = P.PRIMITIVES[node.op]
-            if prim.branch is None:
-                continue
-            here = np.asarray(prim.branch(*prim_args(prim, [center[j] for j in node.inputs])))
-            there = np.asarray(prim.branch(*prim_args(prim, [moved[j] for j in node.inputs])))
-            there = np.broadcast_to(there, (count, *there.shape[1:]))  # a gate on constants: same everywhere
-            here = np.broadcast_to(here, there.shape)
-            crossed |= (there != here).reshape(count, -1).any(axis=1)
-    return crossed
 
 
 # ---- symbolic ------------------------------------------------------------------------

@@ -32,6 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import primitives as P
+from .engine import prim_args
+from .graph import Graph
 from .numbers import short
 from .verdicts import EXCELLENT, FINE, NOTHING, Known, Verdict, decide
 
@@ -239,4 +242,21 @@ def _unbounded(unbounded: dict[str, Array], g: Array, at_kink: bool, known: Know
     return Verdict("wrong", reason="backprop's infinite gradient has the wrong sign")
 
 
-__all__ = ["DEFAULT_STEP", "EXCELLENT", "STEPS", "Probe", "estimate_all", "judge_row"]
+def kinks_crossed(graph: Graph, centre: list[Array], moved: list[Array], count: int) -> Array:
+    """For each of `count` moved points: is some gate with a kink or a jump (relu, abs, max, the cut
+    of atan2) on another side of it than at the centre?  `centre` has a leading axis of 1 or `count`."""
+    crossed = np.zeros(count, dtype=bool)
+    with np.errstate(all="ignore"):
+        for node in graph.nodes:
+            prim = P.PRIMITIVES.get(node.op)
+            if prim is None or prim.branch is None:
+                continue
+            here = np.asarray(prim.branch(*prim_args(prim, [centre[j] for j in node.inputs])))
+            there = np.asarray(prim.branch(*prim_args(prim, [moved[j] for j in node.inputs])))
+            shape = np.broadcast_shapes(here.shape, there.shape)
+            differs = np.broadcast_to(here, shape) != np.broadcast_to(there, shape)
+            crossed |= np.broadcast_to(differs.reshape(shape[0], -1).any(axis=1), (count,))
+    return crossed
+
+
+__all__ = ["DEFAULT_STEP", "EXCELLENT", "STEPS", "Probe", "estimate_all", "judge_row", "kinks_crossed"]

@@ -191,7 +191,7 @@ def numeric_point_check(trace: Trace) -> list[str]:
 
 
 def _point_verdicts(trace: Trace) -> list[str]:
-    from .differences import DEFAULT_STEP, SHRINK, Probe, estimate_all
+    from .differences import DEFAULT_STEP, SHRINK, Probe, estimate_all, kinks_crossed
     from .engine import forward
     from .verdicts import Known, worst
 
@@ -217,8 +217,8 @@ def _point_verdicts(trace: Trace) -> list[str]:
                 inputs[name] = moved
                 values, _ = forward(graph, inputs, watch=False)
                 outs.append(np.broadcast_to(values[graph.output], (rows.size,)).reshape(-1, 1))
-                crossed.append(_sides_differ(graph, [v[rows] if v.shape[0] == count else v for v in trace.values],
-                                             values))
+                crossed.append(kinks_crossed(graph, [v[rows] if v.shape[0] == count else v for v in trace.values],
+                                             values, rows.size))
                 steps.append(np.abs(moved - x[rows]))
             return Probe(outs[0], outs[1], crossed[0], crossed[1], steps[0], steps[1])
 
@@ -324,27 +324,6 @@ def _at_edge(trace: Trace, name: str) -> tuple[Array, str]:
             text = text or (f"{graph.labels[i]} = {describe(graph, i)}: "
                             + prim.edge_text.format(*(graph.labels[j] for j in node.inputs)))
     return found, text
-
-
-def _sides_differ(graph: Graph, center: list[Array], moved: list[Array]) -> Array:
-    """Per point: did a kinked gate (relu, max, ...) change sides between the two evaluations?"""
-    from . import primitives as P
-    from .engine import prim_args
-
-    count = moved[graph.output].shape[0] if moved[graph.output].ndim else 1
-    count = max(count, *(v.shape[0] for v in moved))
-    differs = np.zeros(count, dtype=bool)
-    with np.errstate(all="ignore"):
-        for node in graph.nodes:
-            prim = P.PRIMITIVES.get(node.op)
-            if prim is None or prim.branch is None:
-                continue
-            here = np.asarray(prim.branch(*prim_args(prim, [center[j] for j in node.inputs])))
-            there = np.asarray(prim.branch(*prim_args(prim, [moved[j] for j in node.inputs])))
-            shape = np.broadcast_shapes(here.shape, there.shape)
-            differs |= (np.broadcast_to(here, shape) != np.broadcast_to(there, shape)).reshape(shape[0], -1).any(
-                axis=1)
-    return differs
 
 
 # ---- the fast path for CSV: whole chunks as float matrices -----------------------------

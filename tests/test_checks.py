@@ -232,6 +232,8 @@ SCALAR_CASES: dict[str, tuple[str, list[dict[str, float]]]] = {
     "asin": ("f(x) = asin(x)", [{"x": -0.8}, {"x": 0.1}, {"x": 0.6}]),
     "acos": ("f(x) = acos(x)", [{"x": -0.8}, {"x": 0.1}, {"x": 0.6}]),
     "atan": ("f(x) = atan(x)", [{"x": -3.0}, {"x": 0.4}, {"x": 2.5}]),
+    "atan2": ("f(y, x) = atan2(y, x)", [{"y": 1.0, "x": -2.0}, {"y": -0.5, "x": 0.3}, {"y": 2.0, "x": 0.0}]),
+    "log1p": ("f(x) = log1p(x)", [{"x": -0.5}, {"x": 1e-9}, {"x": 3.0}]),
     "sinh": ("f(x) = sinh(x)", [{"x": -1.2}, {"x": 0.4}, {"x": 2.5}]),
     "cosh": ("f(x) = cosh(x)", [{"x": -1.2}, {"x": 0.4}, {"x": 2.5}]),
     "tanh": ("f(x) = tanh(x)", [{"x": -1.2}, {"x": 0.4}, {"x": 2.5}]),
@@ -390,6 +392,7 @@ UNARY: dict[str, tuple[str, Callable[[str, float], tuple[str, float]], Callable[
     "asin": ("asin({0})", lambda t, v: _shrink(t, v, 0.8), math.asin),
     "acos": ("acos({0})", lambda t, v: _shrink(t, v, 0.8), math.acos),
     "atan": ("atan({0})", lambda t, v: (t, v), math.atan),
+    "log1p": ("log1p({0})", _shift_up, math.log1p),
     "sinh": ("sinh({0})", lambda t, v: _shrink(t, v, 3), math.sinh),
     "cosh": ("cosh({0})", lambda t, v: _shrink(t, v, 3), math.cosh),
     "tanh": ("tanh({0})", lambda t, v: _shrink(t, v, 3), math.tanh),
@@ -400,7 +403,7 @@ UNARY: dict[str, tuple[str, Callable[[str, float], tuple[str, float]], Callable[
     "sign": ("sign({0})", _off_kink, lambda v: float(np.sign(v))),
     "step": ("step({0})", _off_kink, lambda v: 1.0 if v > 0 else 0.0),
 }
-BINARY = ["add", "sub", "mul", "div", "pow", "max", "min"]
+BINARY = ["add", "sub", "mul", "div", "pow", "max", "min", "atan2"]
 GENERATED = set(UNARY) | set(BINARY) | {"id"}  # id: from an alias statement, b = a0
 
 
@@ -425,6 +428,10 @@ def _binary(name: str, a: tuple[str, float], b: tuple[str, float], form: int) ->
         tb, vb = _shrink(tb, vb, 2)
         written = f"pow({ta}, {tb})" if form == 2 else f"({ta} ** {tb})"
         return written, va**vb
+    if name == "atan2":  # away from the origin and from the cut along the negative x axis
+        if vb < 0.25:
+            tb, vb = f"({tb} * {tb} + 0.5)", vb * vb + 0.5
+        return f"atan2({ta}, {tb})", math.atan2(va, vb)
     if abs(va - vb) < 0.25:  # max, min: no tie
         tb, vb = f"({tb} + 0.5)", vb + 0.5
     return f"{name}({ta}, {tb})", (max if name == "max" else min)(va, vb)

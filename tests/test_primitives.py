@@ -165,6 +165,10 @@ CASES: list[Case] = [
          lambda a, b: (_heaviside(a - b), _heaviside(b - a)), UNTIED),
     Case("min", "f(a, b) = min(a, b)", ("a", "b"), min,
          lambda a, b: (_heaviside(b - a), _heaviside(a - b)), UNTIED),
+    # The angle of (x, y) and log(1 + x), by hand: d/dy atan2 = x/(x²+y²), d/dx = -y/(x²+y²); log1p' = 1/(1+x).
+    Case("atan2", "f(y, x) = atan2(y, x)", ("y", "x"), math.atan2,
+         lambda y, x: (x / (x * x + y * y), -y / (x * x + y * y)), ((1.0, -2.0), (-0.5, 0.3), (2.0, 0.0))),
+    _one("log1p", "f(x) = log1p(x)", math.log1p, lambda x: 1 / (1 + x), ((-0.5,), (1e-9,), (3.0,))),
     # The identity that names an input.
     _one("id", "f(x) = x", lambda x: x, lambda x: 1.0),
 ]
@@ -621,6 +625,7 @@ ONE_ARG_DOMAINS: dict[str, tuple[float, float]] = {
     "asin": (-0.95, 0.95),
     "acos": (-0.95, 0.95),
     "atan": (-10.0, 10.0),
+    "log1p": (-0.95, 50.0),
     "sinh": (-10.0, 10.0),
     "cosh": (-10.0, 10.0),
     "tanh": (-8.0, 8.0),
