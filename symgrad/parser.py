@@ -67,6 +67,9 @@ def grammar_text() -> str:
 
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 
+# The grammar's binary rule keeps its operator's token; this is the operation each one names.
+_OPERATION = {"PLUS": "add", "MINUS": "sub", "TIMES": "mul", "DIVIDE": "div", "MATMUL": "matmul", "POWER": "pow"}
+
 
 def join_bracketed_lines(text: str) -> str:
     """A statement may go on over several lines while a bracket is open: line
@@ -143,23 +146,8 @@ class _Builder(Transformer[Token, Any]):
     def _binary(self, op: str, a: int, b: int) -> int:
         return self._add("op", op, (a, b), self._span(a)[0], self._span(b)[1])
 
-    def add(self, a: int, _: Token, b: int) -> int:
-        return self._binary("add", a, b)
-
-    def sub(self, a: int, _: Token, b: int) -> int:
-        return self._binary("sub", a, b)
-
-    def mul(self, a: int, _: Token, b: int) -> int:
-        return self._binary("mul", a, b)
-
-    def div(self, a: int, _: Token, b: int) -> int:
-        return self._binary("div", a, b)
-
-    def pow(self, a: int, _: Token, b: int) -> int:
-        return self._binary("pow", a, b)
-
-    def matmul(self, a: int, _: Token, b: int) -> int:
-        return self._binary("matmul", a, b)
+    def binary(self, a: int, operator: Token, b: int) -> int:
+        return self._binary(_OPERATION[operator.type], a, b)
 
     def index(self, a: int, lsqb: Token, args: list[int], rsqb: Token) -> int:
         return self._add("index", "[]", (a, *args), self._span(a)[0], rsqb.end_pos or 0)
