@@ -22,14 +22,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from support import run, run_json, sin_with_wrong_sign, trace_of
 
 import symgrad
 from symgrad import checks as C
 from symgrad import primitives as P
-from symgrad.cli import main
 from symgrad.verdicts import worst
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,10 +38,6 @@ STAGED = "f(x,y) = (x + sigmoid(y)) / (sigmoid(x) + (x+y)^2)"
 
 # ---------------------------------------------------------------------------
 # helpers
-
-
-def trace_of(text: str, upstream: Any = None, **at: Any) -> symgrad.Trace:
-    return symgrad.evaluate(symgrad.parse(text), at, upstream=upstream)
 
 
 def both(text: str, *, timeout: float = 20.0, eps: float | None = None, upstream: Any = None,
@@ -68,21 +63,6 @@ def assert_agree(sym: C.Check, num: C.Check, labels: list[str] | None = None) ->
     assert line.startswith("checks: backprop, symbolic and numeric agree for ")
 
 
-def cli(*args: str) -> Result:
-    result = CliRunner().invoke(main, list(args), prog_name="symgrad")
-    if result.exception is not None:  # anything but an exit would be a traceback for the user
-        assert isinstance(result.exception, SystemExit), (result.exception, result.stdout, result.stderr)
-    return result
-
-
-def cli_json(*args: str, code: int = 0) -> dict[str, Any]:
-    result = cli(*args, "--format", "json")
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    data = json.loads(result.stdout)
-    assert isinstance(data, dict)
-    return data
-
-
 def line_starting(text: str, start: str) -> str:
     found = [line for line in text.splitlines() if line.startswith(start)]
     assert found, (start, text)
@@ -100,11 +80,6 @@ def constant_kink_gate(trace: symgrad.Trace) -> bool:
     """Is a gate with a kink applied to a constant (abs(-2))? Its own test is below."""
     return any(node.op not in ("input", "const") and P.PRIMITIVES[node.op].branch is not None
                and not trace.dep[i] for i, node in enumerate(trace.graph.nodes))
-
-
-def sin_with_wrong_sign(monkeypatch: pytest.MonkeyPatch) -> None:
-    prim = P.PRIMITIVES["sin"]
-    monkeypatch.setitem(P.PRIMITIVES, "sin", dataclasses.replace(prim, partials=(lambda out, x: -np.cos(x),)))
 
 
 def matmul_doubling_left(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -566,12 +541,12 @@ def test_wrong_matmul_vjp_fails_both_checks(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_wrong_rule_makes_the_command_fail(monkeypatch: pytest.MonkeyPatch) -> None:
     sin_with_wrong_sign(monkeypatch)
-    result = cli("f(x, y) = sin(x) * y", "--at", "x=0.5,y=2")
+    result = run("f(x, y) = sin(x) * y", "--at", "x=0.5,y=2")
     assert result.exit_code == 1, result.stdout
     assert line_starting(result.stdout, "checks: ").startswith("checks: FAILED: backprop disagrees for x")
     assert check_row(result.stdout, "x").endswith("WRONG")
     assert check_row(result.stdout, "y").endswith("excellent")
-    data = cli_json("f(x, y) = sin(x) * y", "--at", "x=0.5,y=2", code=1)
+    data = run_json("f(x, y) = sin(x) * y", "--at", "x=0.5,y=2", code=1)
     assert data["checks"]["agree"] is False
     assert data["checks"]["symbolic"]["status"] == data["checks"]["numeric"]["status"] == "fail"
     assert data["checks"]["symbolic"]["inputs"]["x"]["verdict"] == "wrong"
@@ -581,7 +556,7 @@ def test_wrong_rule_makes_the_command_fail(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_wrong_matmul_makes_the_command_fail(monkeypatch: pytest.MonkeyPatch) -> None:
     matmul_doubling_left(monkeypatch)
-    result = cli("f(W, x) = sum(W @ x)", "--at", "W=[[1,2],[3,4]],x=[0.5,-1.5]")
+    result = run("f(W, x) = sum(W @ x)", "--at", "W=[[1,2],[3,4]],x=[0.5,-1.5]")
     assert result.exit_code == 1, result.stdout
     assert "FAILED" in line_starting(result.stdout, "checks: ")
     assert check_row(result.stdout, "W[0,1]").endswith("WRONG")
@@ -589,7 +564,7 @@ def test_wrong_matmul_makes_the_command_fail(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_no_check_does_not_fail_on_a_wrong_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     sin_with_wrong_sign(monkeypatch)
-    assert cli("f(x) = sin(x)", "--at", "x=0.5", "--no-check").exit_code == 0
+    assert run("f(x) = sin(x)", "--at", "x=0.5", "--no-check").exit_code == 0
 
 
 def test_a_kink_elsewhere_does_not_excuse_a_wrong_gradient(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -600,7 +575,7 @@ def test_a_kink_elsewhere_does_not_excuse_a_wrong_gradient(monkeypatch: pytest.M
     assert num.inputs["y"].verdict == "wrong", verdicts(num)
     assert num.inputs["y"].kink is False  # the step in y crosses no kink
     assert sym.status == num.status == "fail"
-    assert cli("f(x, y) = relu(x) + sin(y)", "--at", "x=0,y=0.5").exit_code == 1
+    assert run("f(x, y) = relu(x) + sin(y)", "--at", "x=0,y=0.5").exit_code == 1
 
 
 @pytest.mark.parametrize(("text", "gradient"), [
@@ -615,7 +590,7 @@ def test_output_that_does_not_depend_on_the_input(text: str, gradient: list[floa
     assert sym.inputs["x"].reference == gradient
     assert num.status == "pass", verdicts(num)
     assert num.inputs["x"].reference == gradient
-    assert cli(text, "--at", "x=1").exit_code == 0
+    assert run(text, "--at", "x=1").exit_code == 0
 
 
 @pytest.mark.parametrize("text", ["f(x) = x + abs(-2)", "f(x) = x * max(2, 3)", "f(x) = x * relu(pi)",
@@ -624,7 +599,7 @@ def test_gate_with_a_kink_applied_to_a_constant(text: str) -> None:
     sym, num, _ = both(text, x=1.0)
     assert_agree(sym, num, ["x"])
     assert not num.inputs["x"].kink
-    assert cli(text, "--at", "x=1").exit_code == 0
+    assert run(text, "--at", "x=1").exit_code == 0
 
 
 # ---------------------------------------------------------------------------
@@ -689,7 +664,7 @@ def test_relu_step_straddling_the_kink() -> None:
 
 @pytest.mark.parametrize("x", ["0", "1e-9", "-1e-9"])
 def test_relu_kink_exit_status_is_zero(x: str) -> None:
-    result = cli("f(x) = relu(x) * 3", "--at", f"x={x}")
+    result = run("f(x) = relu(x) * 3", "--at", f"x={x}")
     assert result.exit_code == 0, result.stdout
     assert check_row(result.stdout, "x").endswith("kink")
     assert "not a failure" in line_starting(result.stdout, "checks: ")
@@ -703,7 +678,7 @@ def test_max_at_a_tie() -> None:
         assert check.status == "pass"
         assert all(r.kink for r in check.inputs.values())
         assert all(v in (*GOOD, "kink") for v in verdicts(check).values())
-    assert cli("f(x, y) = max(x, y)", "--at", "x=1,y=1").exit_code == 0
+    assert run("f(x, y) = max(x, y)", "--at", "x=1,y=1").exit_code == 0
 
 
 def test_abs_at_zero() -> None:
@@ -713,7 +688,7 @@ def test_abs_at_zero() -> None:
         assert check.status == "pass"
         assert check.inputs["x"].kink
         assert check.inputs["x"].verdict in (*GOOD, "kink")
-    assert cli("f(x) = abs(x) + 2*x", "--at", "x=0").exit_code == 0
+    assert run("f(x) = abs(x) + 2*x", "--at", "x=0").exit_code == 0
 
 
 def test_derivative_through_sign_is_evaluated() -> None:
@@ -731,7 +706,7 @@ def test_summary_mentions_an_element_a_check_could_not_evaluate() -> None:
     agree, line = C.summary([sym, num])
     assert agree
     assert line.strip() != "checks:" and "x" in line, line
-    result = cli("f(x) = sign(log(x))", "--at", "x=0.5")
+    result = run("f(x) = sign(log(x))", "--at", "x=0.5")
     assert result.exit_code == 0
     assert line_starting(result.stdout, "checks:").strip() != "checks:"
 
@@ -796,18 +771,18 @@ def test_symbolic_check_stops_at_its_time_budget() -> None:
 
 def test_command_with_a_short_check_timeout_still_succeeds() -> None:
     args = (sigmoid_tower(40), "--at", "x=0.3,y=0.2", "--check-timeout", "0.5", "--symbolic-limit", "1000000000000")
-    result = cli(*args)
+    result = run(*args)
     assert result.exit_code == 0, result.stdout
     line = line_starting(result.stdout, "checks: ")
     assert "symbolic check skipped" in line and "time budget" in line
-    data = cli_json(*args)
+    data = run_json(*args)
     assert data["checks"]["symbolic"]["status"] == "skipped"
     assert "budget" in data["checks"]["symbolic"]["reason"]
     assert data["checks"]["numeric"]["status"] == "pass"
 
 
 def test_very_deep_composition_is_skipped_by_its_size_not_crashed() -> None:
-    result = cli(sigmoid_tower(30), "--at", "x=0.3,y=0.2")
+    result = run(sigmoid_tower(30), "--at", "x=0.3,y=0.2")
     assert result.exit_code == 0, result.stdout
     line = line_starting(result.stdout, "checks: ")
     assert "symbolic check skipped: the expression is too large for SymPy" in line
@@ -817,19 +792,19 @@ def test_very_deep_composition_is_skipped_by_its_size_not_crashed() -> None:
 def test_symbolic_gradient_alone_is_shown_or_skipped_by_size() -> None:
     """Without --at: the derivatives of a small tower are shown; a deep one is skipped by its size,
     with the reason, the same on every machine."""
-    data = cli_json(sigmoid_tower(3))
+    data = run_json(sigmoid_tower(3))
     assert set(data["derivatives"]) == {"x", "y"}
     # a derivative of more than 400 operations is not printed, and the note says so
-    data = cli_json(sigmoid_tower(8))
+    data = run_json(sigmoid_tower(8))
     assert data["derivatives"] == {}
     assert data["checks"]["symbolic"]["note"] == "2 derivatives not shown: more than 400 operations"
-    result = cli(sigmoid_tower(30))
+    result = run(sigmoid_tower(30))
     assert result.exit_code == 0
     assert "symbolic gradient skipped: the expression is too large for SymPy" in result.stdout
 
 
 def test_check_timeout_option_is_validated() -> None:
-    assert cli("f(x) = x", "--at", "x=1", "--check-timeout", "0").exit_code == 2
+    assert run("f(x) = x", "--at", "x=1", "--check-timeout", "0").exit_code == 2
 
 
 # ---------------------------------------------------------------------------
@@ -840,7 +815,7 @@ def test_tensor_inputs_are_checked_element_by_element() -> None:
     sym, num, _ = both("f(W, x) = sum((W @ x)^2)", W=W23, x=V3)
     labels = ["W[0,0]", "W[0,1]", "W[0,2]", "W[1,0]", "W[1,1]", "W[1,2]", "x[0]", "x[1]", "x[2]"]
     assert_agree(sym, num, labels)
-    result = cli("f(W, x) = sum((W @ x)^2)", "--at", "W=[[0.1,0.5,-0.2],[-0.3,0.8,0.4]],x=[0.2,0.4,-0.7]")
+    result = run("f(W, x) = sum((W @ x)^2)", "--at", "W=[[0.1,0.5,-0.2],[-0.3,0.8,0.4]],x=[0.2,0.4,-0.7]")
     assert result.exit_code == 0
     for label in labels:
         assert check_row(result.stdout, label).endswith("excellent")
@@ -874,11 +849,11 @@ def test_large_input_note_in_the_command(tmp_path: Path) -> None:
     W = np.random.default_rng(2).normal(size=(12, 12)).round(3)
     path = tmp_path / "w.json"
     path.write_text(json.dumps(W.tolist()))
-    result = cli("f(W) = sum(sin(W))", "--at", f"W=@{path}")
+    result = run("f(W) = sum(sin(W))", "--at", f"W=@{path}")
     assert result.exit_code == 0
     assert "note: symbolic: checked a random sample of 64 of 144 input elements" in result.stdout
     assert "... and 120 more input elements" in result.stdout
-    data = cli_json("f(W) = sum(sin(W))", "--at", f"W=@{path}")
+    data = run_json("f(W) = sum(sin(W))", "--at", f"W=@{path}")
     assert data["checks"]["symbolic"]["note"] == "checked a random sample of 64 of 144 input elements"
     assert len(data["checks"]["numeric"]["inputs"]) == 144
 
@@ -909,7 +884,7 @@ def test_staged_example_passes_both_checks() -> None:
     assert float(trace.gradient["y"]) == pytest.approx(1.5922, abs=1e-3)
     assert set(sym.derivatives) == {"x", "y"}
     assert all("exp(" in d for d in sym.derivatives.values())
-    result = cli(STAGED, "--at", "x=3,y=-4", "--check-timeout", "1")  # values first, derivatives after
+    result = run(STAGED, "--at", "x=3,y=-4", "--check-timeout", "1")  # values first, derivatives after
     assert result.exit_code == 0
     assert line_starting(result.stdout, "checks: ").startswith(
         "checks: backprop, symbolic and numeric agree for x, y (largest relative error ")
@@ -921,103 +896,103 @@ def test_staged_example_passes_both_checks() -> None:
 
 
 def test_without_a_point_the_symbolic_gradient_alone() -> None:
-    result = cli("f(x)=x^2")
+    result = run("f(x)=x^2")
     assert result.exit_code == 0
     assert "∂f/∂x = 2*x" in result.stdout.splitlines()
     assert "checks:" not in result.stdout
     assert "backprop" not in result.stdout
     assert "value" not in result.stdout  # no numbers: the graph has no value column
-    data = cli_json("f(x)=x^2")
+    data = run_json("f(x)=x^2")
     assert data["derivatives"] == {"x": "2*x"}
     assert "value" not in data and "gradient" not in data
 
 
 def test_without_a_point_two_inputs() -> None:
-    result = cli("f(x, y) = x^2 * y + sin(x)")
+    result = run("f(x, y) = x^2 * y + sin(x)")
     assert result.exit_code == 0
     assert result.stdout.splitlines()[-2:] == ["∂f/∂x = 2*x*y + cos(x)", "∂f/∂y = x**2"]
 
 
 def test_without_a_point_and_without_checks_is_an_error() -> None:
-    result = cli("f(x)=x^2", "--no-check")
+    result = run("f(x)=x^2", "--no-check")
     assert result.exit_code == 2
 
 
 def test_named_intermediate_in_a_derivative() -> None:
-    result = cli("q = x + y; f = q * z", "--at", "x=-2,y=5,z=-4")
+    result = run("q = x + y; f = q * z", "--at", "x=-2,y=5,z=-4")
     assert result.exit_code == 0
     assert "∂f/∂z = q    where q = x + y" in result.stdout.splitlines()
     assert "∂f/∂x = z" in result.stdout.splitlines()
-    data = cli_json("q = x + y; f = q * z", "--at", "x=-2,y=5,z=-4")
+    data = run_json("q = x + y; f = q * z", "--at", "x=-2,y=5,z=-4")
     assert data["checks"]["symbolic"]["derivatives"] == {"x": "z", "y": "z", "z": "q"}
-    result = cli("q = x + y; f = q * z")  # and without a point
+    result = run("q = x + y; f = q * z")  # and without a point
     assert "∂f/∂z = q    where q = x + y" in result.stdout.splitlines()
 
 
 def test_exact_values_of_the_headline_example() -> None:
-    result = cli("q = x + y; f = q * z", "--at", "x=-2,y=5,z=-4", "--exact")
+    result = run("q = x + y; f = q * z", "--at", "x=-2,y=5,z=-4", "--exact")
     assert result.exit_code == 0
     assert result.stdout.splitlines()[-1] == "exact: f = -12, ∂f/∂x = -4, ∂f/∂y = -4, ∂f/∂z = 3"
-    data = cli_json("q = x + y; f = q * z", "--at", "x=-2,y=5,z=-4", "--exact")
+    data = run_json("q = x + y; f = q * z", "--at", "x=-2,y=5,z=-4", "--exact")
     assert data["exact"] == {"f": "-12", "x": "-4", "y": "-4", "z": "3"}
 
 
 def test_exact_rational_derivative() -> None:
-    result = cli("f(x) = x/(1+x)", "--at", "x=1/3", "--exact")
+    result = run("f(x) = x/(1+x)", "--at", "x=1/3", "--exact")
     assert result.exit_code == 0
     assert result.stdout.splitlines()[-1] == "exact: f = 1/4, ∂f/∂x = 9/16"
-    data = cli_json("f(x) = x/(1+x)", "--at", "x=1/3", "--exact")
+    data = run_json("f(x) = x/(1+x)", "--at", "x=1/3", "--exact")
     assert data["exact"] == {"f": "1/4", "x": "9/16"}
 
 
 def test_exact_decimal_is_read_as_a_fraction() -> None:
-    data = cli_json("f(x) = x*x", "--at", "x=0.1", "--exact")
+    data = run_json("f(x) = x*x", "--at", "x=0.1", "--exact")
     assert data["exact"] == {"f": "1/100", "x": "1/5"}
 
 
 def test_exact_value_with_e() -> None:
-    data = cli_json("f(x) = sigmoid(x)", "--at", "x=1", "--exact")
+    data = run_json("f(x) = sigmoid(x)", "--at", "x=1", "--exact")
     value = data["exact"]["f"]
     assert re.search(r"\be\b", value), value
     assert "E" not in value and "exp" not in value
     assert "E" not in data["exact"]["x"]
-    result = cli("f(x) = sigmoid(x)", "--at", "x=1", "--exact")
+    result = run("f(x) = sigmoid(x)", "--at", "x=1", "--exact")
     last = result.stdout.splitlines()[-1]
     assert last.startswith("exact: f = ") and "E" not in last
 
 
 def test_exact_is_absent_without_the_option() -> None:
-    data = cli_json("q = x + y; f = q * z", "--at", "x=-2,y=5,z=-4")
+    data = run_json("q = x + y; f = q * z", "--at", "x=-2,y=5,z=-4")
     assert "exact" not in data
-    result = cli("q = x + y; f = q * z", "--at", "x=-2,y=5,z=-4")
+    result = run("q = x + y; f = q * z", "--at", "x=-2,y=5,z=-4")
     assert "exact:" not in result.stdout
 
 
 def test_latex() -> None:
-    result = cli("f(x, y) = sin(x) * y", "--at", "x=0.5,y=2", "--latex")
+    result = run("f(x, y) = sin(x) * y", "--at", "x=0.5,y=2", "--latex")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert "latex: \\frac{\\partial f}{\\partial x} = y \\cos{\\left(x \\right)}" in lines
     assert "latex: \\frac{\\partial f}{\\partial y} = \\sin{\\left(x \\right)}" in lines
-    data = cli_json("f(x, y) = sin(x) * y", "--at", "x=0.5,y=2", "--latex")
+    data = run_json("f(x, y) = sin(x) * y", "--at", "x=0.5,y=2", "--latex")
     assert data["checks"]["symbolic"]["latex"] == {"x": "y \\cos{\\left(x \\right)}",
                                                     "y": "\\sin{\\left(x \\right)}"}
-    assert "latex" not in cli_json("f(x, y) = sin(x) * y", "--at", "x=0.5,y=2")["checks"]["symbolic"]
-    assert "latex:" not in cli("f(x, y) = sin(x) * y", "--at", "x=0.5,y=2").stdout
+    assert "latex" not in run_json("f(x, y) = sin(x) * y", "--at", "x=0.5,y=2")["checks"]["symbolic"]
+    assert "latex:" not in run("f(x, y) = sin(x) * y", "--at", "x=0.5,y=2").stdout
 
 
 def test_latex_without_a_point() -> None:
-    result = cli("f(x)=x^2", "--latex")
+    result = run("f(x)=x^2", "--latex")
     assert "latex: \\frac{\\partial f}{\\partial x} = 2 x" in result.stdout.splitlines()
 
 
 def test_no_check_removes_the_checks() -> None:
-    result = cli("f(x, y) = sin(x) * y", "--at", "x=0.5,y=2", "--no-check")
+    result = run("f(x, y) = sin(x) * y", "--at", "x=0.5,y=2", "--no-check")
     assert result.exit_code == 0
     assert "checks:" not in result.stdout
     assert "symbolic" not in result.stdout and "∂f/∂x = y*cos(x)" not in result.stdout
     assert result.stdout.rstrip().splitlines()[-1].startswith("f = ")
-    data = cli_json("f(x, y) = sin(x) * y", "--at", "x=0.5,y=2", "--no-check")
+    data = run_json("f(x, y) = sin(x) * y", "--at", "x=0.5,y=2", "--no-check")
     assert "checks" not in data and "exact" not in data
     assert data["gradient"]["y"] == pytest.approx(math.sin(0.5))
 
@@ -1032,10 +1007,10 @@ def test_eps_changes_the_step() -> None:
     # the ladder of smaller steps speaks: at h/4 it is h^2/96 = 1.04e-6
     assert wide.inputs["x"].rel_error == pytest.approx(1e-4 / 96, rel=1e-2)
     assert wide.inputs["x"].verdict == "fine" and wide.status == "pass"
-    result = cli("f(x) = exp(x)", "--at", "x=1", "--eps", "1e-2")
+    result = run("f(x) = exp(x)", "--at", "x=1", "--eps", "1e-2")
     assert result.exit_code == 0
     assert "note: numeric: step 0.01 times max(1, |x|)" in result.stdout.splitlines()
-    data = cli_json("f(x) = exp(x)", "--at", "x=1", "--eps", "1e-3")
+    data = run_json("f(x) = exp(x)", "--at", "x=1", "--eps", "1e-3")
     assert data["checks"]["numeric"]["note"] == "step 0.001 times max(1, |x|)"
     # h^2/6 = 1.7e-7 at h = 1e-3
     assert data["checks"]["numeric"]["inputs"]["x"]["verdict"] == "fine"
@@ -1050,11 +1025,11 @@ def test_eps_step_scales_with_the_input() -> None:
 
 
 def test_eps_option_is_validated() -> None:
-    assert cli("f(x) = x", "--at", "x=1", "--eps", "0").exit_code == 2
+    assert run("f(x) = x", "--at", "x=1", "--eps", "0").exit_code == 2
 
 
 def test_json_checks_structure() -> None:
-    data = cli_json("f(W, x) = sum(W @ x)", "--at", "W=[[1,2],[3,4]],x=[0.5,-1.5]")
+    data = run_json("f(W, x) = sum(W @ x)", "--at", "W=[[1,2],[3,4]],x=[0.5,-1.5]")
     checks = data["checks"]
     assert set(checks) == {"symbolic", "numeric", "agree", "summary"}
     assert checks["agree"] is True
@@ -1078,7 +1053,7 @@ def test_json_checks_structure() -> None:
 
 
 def test_json_checks_of_a_jacobian() -> None:
-    data = cli_json("f(a) = softmax(a)", "--at", "a=[0.2,0.4,-0.7]")
+    data = run_json("f(a) = softmax(a)", "--at", "a=[0.2,0.4,-0.7]")
     for kind in ("symbolic", "numeric"):
         for r in data["checks"][kind]["inputs"].values():
             assert len(r["value"]) == 3  # one entry per output element
@@ -1087,7 +1062,7 @@ def test_json_checks_of_a_jacobian() -> None:
 
 
 def test_json_checks_at_a_kink() -> None:
-    data = cli_json("f(x) = relu(x) * 3", "--at", "x=0")
+    data = run_json("f(x) = relu(x) * 3", "--at", "x=0")
     for kind in ("symbolic", "numeric"):
         r = data["checks"][kind]["inputs"]["x"]
         assert r["verdict"] == "kink" and r["kink"] is True
@@ -1096,7 +1071,7 @@ def test_json_checks_at_a_kink() -> None:
 
 
 def test_wrt_limits_the_checks() -> None:
-    data = cli_json("f(x, y, z) = x*y*z", "--at", "x=1,y=2,z=3", "--wrt", "y")
+    data = run_json("f(x, y, z) = x*y*z", "--at", "x=1,y=2,z=3", "--wrt", "y")
     for kind in ("symbolic", "numeric"):
         assert list(data["checks"][kind]["inputs"]) == ["y"]
     assert data["checks"]["symbolic"]["derivatives"] == {"y": "x*z"}
@@ -1113,12 +1088,12 @@ def test_wrt_limits_the_checks() -> None:
     ("f(x, y) = sqrt(x) * y", "x=-4,y=1", "undefined"),
 ])
 def test_nan_or_inf_at_the_point_gets_its_own_verdict(text: str, at: str, verdict: str) -> None:
-    result = cli(text, "--at", at)
+    result = run(text, "--at", at)
     assert result.exit_code == 0, result.stdout
     assert "warning:" in result.stderr
     line = line_starting(result.stdout, "checks: ")
     assert "FAILED" not in line and "skipped" not in line
-    data = cli_json(text, "--at", at)
+    data = run_json(text, "--at", at)
     found = worst([r["verdict"] for kind in ("symbolic", "numeric")
                      for r in data["checks"][kind]["inputs"].values()])
     assert found == verdict, data["checks"]
@@ -1126,7 +1101,7 @@ def test_nan_or_inf_at_the_point_gets_its_own_verdict(text: str, at: str, verdic
 
 
 def test_nan_with_strict_is_an_error_not_a_check() -> None:
-    assert cli("f(x) = log(x)", "--at", "x=-1", "--strict").exit_code == 2
+    assert run("f(x) = log(x)", "--at", "x=-1", "--strict").exit_code == 2
 
 
 # ---------------------------------------------------------------------------
