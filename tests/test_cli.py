@@ -7,23 +7,20 @@ working directory).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import no_traceback, run, run_json, strict_json
 
 import symgrad
 from symgrad import primitives as P
-from symgrad.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADLINE = "f(x,y,z)=(x+y)*z"
@@ -32,32 +29,6 @@ POINT = "x=-2,y=5,z=-4"
 
 # ---------------------------------------------------------------------------
 # helpers
-
-
-def run(*args: str, input: str | None = None) -> Result:
-    result = CliRunner().invoke(main, list(args), input=input, prog_name="symgrad")
-    # An exception other than SystemExit would have been a traceback for the user.
-    if result.exception is not None:
-        assert isinstance(result.exception, SystemExit), (result.exception, result.stdout, result.stderr)
-    return result
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
-def strict_json(text: str) -> Any:
-    """Parse text as exactly one strict JSON value (no NaN/Infinity literals)."""
-    return json.loads(text, parse_constant=_no_constant)
-
-
-def run_json(*args: str, input: str | None = None, code: int = 0) -> dict[str, Any]:
-    cut = args.index("--") if "--" in args else len(args)
-    result = run(*args[:cut], "--format", "json", *args[cut:], input=input)
-    assert result.exit_code == code, (result.stdout, result.stderr)
-    data = strict_json(result.stdout)
-    assert isinstance(data, dict)
-    return data
 
 
 def summary_parts(stdout: str) -> list[str]:
@@ -78,12 +49,6 @@ def table_rows(stdout: str) -> dict[str, str]:
         if not line[0].isspace():
             rows[line.split()[0]] = line
     return rows
-
-
-def no_traceback(result: Result | subprocess.CompletedProcess[str]) -> None:
-    out = result.stdout + result.stderr
-    assert "Traceback" not in out
-    assert "File \"" not in out
 
 
 def sg(*args: str, cwd: Path, env: dict[str, str] | None = None, input: str | None = None,
@@ -723,7 +688,7 @@ TOKENS = [
 @given(st.lists(st.sampled_from(TOKENS), max_size=20).map("".join))
 def test_random_text_never_a_traceback(text: str) -> None:
     for args in (["--at", "x=1", text], ["--at", "x=1", "--format", "json", "--", text]):
-        result = CliRunner().invoke(main, args, prog_name="symgrad")
+        result = run(*args)
         assert result.exit_code in (0, 2), (text, result.exit_code, result.stdout, result.stderr, result.exception)
         assert result.exception is None or isinstance(result.exception, SystemExit), (text, result.exception)
         assert "Traceback" not in result.stdout + result.stderr
@@ -735,7 +700,7 @@ def test_random_text_never_a_traceback(text: str) -> None:
 @settings(max_examples=150, deadline=None, database=None)
 @given(st.lists(st.sampled_from(TOKENS), max_size=12).map("".join))
 def test_random_at_text_never_a_traceback(text: str) -> None:
-    result = CliRunner().invoke(main, ["x", "--at", text], prog_name="symgrad")
+    result = run("x", "--at", text)
     assert result.exit_code in (0, 2), (text, result.stdout, result.stderr, result.exception)
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.stdout + result.stderr
