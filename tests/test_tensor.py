@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
+from support import close, finite_differences, run, run_json, trace_of
 
 import symgrad
 from symgrad.binding import parse_at
-from symgrad.cli import main
 from symgrad.engine import Trace, evaluate, evaluate_points
 from symgrad.errors import SymgradError
 
@@ -28,42 +27,9 @@ Hand = Callable[..., tuple[Any, dict[str, Any]]]
 # helpers
 
 
-def run(text: str, upstream: Any = None, **at: Any) -> Trace:
-    return evaluate(symgrad.parse(text), at, upstream=upstream)
-
-
-def fd_jacobian(text: str, at: dict[str, Any], h: float = 1e-6) -> dict[str, np.ndarray]:
-    """d output / d input by centred finite differences of symgrad's forward value, element by
-    element; shaped (output shape + input shape).  Inputs used only as indices are left out."""
-    graph = symgrad.parse(text)
-    base = {k: np.asarray(v, dtype=float) for k, v in at.items()}
-    out_shape = np.shape(evaluate(graph, base).value)
-    result = {}
-    for name in graph.variables:
-        if name in graph.index_only:
-            continue
-        x = base[name]
-        jac = np.zeros(out_shape + x.shape)
-        for idx in np.ndindex(x.shape):
-            hi, lo = x.copy(), x.copy()
-            hi[idx] += h
-            lo[idx] -= h
-            f_hi = np.asarray(evaluate(graph, {**base, name: hi}).value)
-            f_lo = np.asarray(evaluate(graph, {**base, name: lo}).value)
-            jac[(..., *idx)] = (f_hi - f_lo) / (2 * h)
-        result[name] = jac
-    return result
-
-
-def close(a: Any, b: Any, rtol: float = 1e-9, atol: float = 1e-12) -> None:
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
-
-
 def check_against_fd(text: str, at: dict[str, Any], trace: Trace | None = None) -> None:
-    trace = trace or run(text, **at)
-    numeric = fd_jacobian(text, at)
+    trace = trace or trace_of(text, **at)
+    numeric = finite_differences(text, at)
     assert set(trace.gradient) == set(numeric)
     for name, g in numeric.items():
         close(trace.gradient[name], g, rtol=1e-6, atol=1e-7)
@@ -214,7 +180,7 @@ PRIMITIVE_CASES: list[tuple[str, str, dict[str, Any], Hand]] = [
 
 @pytest.mark.parametrize(("text", "at", "hand"), [c[1:] for c in PRIMITIVE_CASES], ids=[c[0] for c in PRIMITIVE_CASES])
 def test_primitive_value_and_gradient_by_hand(text: str, at: dict[str, Any], hand: Hand) -> None:
-    trace = run(text, **at)
+    trace = trace_of(text, **at)
     value, grads = hand(**at)
     assert trace.mode == "point"
     close(trace.value, value)
@@ -259,7 +225,7 @@ LECTURE_X = [0.2, 0.4]
 
 
 def test_lecture_example_sum_of_squares_of_w_x() -> None:
-    trace = run("f(W, x) = sum((W @ x)^2)", W=LECTURE_W, x=LECTURE_X)
+    trace = trace_of("f(W, x) = sum((W @ x)^2)", W=LECTURE_W, x=LECTURE_X)
     close(trace.value, 0.116)
     close(trace.gradient["W"], [[0.088, 0.176], [0.104, 0.208]])
     close(trace.gradient["x"], [-0.112, 0.636])
@@ -271,7 +237,7 @@ def test_lecture_example_sum_of_squares_of_w_x() -> None:
 
 
 def test_lecture_example_intermediates_by_name() -> None:
-    trace = run("q = W @ x; f = sum(q^2)", W=LECTURE_W, x=LECTURE_X)
+    trace = trace_of("q = W @ x; f = sum(q^2)", W=LECTURE_W, x=LECTURE_X)
     recs = {rec.label: rec for rec in symgrad.records(trace)}
     close(recs["q"].value, [0.22, 0.26])
     close(recs["q"].upstream, [0.44, 0.52])
@@ -304,7 +270,7 @@ def svm_by_hand(W: np.ndarray, x: np.ndarray, y: int) -> tuple[float, np.ndarray
 def test_multiclass_svm_loss(y: int) -> None:
     s = CLS_W @ CLS_X
     assert np.all(np.abs(s - s[y] + 1) > 1e-3)  # away from the hinge
-    trace = run(SVM, W=CLS_W, x=CLS_X, y=float(y))
+    trace = trace_of(SVM, W=CLS_W, x=CLS_X, y=float(y))
     value, dW, dx = svm_by_hand(CLS_W, CLS_X, y)
     close(trace.value, value)
     close(trace.gradient["W"], dW)
@@ -316,7 +282,7 @@ def test_multiclass_svm_loss(y: int) -> None:
 
 @pytest.mark.parametrize("y", [0, 1, 2, 3])
 def test_softmax_cross_entropy(y: int) -> None:
-    trace = run(CE, W=CLS_W, x=CLS_X, y=float(y))
+    trace = trace_of(CE, W=CLS_W, x=CLS_X, y=float(y))
     s = CLS_W @ CLS_X
     p = softmax(s)
     ds = p - onehot(y, 4)  # dL/ds = p - onehot(y)
@@ -330,7 +296,7 @@ def test_softmax_cross_entropy(y: int) -> None:
 
 
 def test_softmax_cross_entropy_gradient_reaching_the_scores() -> None:
-    trace = run("s = W @ x; L = -log(softmax(s)[y])", W=CLS_W, x=CLS_X, y=2)
+    trace = trace_of("s = W @ x; L = -log(softmax(s)[y])", W=CLS_W, x=CLS_X, y=2)
     recs = {rec.label: rec for rec in symgrad.records(trace)}
     p = softmax(CLS_W @ CLS_X)
     close(recs["s"].upstream, p - onehot(2, 4))
@@ -386,7 +352,7 @@ BROADCAST_CASES: list[tuple[str, str, dict[str, Any], Hand]] = [
 
 @pytest.mark.parametrize(("text", "at", "hand"), [c[1:] for c in BROADCAST_CASES], ids=[c[0] for c in BROADCAST_CASES])
 def test_broadcasting(text: str, at: dict[str, Any], hand: Hand) -> None:
-    trace = run(text, **at)
+    trace = trace_of(text, **at)
     value, grads = hand(**at)
     close(trace.value, value)
     assert list(trace.gradient) == list(grads)
@@ -398,7 +364,7 @@ def test_broadcasting(text: str, at: dict[str, Any], hand: Hand) -> None:
 
 def test_broadcast_output_shape_and_jacobian() -> None:
     W, c = r(2, 3), r(2, 1)
-    trace = run("W * c", W=W, c=c)
+    trace = trace_of("W * c", W=W, c=c)
     close(trace.value, W * c)
     assert trace.mode == "jacobian"
     assert trace.gradient["W"].shape == (2, 3, 2, 3)
@@ -413,7 +379,7 @@ def test_broadcast_output_shape_and_jacobian() -> None:
 @pytest.mark.parametrize("index", ["2", "-1"])
 def test_index_of_a_vector(index: str) -> None:
     W, x = r(3, 2), r(2)
-    trace = run(f"s = W @ x; f = s[{index}]", W=W, x=x)
+    trace = trace_of(f"s = W @ x; f = s[{index}]", W=W, x=x)
     close(trace.value, (W @ x)[2])
     close(trace.gradient["W"], np.outer(onehot(2, 3), x))
     close(trace.gradient["x"], W[2])
@@ -422,7 +388,7 @@ def test_index_of_a_vector(index: str) -> None:
 @pytest.mark.parametrize(("i", "j"), [(1, 2), (-1, -1), (0, -3), (-2, 1)])
 def test_index_of_a_matrix_entry(i: int, j: int) -> None:
     W = r(2, 3)
-    trace = run(f"W[{i}, {j}] * 3", W=W)
+    trace = trace_of(f"W[{i}, {j}] * 3", W=W)
     close(trace.value, 3 * W[i, j])
     want = np.zeros((2, 3))
     want[i, j] = 3
@@ -432,7 +398,7 @@ def test_index_of_a_matrix_entry(i: int, j: int) -> None:
 @pytest.mark.parametrize("i", [0, 1, -1, -2])
 def test_index_of_a_matrix_row_is_a_vector(i: int) -> None:
     W = r(2, 3)
-    trace = run(f"W[{i}]", W=W)
+    trace = trace_of(f"W[{i}]", W=W)
     close(trace.value, W[i])
     assert trace.mode == "jacobian"
     want = np.zeros((3, 2, 3))
@@ -444,7 +410,7 @@ def test_index_of_a_matrix_row_is_a_vector(i: int) -> None:
 @pytest.mark.parametrize("y", [1, 1.0, -2, -2.0, np.float64(1.0), np.array(1.0)])
 def test_index_variable(y: Any) -> None:
     x = np.array([0.5, -1.5, 2.5])
-    trace = run("f(x, y) = x[y] * 2", x=x, y=y)
+    trace = trace_of("f(x, y) = x[y] * 2", x=x, y=y)
     close(trace.value, -3.0)
     close(trace.gradient["x"], [0.0, 2.0, 0.0])
     assert "y" not in trace.gradient
@@ -453,7 +419,7 @@ def test_index_variable(y: Any) -> None:
 
 def test_two_index_variables() -> None:
     W = r(3, 4)
-    trace = run("W[i, j]^2", W=W, i=2.0, j=-1)
+    trace = trace_of("W[i, j]^2", W=W, i=2.0, j=-1)
     close(trace.value, W[2, 3] ** 2)
     want = np.zeros((3, 4))
     want[2, 3] = 2 * W[2, 3]
@@ -469,7 +435,7 @@ def test_index_of_expressions(text: str, want: float) -> None:
     at = {"W": np.array([[1.0, 2.0], [3.0, -4.0]]), "x": np.array([0.5, 1.0])}
     if "x" not in text:
         del at["x"]
-    trace = run(text, **at)
+    trace = trace_of(text, **at)
     close(trace.value, want)
     check_against_fd(text, at, trace)
 
@@ -484,7 +450,7 @@ def test_index_that_is_an_array_is_a_clear_error() -> None:
 
 def test_variable_used_as_index_and_in_arithmetic_keeps_its_gradient() -> None:
     x = np.array([1.0, 2.0, 3.0])
-    trace = run("f(x, k) = x[k] * k + k^2", x=x, k=2.0)
+    trace = trace_of("f(x, k) = x[k] * k + k^2", x=x, k=2.0)
     close(trace.value, 3 * 2 + 4)
     close(trace.gradient["x"], [0.0, 0.0, 2.0])
     close(trace.gradient["k"], 3.0 + 2 * 2)  # d/dk (x[k] * k + k^2) with the index held: x[k] + 2k
@@ -522,7 +488,7 @@ JACOBIAN_CASES: list[tuple[str, dict[str, Any]]] = [
 
 @pytest.mark.parametrize(("text", "at"), JACOBIAN_CASES, ids=[f"{t}-{len(a)}" for t, a in JACOBIAN_CASES])
 def test_jacobian_matches_finite_differences(text: str, at: dict[str, Any]) -> None:
-    trace = run(text, **at)
+    trace = trace_of(text, **at)
     out_shape = np.shape(trace.value)
     assert out_shape != ()
     assert trace.mode == "jacobian"
@@ -533,7 +499,7 @@ def test_jacobian_matches_finite_differences(text: str, at: dict[str, Any]) -> N
 
 def test_jacobian_of_matmul_by_hand() -> None:
     W, x = r(3, 2), r(2)
-    trace = run("W @ x", W=W, x=x)
+    trace = trace_of("W @ x", W=W, x=x)
     close(trace.value, W @ x)
     close(trace.gradient["x"], W)  # d(Wx)/dx = W
     want = np.zeros((3, 3, 2))  # d(Wx)_i / dW_kj = delta_ik x_j
@@ -545,14 +511,14 @@ def test_jacobian_of_matmul_by_hand() -> None:
 def test_jacobian_of_softmax_by_hand() -> None:
     x = r(4)
     p = softmax(x)
-    trace = run("softmax(x)", x=x)
+    trace = trace_of("softmax(x)", x=x)
     close(trace.value, p)
     close(trace.gradient["x"], np.diag(p) - np.outer(p, p))
 
 
 def test_jacobian_of_transpose_by_hand() -> None:
     W = r(2, 3)
-    trace = run("W.T", W=W)
+    trace = trace_of("W.T", W=W)
     want = np.zeros((3, 2, 2, 3))
     for i in range(3):
         for j in range(2):
@@ -572,10 +538,10 @@ UPSTREAM_CASES: list[tuple[str, dict[str, Any]]] = [
 @pytest.mark.parametrize(("text", "at"), UPSTREAM_CASES, ids=[f"{t}-{len(a['A' if 'A' in a else 'W'].shape)}"
                                                              for t, a in UPSTREAM_CASES])
 def test_upstream_is_the_vector_jacobian_product(text: str, at: dict[str, Any]) -> None:
-    jac = run(text, **at)
+    jac = trace_of(text, **at)
     out_shape = np.shape(jac.value)
     G = r(*out_shape)
-    vjp = run(text, upstream=G, **at)
+    vjp = trace_of(text, upstream=G, **at)
     assert vjp.mode == "point"
     close(vjp.value, jac.value)
     for name in jac.gradient:
@@ -586,7 +552,7 @@ def test_upstream_is_the_vector_jacobian_product(text: str, at: dict[str, Any]) 
 def test_upstream_by_hand_for_matmul() -> None:
     W, x = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]), np.array([1.0, 2.0])
     G = np.array([1.0, 0.0, 2.0])
-    trace = run("W @ x", upstream=G, W=W, x=x)
+    trace = trace_of("W @ x", upstream=G, W=W, x=x)
     close(trace.gradient["W"], np.outer(G, x))  # G x^T
     close(trace.gradient["x"], W.T @ G)  # W^T G = [11, 14]
     close(trace.gradient["x"], [11.0, 14.0])
@@ -594,14 +560,14 @@ def test_upstream_by_hand_for_matmul() -> None:
 
 def test_upstream_of_the_wrong_shape_is_an_error() -> None:
     with pytest.raises(SymgradError) as info:
-        run("W @ x", upstream=[1.0, 0.0], W=r(3, 2), x=r(2))
+        trace_of("W @ x", upstream=[1.0, 0.0], W=r(3, 2), x=r(2))
     assert info.value.kind == "shape"
     assert "(2,)" in info.value.message and "(3,)" in info.value.message
 
 
 def test_records_show_small_local_jacobians() -> None:
     W, x = np.array(LECTURE_W), np.array(LECTURE_X)
-    trace = run("q = W @ x; f = sum(q^2)", W=W, x=x)
+    trace = trace_of("q = W @ x; f = sum(q^2)", W=W, x=x)
     q = next(rec for rec in symgrad.records(trace) if rec.label == "q")
     assert q.local_kind == ("jacobian", "jacobian")
     close(q.local[1], W)  # dq/dx = W
@@ -613,7 +579,7 @@ def test_records_show_small_local_jacobians() -> None:
 
 
 def test_records_name_the_shape_of_a_large_local_jacobian() -> None:
-    trace = run("q = W @ x; f = sum(q^2)", W=np.ones((30, 30)), x=np.ones(30))
+    trace = trace_of("q = W @ x; f = sum(q^2)", W=np.ones((30, 30)), x=np.ones(30))
     q = next(rec for rec in symgrad.records(trace) if rec.label == "q")
     assert q.local == (None, None)
     assert q.local_kind == ("jacobian (30, 30, 30)", "jacobian (30, 30)")
@@ -627,13 +593,13 @@ def test_records_name_the_shape_of_a_large_local_jacobian() -> None:
 def test_softmax_and_logsumexp_of_large_values() -> None:
     big = np.array([1000.0, 1001.0, 1002.0])
     p = np.exp([0.0, 1.0, 2.0]) / np.exp([0.0, 1.0, 2.0]).sum()
-    t = run("softmax(x)", x=big)
+    t = trace_of("softmax(x)", x=big)
     assert np.isfinite(t.value).all() and np.isfinite(t.gradient["x"]).all()
     close(t.value, p)
     close(t.gradient["x"], np.diag(p) - np.outer(p, p))
     assert t.warnings == []
 
-    t = run("logsumexp(x)", x=big)
+    t = trace_of("logsumexp(x)", x=big)
     assert np.isfinite(t.value)
     close(t.value, 1002.0 + np.log(1.0 + np.exp(-1.0) + np.exp(-2.0)))
     close(t.gradient["x"], p)
@@ -643,16 +609,16 @@ def test_softmax_and_logsumexp_of_large_values() -> None:
 def test_softmax_and_logsumexp_of_very_negative_values_and_rows() -> None:
     W = np.array([[-1000.0, -1001.0, -1002.0], [1000.0, 1001.0, 1002.0]])
     p = softmax(np.array([0.0, -1.0, -2.0]))
-    t = run("softmax(W)", W=W)
+    t = trace_of("softmax(W)", W=W)
     close(t.value[0], p)
     close(t.value[1], p[::-1])
-    t = run("logsumexp(W)", W=W)
+    t = trace_of("logsumexp(W)", W=W)
     lse = np.log(np.exp([0.0, -1.0, -2.0]).sum())
     close(t.value, [-1000.0 + lse, 1002.0 + lse])
 
 
 def test_cross_entropy_of_large_scores_is_finite() -> None:
-    trace = run("-log(softmax(s)[y])", s=np.array([1000.0, 1001.0, 1002.0]), y=0)
+    trace = trace_of("-log(softmax(s)[y])", s=np.array([1000.0, 1001.0, 1002.0]), y=0)
     p = softmax(np.array([0.0, 1.0, 2.0]))
     close(trace.value, -np.log(p[0]))
     close(trace.gradient["s"], p - onehot(0, 3))
@@ -663,28 +629,28 @@ def test_cross_entropy_of_large_scores_is_finite() -> None:
 
 
 def test_max_of_a_tie_splits_the_gradient_and_is_a_kink() -> None:
-    trace = run("max(x)", x=[1.0, 3.0, 3.0])
+    trace = trace_of("max(x)", x=[1.0, 3.0, 3.0])
     close(trace.value, 3.0)
     close(trace.gradient["x"], [0.0, 0.5, 0.5])
     assert node_ids(trace, "amax")[0] in trace.kinks
 
 
 def test_min_of_a_three_way_tie_in_a_matrix() -> None:
-    trace = run("min(W)", W=[[2.0, -1.0], [-1.0, -1.0]])
+    trace = trace_of("min(W)", W=[[2.0, -1.0], [-1.0, -1.0]])
     close(trace.value, -1.0)
     close(trace.gradient["W"], [[0.0, 1 / 3], [1 / 3, 1 / 3]])
     assert node_ids(trace, "amin")[0] in trace.kinks
 
 
 def test_max_without_a_tie_is_no_kink() -> None:
-    trace = run("max(x)", x=[1.0, 3.0, 2.0])
+    trace = trace_of("max(x)", x=[1.0, 3.0, 2.0])
     close(trace.gradient["x"], [0.0, 1.0, 0.0])
     assert trace.kinks == {}
 
 
 def test_tie_inside_a_chain_routes_half_to_each_row() -> None:
     W, x = np.array([[1.0, 1.0], [2.0, 0.0], [0.0, 0.5]]), np.array([1.0, 1.0])
-    trace = run("max(W @ x)", W=W, x=x)  # W x = [2, 2, 0.5]
+    trace = trace_of("max(W @ x)", W=W, x=x)  # W x = [2, 2, 0.5]
     close(trace.value, 2.0)
     ds = np.array([0.5, 0.5, 0.0])
     close(trace.gradient["W"], np.outer(ds, x))
@@ -693,14 +659,14 @@ def test_tie_inside_a_chain_routes_half_to_each_row() -> None:
 
 
 def test_elementwise_max_tie_with_a_broadcast_scalar() -> None:
-    trace = run("sum(max(x, 0))", x=[0.0, 1.0, -1.0])
+    trace = trace_of("sum(max(x, 0))", x=[0.0, 1.0, -1.0])
     close(trace.gradient["x"], [0.5, 1.0, 0.0])
     assert node_ids(trace, "max")[0] in trace.kinks
 
 
 @pytest.mark.parametrize("zero", [[0.0, 0.0, 0.0], [[0.0, 0.0], [0.0, 0.0]]])
 def test_norm_at_zero_has_gradient_zero_and_is_a_kink(zero: Any) -> None:
-    trace = run("norm(x)", x=zero)
+    trace = trace_of("norm(x)", x=zero)
     close(trace.value, 0.0)
     assert trace.gradient["x"].shape == np.shape(zero)
     close(trace.gradient["x"], np.zeros(np.shape(zero)))
@@ -710,7 +676,7 @@ def test_norm_at_zero_has_gradient_zero_and_is_a_kink(zero: Any) -> None:
 
 
 def test_norm_away_from_zero_is_no_kink() -> None:
-    trace = run("norm(x)", x=[3.0, 4.0])
+    trace = trace_of("norm(x)", x=[3.0, 4.0])
     close(trace.value, 5.0)
     close(trace.gradient["x"], [0.6, 0.8])
     assert trace.kinks == {}
@@ -722,7 +688,7 @@ def test_norm_away_from_zero_is_no_kink() -> None:
 
 def error_of(text: str, **at: Any) -> SymgradError:
     with pytest.raises(SymgradError) as info:
-        run(text, **at)
+        trace_of(text, **at)
     return info.value
 
 
@@ -831,7 +797,7 @@ def test_parse_at_arrays_with_commas_inside_brackets() -> None:
     close(point["W"], LECTURE_W)
     close(point["x"], LECTURE_X)
     assert set(where) == {"W", "x"}
-    trace = run("f(W, x) = sum((W @ x)^2)", **point)
+    trace = trace_of("f(W, x) = sum((W @ x)^2)", **point)
     close(trace.value, 0.116)
 
 
@@ -875,7 +841,7 @@ def test_parse_at_json_and_npy_files(tmp_path: Any) -> None:
     close(point["W"], W)
     close(point["x"], LECTURE_X)
     close(point["s"], 2.5)
-    trace = run("f(W, x, s) = s * sum((W @ x)^2)", **point)
+    trace = trace_of("f(W, x, s) = s * sum((W @ x)^2)", **point)
     close(trace.value, 2.5 * 0.116)
     close(trace.gradient["W"], 2.5 * np.array([[0.088, 0.176], [0.104, 0.208]]))
 
@@ -980,26 +946,11 @@ def test_evaluate_points_needs_a_scalar_output() -> None:
 # the command line
 
 
-def cli(*args: str) -> Result:
-    result = CliRunner().invoke(main, list(args), prog_name="symgrad")
-    if result.exception is not None:
-        assert isinstance(result.exception, SystemExit), (result.exception, result.stdout)
-    return result
-
-
-def cli_json(*args: str, code: int = 0) -> dict[str, Any]:
-    result = cli(*args, "--format", "json")
-    assert result.exit_code == code, (result.stdout, result.stderr)
-    data = json.loads(result.stdout)
-    assert isinstance(data, dict)
-    return data
-
-
 LECTURE_AT = "W=[[0.1,0.5],[-0.3,0.8]],x=[0.2,0.4]"
 
 
 def test_cli_json_of_a_matrix_program() -> None:
-    data = cli_json("f(W, x) = sum((W @ x)^2)", "--at", LECTURE_AT)
+    data = run_json("f(W, x) = sum((W @ x)^2)", "--at", LECTURE_AT)
     assert "gradient" in data and "jacobian" not in data
     assert data["value"] == pytest.approx(0.116)
     assert data["at"]["W"] == LECTURE_W and data["at"]["x"] == LECTURE_X
@@ -1018,7 +969,7 @@ def test_cli_json_of_a_matrix_program() -> None:
 
 
 def test_cli_json_of_a_vector_output_gives_the_jacobian() -> None:
-    data = cli_json("W @ x", "--at", "W=[[1,2],[3,4],[5,6]],x=[1,2]")
+    data = run_json("W @ x", "--at", "W=[[1,2],[3,4],[5,6]],x=[1,2]")
     assert "jacobian" in data and "gradient" not in data
     close(data["value"], [5.0, 11.0, 17.0])
     close(data["jacobian"]["x"], [[1, 2], [3, 4], [5, 6]])
@@ -1029,22 +980,22 @@ def test_cli_json_of_a_vector_output_gives_the_jacobian() -> None:
 
 
 def test_cli_upstream_gives_the_gradient() -> None:
-    data = cli_json("W @ x", "--at", "W=[[1,2],[3,4],[5,6]],x=[1,2]", "--upstream", "[1,0,2]")
+    data = run_json("W @ x", "--at", "W=[[1,2],[3,4],[5,6]],x=[1,2]", "--upstream", "[1,0,2]")
     assert "gradient" in data and "jacobian" not in data
     close(data["gradient"]["W"], [[1, 2], [0, 0], [2, 4]])
     close(data["gradient"]["x"], [11, 14])
 
 
 def test_cli_upstream_of_the_wrong_shape_exits_2() -> None:
-    result = cli("W @ x", "--at", "W=[[1,2],[3,4],[5,6]],x=[1,2]", "--upstream", "[1,0]")
+    result = run("W @ x", "--at", "W=[[1,2],[3,4],[5,6]],x=[1,2]", "--upstream", "[1,0]")
     assert result.exit_code == 2
     assert "(2,)" in result.stderr and "(3,)" in result.stderr
-    data = cli_json("W @ x", "--at", "W=[[1,2],[3,4],[5,6]],x=[1,2]", "--upstream", "[1,0]", code=2)
+    data = run_json("W @ x", "--at", "W=[[1,2],[3,4],[5,6]],x=[1,2]", "--upstream", "[1,0]", code=2)
     assert data["error"]["kind"] == "shape"
 
 
 def test_cli_shape_mismatch_exits_2() -> None:
-    result = cli("W @ x", "--at", "W=[[1,2],[3,4]],x=[1,2,3]")
+    result = run("W @ x", "--at", "W=[[1,2],[3,4]],x=[1,2,3]")
     assert result.exit_code == 2
     assert "(2, 2) @ (3,)" in result.stderr
     assert "Traceback" not in result.stderr
@@ -1053,15 +1004,15 @@ def test_cli_shape_mismatch_exits_2() -> None:
 def test_cli_at_file_and_plain_output(tmp_path: Any) -> None:
     path = tmp_path / "W.json"
     path.write_text(json.dumps(LECTURE_W), encoding="utf-8")
-    data = cli_json("f(W, x) = sum((W @ x)^2)", "--at", f"W=@{path},x=[0.2,0.4]")
+    data = run_json("f(W, x) = sum((W @ x)^2)", "--at", f"W=@{path},x=[0.2,0.4]")
     assert data["value"] == pytest.approx(0.116)
-    result = cli("f(W, x) = sum((W @ x)^2)", "--at", f"W=@{path},x=[0.2,0.4]")
+    result = run("f(W, x) = sum((W @ x)^2)", "--at", f"W=@{path},x=[0.2,0.4]")
     assert result.exit_code == 0, result.stderr
     assert "0.116" in result.stdout
 
 
 def test_cli_index_label_has_no_gradient() -> None:
-    data = cli_json(CE, "--at", "W=[[1,0],[0,1],[1,1]],x=[0.5,-0.5],y=2")
+    data = run_json(CE, "--at", "W=[[1,0],[0,1],[1,1]],x=[0.5,-0.5],y=2")
     assert data["gradient"]["y"] is None
     assert data["index_only"] == ["y"]
     s = np.array([[1, 0], [0, 1], [1, 1]]) @ np.array([0.5, -0.5])
