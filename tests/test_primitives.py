@@ -22,6 +22,7 @@ import pytest
 import sympy
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from support import close, finite_differences, trace_of
 
 import symgrad
 from symgrad import primitives as P
@@ -36,9 +37,7 @@ def graph_of(text: str, expand: bool = False) -> symgrad.Graph:
 
 
 def run(text: str, expand: bool = False, **at: float) -> symgrad.Trace:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no NumPy RuntimeWarning may escape the engine
-        return symgrad.evaluate(graph_of(text, expand), at)
+    return trace_of(graph_of(text, expand), **at)  # no NumPy RuntimeWarning may escape the engine
 
 
 def value_of(text: str, **at: float) -> float:
@@ -47,22 +46,6 @@ def value_of(text: str, **at: float) -> float:
 
 def grads_of(trace: symgrad.Trace) -> dict[str, float]:
     return {k: float(v) for k, v in trace.gradient.items()}
-
-
-def finite_differences(text: str, **at: float) -> dict[str, float]:
-    """Centred differences of symgrad's own forward value, one variable at a time."""
-    out = {}
-    for name, x in at.items():
-        h = 1e-6 * max(1.0, abs(x))
-        hi = value_of(text, **dict(at, **{name: x + h}))
-        lo = value_of(text, **dict(at, **{name: x - h}))
-        out[name] = (hi - lo) / (2 * h)
-    return out
-
-
-def close(actual: object, expected: object, rtol: float, atol: float = 1e-12) -> None:
-    np.testing.assert_allclose(np.asarray(actual, dtype=float), np.asarray(expected, dtype=float),
-                               rtol=rtol, atol=atol)
 
 
 def node_ids(graph: symgrad.Graph, op: str) -> list[int]:
@@ -248,7 +231,7 @@ def test_sympy_form_matches_forward(case: Case, point: tuple[float, ...]) -> Non
 def test_gradient_matches_finite_differences(case: Case, point: tuple[float, ...]) -> None:
     at = case.at(point)
     got = grads_of(run(case.text, **at))
-    numeric = finite_differences(case.text, **at)
+    numeric = finite_differences(graph_of(case.text), at)
     for name in at:
         close(got[name], numeric[name], rtol=FD_RTOL, atol=1e-8)
 
@@ -659,7 +642,7 @@ def test_property_one_argument_backprop_matches_finite_differences(name: str, da
     text = one_arg_text(name)
     trace = run(text, x=x)
     assert trace.warnings == [] and trace.kinks == {}
-    numeric = finite_differences(text, x=x)["x"]
+    numeric = finite_differences(graph_of(text), {"x": x})["x"]
     close(trace.gradient["x"], numeric, rtol=1e-5, atol=1e-7)
 
 
@@ -685,6 +668,6 @@ def test_property_two_argument_backprop_matches_finite_differences(body: str, da
         assume(abs(a - b) > 1e-3)
     text = f"f(a, b) = {body}"
     trace = run(text, a=a, b=b)
-    numeric = finite_differences(text, a=a, b=b)
+    numeric = finite_differences(graph_of(text), {"a": a, "b": b})
     for name in ("a", "b"):
         close(trace.gradient[name], numeric[name], rtol=1e-5, atol=1e-7)
