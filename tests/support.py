@@ -40,14 +40,16 @@ def no_traceback(result: Any) -> None:
 
 
 def run(*args: str, input: str | None = None, env: Mapping[str, str] | None = None,
-        code: int | None = None) -> Result:
-    """`symgrad ARGS...` through click's CliRunner, in this process.
+        code: int | None = None, charset: str = "utf-8") -> Result:
+    """`symgrad ARGS...` through click's CliRunner, in this process, its stdout not a terminal.
 
     Whatever the arguments, it must end normally or by an exit (0, 1, 2, 3, 130): any other
     exception would have been a traceback for the user, and no traceback may be printed either.
-    With `code`, the exit status must be that.
+    With `code`, the exit status must be that. `charset` is the encoding of stdin, stdout and
+    stderr, as PYTHONIOENCODING sets it for a real process: with "ascii", writing anything
+    else fails.
     """
-    result = CliRunner().invoke(main, list(args), input=input, env=env, prog_name="symgrad")
+    result = CliRunner(charset=charset).invoke(main, list(args), input=input, env=env, prog_name="symgrad")
     if result.exception is not None:
         assert isinstance(result.exception, SystemExit), (result.exception, result.stdout, result.stderr)
     assert "Traceback" not in result.stdout + result.stderr, (result.stdout, result.stderr)

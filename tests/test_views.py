@@ -17,17 +17,15 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 from rich.cells import cell_len
 from rich.console import Console
+from support import run, run_json, trace_of
 
 import symgrad
 from symgrad.binding import parse_at
-from symgrad.cli import main
-from symgrad.engine import Trace, evaluate
+from symgrad.engine import Trace
 from symgrad.records import Record, records
 from symgrad.views import plain, table
 
@@ -61,11 +59,6 @@ TITLE_LINE = re.compile(r"^node\s+computes\s+value\s+local gradients\s+upstream\
 
 # ---------------------------------------------------------------------------
 # helpers
-
-
-def trace_of(expr: str, at: str, *, expand: bool = False) -> Trace:
-    point, _ = parse_at([at])
-    return evaluate(symgrad.parse(expr, expand=expand), point)
 
 
 def shown(trace: Trace) -> list[Record]:
@@ -143,26 +136,6 @@ def summary_gradients(text: str, out: str = "f") -> dict[str, str]:
     start = next(i for i, line in enumerate(lines) if line.startswith(f"{out} = "))
     end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
     return dict(re.findall(rf"∂{out}/∂(\w+) = (\S+)", " ".join(lines[start:end])))
-
-
-def run(*args: str, columns: int | None = None) -> Result:
-    env = {"COLUMNS": str(columns)} if columns else {}
-    result = CliRunner().invoke(main, list(args), prog_name="symgrad", env=env)
-    if result.exception is not None:
-        assert isinstance(result.exception, SystemExit), (result.exception, result.stdout, result.stderr)
-    return result
-
-
-def ok(*args: str, columns: int | None = None) -> str:
-    result = run(*args, columns=columns)
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    return result.stdout
-
-
-def run_json(*args: str) -> dict[str, Any]:
-    data = json.loads(ok(*args, "--format", "json"))
-    assert isinstance(data, dict)
-    return data
 
 
 def steps_of(output: str) -> list[str]:
@@ -406,13 +379,16 @@ def test_default_into_a_pipe_is_the_plain_view(example: tuple[str, str], tmp_pat
 # ASCII stand-ins
 
 
+# In this process, with stdout encoded as PYTHONIOENCODING=ascii would encode it (writing anything else
+# fails); test_cli runs real processes with PYTHONIOENCODING=ascii.
+
+
 @pytest.mark.parametrize("fmt", ["plain", "table"])
 @pytest.mark.parametrize("example", [HEADLINE, NEURON, NAMED])
-def test_ascii_output_with_steps(example: tuple[str, str], fmt: str, tmp_path: Path) -> None:
-    proc = run_process([example[0], "--at", example[1], "--steps", "--format", fmt], tmp_path,
-                       PYTHONIOENCODING="ascii", COLUMNS="200")
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stdout.decode("utf-8")
+def test_ascii_output_with_steps(example: tuple[str, str], fmt: str) -> None:
+    result = run(example[0], "--at", example[1], "--steps", "--format", fmt, charset="ascii", env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout_bytes.decode("utf-8")
     for ch in "∂←·":
         assert ch not in out
     out.encode("ascii")  # nothing the terminal cannot show
@@ -422,12 +398,11 @@ def test_ascii_output_with_steps(example: tuple[str, str], fmt: str, tmp_path: P
 
 
 @pytest.mark.parametrize("fmt", ["plain", "table"])
-def test_ascii_output_of_max_and_relu(fmt: str, tmp_path: Path) -> None:
+def test_ascii_output_of_max_and_relu(fmt: str) -> None:
     """max's local gradient is written with ½; a terminal that cannot show ∂ cannot show ½ either."""
-    proc = run_process([KINKS[0], "--at", KINKS[1], "--steps", "--format", fmt], tmp_path,
-                       PYTHONIOENCODING="ascii", COLUMNS="200")
-    assert proc.returncode == 0, proc.stderr.decode("utf-8", errors="replace")
-    out = proc.stdout.decode("utf-8", errors="replace")
+    result = run(KINKS[0], "--at", KINKS[1], "--steps", "--format", fmt, charset="ascii", env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout_bytes.decode("utf-8", errors="replace")
     assert "kink: relu'(0) = 0" in out
     non_ascii = sorted({ch for ch in out if ord(ch) > 127})
     assert not non_ascii, non_ascii
@@ -438,7 +413,7 @@ def test_ascii_output_of_max_and_relu(fmt: str, tmp_path: Path) -> None:
 
 
 def test_steps_of_the_named_headline() -> None:
-    out = ok(NAMED[0], "--at", NAMED[1], "--steps")
+    out = run(NAMED[0], "--at", NAMED[1], "--steps", code=0).stdout
     assert "backward pass, starting from ∂f/∂f = 1" in out
     steps = steps_of(out)
     parts = [step_parts(line) for line in steps]
@@ -454,7 +429,7 @@ def test_steps_of_the_named_headline() -> None:
 
 
 def test_steps_fan_out_adds_the_branches() -> None:
-    out = ok(FANOUT[0], "--at", FANOUT[1], "--steps")
+    out = run(FANOUT[0], "--at", FANOUT[1], "--steps", code=0).stdout
     steps = steps_of(out)
     parts = [step_parts(line) for line in steps]
     branches = {left: result for left, _, result in parts if left.startswith("∂f/∂x (via")}
@@ -469,7 +444,7 @@ def test_steps_fan_out_adds_the_branches() -> None:
 @pytest.mark.parametrize("example", [NEURON, NEURON_WRITTEN], ids=["gate", "written-out"])
 def test_steps_end_at_the_summary_gradients(example: tuple[str, str], expand: bool) -> None:
     args = [example[0], "--at", example[1], "--steps", *(["--expand"] if expand else [])]
-    out = ok(*args)
+    out = run(*args, code=0).stdout
     summary = summary_gradients(out)
     assert set(summary) == {"w0", "x0", "w1", "x1", "w2"}
     parts = [step_parts(line) for line in steps_of(out)]
@@ -482,13 +457,13 @@ def test_steps_end_at_the_summary_gradients(example: tuple[str, str], expand: bo
 
 
 def test_steps_of_a_vector_output_need_a_scalar_or_upstream() -> None:
-    out = ok(LAYER[0], "--at", LAYER[1], "--steps")
+    out = run(LAYER[0], "--at", LAYER[1], "--steps", code=0).stdout
     assert "backward steps need a scalar output, or --upstream" in out
     assert "backward pass, starting from" not in out
 
 
 def test_steps_with_upstream_start_from_it() -> None:
-    out = ok(LAYER[0], "--at", LAYER[1], "--steps", "--upstream", "[1,-1]")
+    out = run(LAYER[0], "--at", LAYER[1], "--steps", "--upstream", "[1,-1]", code=0).stdout
     assert "backward pass, starting from ∂h/∂h = [1, -1]" in out
     steps = steps_of(out)
     assert "∂h/∂h · ∂h/∂n2|local = [1, -1]" in steps[0]
@@ -513,7 +488,7 @@ def test_steps_with_upstream_start_from_it() -> None:
 
 @pytest.mark.parametrize("fmt", ["plain", "table"])
 def test_wrt_limits_the_summary(fmt: str) -> None:
-    out = ok(HEADLINE[0], "--at", HEADLINE[1], "--wrt", "x,z", "--format", fmt, columns=200)
+    out = run(HEADLINE[0], "--at", HEADLINE[1], "--wrt", "x,z", "--format", fmt, env={"COLUMNS": "200"}, code=0).stdout
     assert summary_gradients(out) == {"x": "-4", "z": "3"}
     # the rows still show every node
     assert row_labels(out)[:5] == ["x", "y", "z", "n1", "f"]
@@ -528,7 +503,7 @@ def test_wrt_limits_the_json_gradient() -> None:
 
 def test_wrt_reports_no_other_gradient_anywhere() -> None:
     """--wrt x,z: 'report the gradients with respect to these inputs only' (README)."""
-    out = ok(HEADLINE[0], "--at", HEADLINE[1], "--wrt", "x,z")
+    out = run(HEADLINE[0], "--at", HEADLINE[1], "--wrt", "x,z", code=0).stdout
     assert "∂f/∂y" not in out, out
 
 
@@ -556,7 +531,7 @@ def test_wrt_with_an_unknown_name_exits_2_naming_it(fmt: str) -> None:
 ])
 def test_digits_change_the_table(fmt: str, digits: str, expect: dict[str, tuple[str, str]],
                                   absent: list[str]) -> None:
-    out = ok(NEURON[0], "--at", NEURON[1], "--digits", digits, "--format", fmt, columns=250)
+    out = run(NEURON[0], "--at", NEURON[1], "--digits", digits, "--format", fmt, env={"COLUMNS": "250"}, code=0).stdout
     view = out.split("\n\ninput ")[0]  # the table and the summary, without anything after them
     lines = view.splitlines()
     assert sum(1 for line in lines if TITLE_LINE.match(line)) == 1, view
@@ -587,8 +562,8 @@ def test_digits_leave_json_at_full_precision() -> None:
 
 
 def test_expand_shows_the_sigmoid_chain_with_the_same_gradients() -> None:
-    grouped = ok(NEURON[0], "--at", NEURON[1])
-    expanded = ok(NEURON[0], "--at", NEURON[1], "--expand")
+    grouped = run(NEURON[0], "--at", NEURON[1], code=0).stdout
+    expanded = run(NEURON[0], "--at", NEURON[1], "--expand", code=0).stdout
     table_rows = expanded.split("\n\n")[1].splitlines()
     assert any(re.match(r"^n\d+\s+exp\(n\d+\)\s", row) for row in table_rows), expanded
     assert any(re.match(r"^f\s+1 / n\d+\s", row) for row in table_rows), expanded
@@ -643,7 +618,7 @@ NOTE_CASES = [
 
 @pytest.mark.parametrize(("example", "label", "note"), NOTE_CASES)
 def test_notes_column_in_the_plain_view(example: tuple[str, str], label: str, note: str) -> None:
-    out = ok(example[0], "--at", example[1], "--format", "plain")
+    out = run(example[0], "--at", example[1], "--format", "plain", code=0).stdout
     assert notes_of(out, label) == note
 
 
