@@ -16,11 +16,11 @@ from typing import Any
 import jsonschema
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
+from support import run, run_json
 
 import symgrad
 from symgrad import schemas
-from symgrad.cli import main
 from symgrad.errors import SymgradError
 from symgrad.homework import Grading, decimals_rule, grade, parse_expect, read_homework, written
 from symgrad.verdicts import Reference
@@ -40,22 +40,6 @@ ANSWER_KEYS = {"answer", "input", "given", "correct", "correct_exact", "verdict"
 
 # ---------------------------------------------------------------------------
 # helpers
-
-
-def run(*args: str) -> Result:
-    """`symgrad check ARGS...`, never a traceback."""
-    result = CliRunner().invoke(main, ["check", *args], prog_name="symgrad")
-    if result.exception is not None:
-        assert isinstance(result.exception, SystemExit), (result.exception, result.stdout, result.stderr)
-    return result
-
-
-def run_json(*args: str, code: int) -> dict[str, Any]:
-    result = run(*args, "--format", "json")
-    assert result.exit_code == code, (result.stdout, result.stderr)
-    data = json.loads(result.stdout)
-    assert isinstance(data, dict)
-    return data
 
 
 def row(result: Result, label: str) -> str:
@@ -98,7 +82,7 @@ def line_of(text: str, needle: str, occurrence: int = 1) -> int:
 
 
 def test_lecture_example_right_wrong_right() -> None:
-    result = run(LECTURE, "--at", POINT, "--expect", "x=-4,y=4,z=3")
+    result = run("check", LECTURE, "--at", POINT, "--expect", "x=-4,y=4,z=3")
     assert result.exit_code == 1, (result.stdout, result.stderr)
     assert result.stdout.splitlines()[0].split() == ["answer", "given", "correct", "verdict", "rule"]
     x, y, z = row(result, "∂f/∂x"), row(result, "∂f/∂y"), row(result, "∂f/∂z")
@@ -111,14 +95,14 @@ def test_lecture_example_right_wrong_right() -> None:
 
 
 def test_all_right_exits_0() -> None:
-    result = run(LECTURE, "--at", POINT, "--expect", "x=-4,y=-4,z=3")
+    result = run("check", LECTURE, "--at", POINT, "--expect", "x=-4,y=-4,z=3")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert "✗" not in result.stdout
     assert "3 of 3 right" in result.stdout
 
 
 def test_unanswered_gradients_are_missing_not_wrong() -> None:
-    result = run(LECTURE, "--at", POINT, "--expect", "x=-4")
+    result = run("check", LECTURE, "--at", POINT, "--expect", "x=-4")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     for label, correct in (("∂f/∂y", "-4"), ("∂f/∂z", "3")):
         line = row(result, label)
@@ -128,24 +112,24 @@ def test_unanswered_gradients_are_missing_not_wrong() -> None:
 
 
 def test_missing_does_not_hide_a_wrong_answer() -> None:
-    result = run(LECTURE, "--at", POINT, "--expect", "z=4")
+    result = run("check", LECTURE, "--at", POINT, "--expect", "z=4")
     assert result.exit_code == 1
     assert "0 of 1 right (2 not answered" in result.stdout
 
 
 def test_require_all_makes_missing_answers_fail() -> None:
-    result = run(LECTURE, "--at", POINT, "--expect", "x=-4", "--require-all")
+    result = run("check", LECTURE, "--at", POINT, "--expect", "x=-4", "--require-all")
     assert result.exit_code == 1, (result.stdout, result.stderr)
     assert "counts as wrong" in row(result, "∂f/∂y")
     assert "1 of 3 right" in result.stdout
-    data = run_json(LECTURE, "--at", POINT, "--expect", "x=-4", "--require-all", code=1)
+    data = run_json("check", LECTURE, "--at", POINT, "--expect", "x=-4", "--require-all", code=1)
     assert data["passed"] is False
     assert data["score"] == {"right": 1, "total": 3, "missing": 2}
     assert by_input(data)["y"]["verdict"] == "missing"
 
 
 def test_require_all_passes_when_everything_is_answered() -> None:
-    result = run(LECTURE, "--at", POINT, "--expect", "x=-4,y=-4,z=3", "--require-all")
+    result = run("check", LECTURE, "--at", POINT, "--expect", "x=-4,y=-4,z=3", "--require-all")
     assert result.exit_code == 0, (result.stdout, result.stderr)
 
 
@@ -163,11 +147,11 @@ def test_answer_names_address_x(key: str) -> None:
 
 
 def test_every_spelling_on_the_command_line() -> None:
-    result = run(LECTURE, "--at", POINT, "--expect", "dx=-4, df/dy=-4, ∂f/∂z=3, f=-12")
+    result = run("check", LECTURE, "--at", POINT, "--expect", "dx=-4, df/dy=-4, ∂f/∂z=3, f=-12")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert "4 of 4 right" in result.stdout
     assert row(result, "f").split()[1:3] == ["-12", "-12"]
-    result = run(LECTURE, "--at", POINT, "--expect", "d f / d x=-4")
+    result = run("check", LECTURE, "--at", POINT, "--expect", "d f / d x=-4")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert "✓" in row(result, "∂f/∂x")
 
@@ -186,11 +170,11 @@ def test_a_variable_called_dx_is_its_own_answer() -> None:
 
 
 def test_answer_for_a_nonexistent_variable_exits_2() -> None:
-    result = run(LECTURE, "--at", POINT, "--expect", "x=-4,w=1")
+    result = run("check", LECTURE, "--at", POINT, "--expect", "x=-4,w=1")
     assert result.exit_code == 2
     assert "no input w" in result.stderr
     assert "x, y, z" in result.stderr  # the hint lists the inputs
-    data = run_json(LECTURE, "--at", POINT, "--expect", "x=-4,w=1", code=2)
+    data = run_json("check", LECTURE, "--at", POINT, "--expect", "x=-4,w=1", code=2)
     assert "no input w" in data["error"]["message"]
 
 
@@ -201,11 +185,11 @@ def test_every_spelling_of_a_nonexistent_variable_is_an_error(key: str) -> None:
 
 
 def test_df_dx_when_the_output_is_called_g() -> None:
-    result = run("g(x,y,z)=(x+y)*z", "--at", POINT, "--expect", "df/dx=-4")
+    result = run("check", "g(x,y,z)=(x+y)*z", "--at", POINT, "--expect", "df/dx=-4")
     assert result.exit_code == 2
     assert "the output is called g" in result.stderr
     assert "dg/dx" in result.stderr  # the hint
-    ok = run("g(x,y,z)=(x+y)*z", "--at", POINT, "--expect", "dg/dx=-4,g=-12")
+    ok = run("check", "g(x,y,z)=(x+y)*z", "--at", POINT, "--expect", "dg/dx=-4,g=-12")
     assert ok.exit_code == 0, (ok.stdout, ok.stderr)
     assert "∂g/∂x" in ok.stdout
 
@@ -213,19 +197,19 @@ def test_df_dx_when_the_output_is_called_g() -> None:
 @pytest.mark.parametrize("expect", [["x=-4,dx=-4"], ["x=-4", "df/dx=-4"], ["f=-12,f=-12"], ["∂f/∂y=-4,y=-4"]])
 def test_the_same_input_answered_twice_is_an_error(expect: list[str]) -> None:
     args = [a for e in expect for a in ("--expect", e)]
-    result = run(LECTURE, "--at", POINT, *args)
+    result = run("check", LECTURE, "--at", POINT, *args)
     assert result.exit_code == 2, (result.stdout, result.stderr)
     assert "answers the same as" in result.stderr
 
 
 def test_no_answers_is_an_error() -> None:
-    result = run(LECTURE, "--at", POINT)
+    result = run("check", LECTURE, "--at", POINT)
     assert result.exit_code == 2
     assert "no answers" in result.stderr
 
 
 def test_a_number_without_a_point_is_an_error() -> None:
-    result = run(LECTURE, "--expect", "x=-4")
+    result = run("check", LECTURE, "--expect", "x=-4")
     assert result.exit_code == 2
     assert "--at" in result.stderr
 
@@ -274,7 +258,7 @@ def test_negative_answers_and_the_unicode_minus(answer: str, verdict: str) -> No
 
 
 def test_negative_answers_on_the_command_line() -> None:
-    result = run(NEURON, "--at", "w0=2,x0=-1,w1=-3,x1=-2,w2=-3", "--expect", "w1=−0.39,x1=-0.59,w0=-0.20")
+    result = run("check", NEURON, "--at", "w0=2,x0=-1,w1=-3,x1=-2,w2=-3", "--expect", "w1=−0.39,x1=-0.59,w0=-0.20")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert "3 of 3 right (2 not answered" in result.stdout
     assert "to 2 decimals" in row(result, "∂f/∂w1")
@@ -353,19 +337,19 @@ def test_rtol_and_atol_replace_the_rule() -> None:
 
 def test_rtol_and_atol_on_the_command_line() -> None:
     point = "w0=2,x0=-1,w1=-3,x1=-2,w2=-3"
-    result = run(NEURON, "--at", point, "--expect", "x0=0.39", "--rtol", "0.01")
+    result = run("check", NEURON, "--at", point, "--expect", "x0=0.39", "--rtol", "0.01")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert "within rtol 0.01, atol 0" in row(result, "∂f/∂x0")
-    data = run_json(NEURON, "--at", point, "--expect", "x0=0.4", "--atol", "0.001", code=1)
+    data = run_json("check", NEURON, "--at", point, "--expect", "x0=0.4", "--atol", "0.001", code=1)
     [answer] = [a for a in data["answers"] if a["verdict"] != "missing"]
     assert (answer["verdict"], answer["rule"]) == ("wrong", "within rtol 0, atol 0.001")
-    data = run_json(NEURON, "--at", point, "--expect", "x0=0.4", code=1)  # 1 significant figure
+    data = run_json("check", NEURON, "--at", point, "--expect", "x0=0.4", code=1)  # 1 significant figure
     assert by_input(data)["x0"]["rule"] == "to 1 decimal"
     assert by_input(data)["x0"]["reason"] == "too few significant figures: give at least 2"
-    result = run(NEURON, "--at", point, "--expect", "x0=0.4,w0=-0.19", "--atol", "0.01")
+    result = run("check", NEURON, "--at", point, "--expect", "x0=0.4,w0=-0.19", "--atol", "0.01")
     assert result.exit_code == 0, (result.stdout, result.stderr)  # -0.19 is not -0.196612 to 2 decimals
     assert "within rtol 0, atol 0.01" in row(result, "∂f/∂w0")
-    result = run(NEURON, "--at", point, "--expect", "x0=0.38", "--atol", "0.01")
+    result = run("check", NEURON, "--at", point, "--expect", "x0=0.38", "--atol", "0.01")
     assert result.exit_code == 1
     assert "within rtol 0, atol 0.01" in row(result, "∂f/∂x0")
 
@@ -463,14 +447,15 @@ def test_a_transposed_non_square_matrix_is_flagged_too() -> None:
 
 
 def test_tensor_answers_on_the_command_line() -> None:
-    result = run(MATRIX, "--at", MATRIX_AT, "--expect", "W=[[0.088,0.176],[0.104,0.208]],x=[-0.112,0.636]")
+    result = run("check", MATRIX, "--at", MATRIX_AT, "--expect", "W=[[0.088,0.176],[0.104,0.208]],x=[-0.112,0.636]")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert "2 of 2 right" in result.stdout
-    result = run(MATRIX, "--at", MATRIX_AT, "--expect", "W=[[0.088,0.176],[0.104,0.208]],x=[[0.1,0.2],[0.3,0.4]]")
+    result = run("check", MATRIX, "--at", MATRIX_AT,
+                 "--expect", "W=[[0.088,0.176],[0.104,0.208]],x=[[0.1,0.2],[0.3,0.4]]")
     assert result.exit_code == 1
     assert "wrong shape: expected shape (2,), got (2, 2)" in row(result, "∂f/∂x")
     assert "1 of 2 right" in result.stdout
-    data = run_json(MATRIX, "--at", MATRIX_AT, "--expect", "W=[[0.088,0.104],[0.176,0.208]]", code=1)
+    data = run_json("check", MATRIX, "--at", MATRIX_AT, "--expect", "W=[[0.088,0.104],[0.176,0.208]]", code=1)
     w = by_input(data)["W"]
     assert w["verdict"] == "wrong" and w["reason"].startswith("transposed; 2 of 4 elements differ")
     assert by_input(data)["x"]["verdict"] == "missing"
@@ -478,7 +463,7 @@ def test_tensor_answers_on_the_command_line() -> None:
 
 @pytest.mark.parametrize("answer", ["[[1,2],[3]]", "[1,[2,3]]", "[a,b]"])
 def test_ragged_or_non_numeric_arrays_are_errors(answer: str) -> None:
-    result = run(MATRIX, "--at", MATRIX_AT, "--expect", f"x={answer}")
+    result = run("check", MATRIX, "--at", MATRIX_AT, "--expect", f"x={answer}")
     assert result.exit_code == 2, (result.stdout, result.stderr)
     assert "error:" in result.stderr
 
@@ -488,7 +473,7 @@ def test_ragged_or_non_numeric_arrays_are_errors(answer: str) -> None:
 
 
 def test_formulas_right_symbolically_without_a_point() -> None:
-    data = run_json(LECTURE, "--expect", "x=z, y=z, z=x+y", code=0)
+    data = run_json("check", LECTURE, "--expect", "x=z, y=z, z=x+y", code=0)
     assert [(a["input"], a["verdict"], a["method"], a["rule"]) for a in data["answers"]] == [
         ("x", "right", "symbolic", "formula"), ("y", "right", "symbolic", "formula"),
         ("z", "right", "symbolic", "formula")]
@@ -496,7 +481,7 @@ def test_formulas_right_symbolically_without_a_point() -> None:
 
 
 def test_formulas_right_with_a_point() -> None:
-    result = run(LECTURE, "--at", POINT, "--expect", "x=z, y=z, z=x+y")
+    result = run("check", LECTURE, "--at", POINT, "--expect", "x=z, y=z, z=x+y")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert "formula, symbolic" in row(result, "∂f/∂z")
     assert "3 of 3 right" in result.stdout
@@ -504,7 +489,7 @@ def test_formulas_right_with_a_point() -> None:
 
 @pytest.mark.parametrize("at", [[], ["--at", POINT]])
 def test_a_wrong_formula_gives_a_point_where_it_differs(at: list[str]) -> None:
-    data = run_json(LECTURE, *at, "--expect", "x=z, y=z, z=x*y", code=1)
+    data = run_json("check", LECTURE, *at, "--expect", "x=z, y=z, z=x*y", code=1)
     z = by_input(data)["z"]
     assert (z["verdict"], z["method"], z["rule"]) == ("wrong", "numeric", "formula")
     m = re.fullmatch(r"at x = (\S+), y = (\S+), z = (\S+) it gives (\S+), the derivative is (\S+)", z["reason"])
@@ -518,7 +503,7 @@ def test_a_wrong_formula_gives_a_point_where_it_differs(at: list[str]) -> None:
 
 
 def test_a_formula_with_a_name_that_is_not_an_input_exits_2() -> None:
-    result = run(LECTURE, "--expect", "z=x+w")
+    result = run("check", LECTURE, "--expect", "z=x+w")
     assert result.exit_code == 2
     assert "uses w, which is not an input" in result.stderr
 
@@ -531,7 +516,7 @@ def test_formulas_equal_after_simplification(answer: str) -> None:
 
 
 def test_formulas_equal_after_simplification_on_the_command_line() -> None:
-    result = run("f(x)=sin(x)^2", "--expect", "x=sin(2*x)")
+    result = run("check", "f(x)=sin(x)^2", "--expect", "x=sin(2*x)")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert "formula, symbolic" in row(result, "∂f/∂x")
 
@@ -544,12 +529,12 @@ def test_a_wrong_formula_after_simplification_is_wrong() -> None:
 def test_a_formula_sympy_cannot_simplify_in_time_is_right_numerically() -> None:
     function = "f(x,y) = tanh(x*y)^2 + exp(sin(x))*log(1+y^2)"
     answer = "x=2*y*tanh(x*y)*(1-tanh(x*y)^2) + cos(x)*exp(sin(x))*log(1+y^2)"
-    data = run_json(function, "--expect", answer, "--check-timeout", "0.1", code=0)
+    data = run_json("check", function, "--expect", answer, "--check-timeout", "0.1", code=0)
     x = by_input(data)["x"]
     assert x["verdict"] == "right"
     assert x["method"].startswith("numeric")
     # and a wrong formula is still caught the same way
-    data = run_json(function, "--expect", answer.replace("2*y", "3*y"), "--check-timeout", "0.1", code=1)
+    data = run_json("check", function, "--expect", answer.replace("2*y", "3*y"), "--check-timeout", "0.1", code=1)
     assert by_input(data)["x"]["verdict"] == "wrong"
     assert by_input(data)["x"]["method"] == "numeric"
 
@@ -573,7 +558,7 @@ def test_a_formula_for_the_value() -> None:
 
 
 def test_json_of_a_single_check() -> None:
-    data = run_json(LECTURE, "--at", POINT, "--expect", "x=-4,y=4,f=-12", code=1)
+    data = run_json("check", LECTURE, "--at", POINT, "--expect", "x=-4,y=4,f=-12", code=1)
     assert data["expression"] == LECTURE
     assert data["at"] == {"x": -2, "y": 5, "z": -4}
     for a in data["answers"]:
@@ -594,7 +579,7 @@ def test_json_of_a_single_check() -> None:
 
 
 def test_json_passed_when_all_right() -> None:
-    data = run_json(NEURON, "--at", "w0=2,x0=-1,w1=-3,x1=-2,w2=-3", "--expect", "x0=0.39", code=0)
+    data = run_json("check", NEURON, "--at", "w0=2,x0=-1,w1=-3,x1=-2,w2=-3", "--expect", "x0=0.39", code=0)
     x0 = by_input(data)["x0"]
     # correct at full precision: the neuron's input is 2*-1 + -3*-2 - 3 = 1, f = sigmoid(1), and
     # df/dx0 = w0 * f * (1 - f) = 2 * sigmoid(1) * sigmoid(-1)
@@ -636,7 +621,7 @@ expect = "x=z, y=z, z=x+y"
 
 def test_homework_report(tmp_path: Path) -> None:
     path = write(tmp_path, HOMEWORK)
-    result = run(str(path))
+    result = run("check", str(path))
     assert result.exit_code == 1, (result.stdout, result.stderr)
     lines = result.stdout.splitlines()
     heads = [line for line in lines if line.startswith("problem ")]
@@ -647,7 +632,7 @@ def test_homework_report(tmp_path: Path) -> None:
 
 def test_homework_json(tmp_path: Path) -> None:
     path = write(tmp_path, HOMEWORK)
-    data = run_json(str(path), code=1)
+    data = run_json("check", str(path), code=1)
     assert data["file"] == str(path)
     assert data["score"] == {"passed": 2, "total": 3}
     records = data["problems"]
@@ -664,7 +649,7 @@ def test_homework_json(tmp_path: Path) -> None:
 
 def test_homework_all_right_exits_0(tmp_path: Path) -> None:
     path = write(tmp_path, HOMEWORK.replace('expect = "x=5"', 'expect = "x=6"'))
-    result = run(str(path))
+    result = run("check", str(path))
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert result.stdout.splitlines()[-1] == "3 of 3 problems right"
 
@@ -672,8 +657,8 @@ def test_homework_all_right_exits_0(tmp_path: Path) -> None:
 def test_homework_require_all(tmp_path: Path) -> None:
     path = write(tmp_path, HOMEWORK.replace('expect = "x=5"', 'expect = "x=6"').replace(
         'expect = "x=z, y=z, z=x+y"', 'expect = "x=z"'))
-    assert run(str(path)).exit_code == 0
-    data = run_json(str(path), "--require-all", code=1)
+    assert run("check", str(path)).exit_code == 0
+    data = run_json("check", str(path), "--require-all", code=1)
     assert [r["passed"] for r in data["problems"]] == [True, True, False]
 
 
@@ -718,7 +703,7 @@ expect = "x=12"
 
 def test_broken_problems_are_reported_and_the_others_checked(tmp_path: Path) -> None:
     path = write(tmp_path, BROKEN)
-    result = run(str(path))
+    result = run("check", str(path))
     assert result.exit_code == 1, (result.stdout, result.stderr)
     out = result.stdout
     heads = [line for line in out.splitlines() if line.startswith("problem ")]
@@ -742,7 +727,7 @@ def test_broken_problems_are_reported_and_the_others_checked(tmp_path: Path) -> 
 
 def test_broken_problems_in_json(tmp_path: Path) -> None:
     path = write(tmp_path, BROKEN)
-    data = run_json(str(path), code=1)
+    data = run_json("check", str(path), code=1)
     records = data["problems"]
     assert [r["index"] for r in records] == [1, 2, 3, 4, 5, 6]
     assert [r["name"] for r in records] == ["first", "unterminated", "bad function", "no expect", "unknown key",
@@ -770,7 +755,7 @@ def test_read_homework_directly() -> None:
 
 def test_invalid_toml_without_a_name_is_called_by_its_index(tmp_path: Path) -> None:
     path = write(tmp_path, '[[problem]]\nfunction = "f(x)=x^2\nexpect = "x=2"\n')
-    result = run(str(path))
+    result = run("check", str(path))
     assert result.exit_code == 1
     assert "problem 1: problem 1 (line 1): broken" in result.stdout
     assert "line 2:" in result.stdout
@@ -780,7 +765,7 @@ def test_invalid_toml_with_a_literal_string_name(tmp_path: Path) -> None:
     # BUG: the name of a problem with invalid TOML is guessed only from a "basic string";
     # name = 'sign slip' (a TOML literal string) is not found and the report says "problem 1".
     path = write(tmp_path, "[[problem]]\nname = 'sign slip'\nfunction = \"f(x)=x^2\nexpect = \"x=2\"\n")
-    result = run(str(path))
+    result = run("check", str(path))
     assert result.exit_code == 1
     assert "problem 1: sign slip (line 1): broken" in result.stdout
 
@@ -793,7 +778,7 @@ def test_an_unterminated_multiline_string_is_reported_with_a_line(tmp_path: Path
     text = ('[[problem]]\nname = "multi"\nfunction = """f(x)=x^2\nat = "x=1"\nexpect = "x=2"\n\n'
             '[[problem]]\nname = "fine"\nfunction = "f(x)=x^2"\nat = "x=1"\nexpect = "x=2"\n')
     path = write(tmp_path, text)
-    result = run(str(path))
+    result = run("check", str(path))
     assert result.exit_code == 1
     assert "problem 2: fine (line 7)" in result.stdout  # still checked
     broken = result.stdout.split("problem 2")[0]
@@ -828,7 +813,7 @@ at = { x = 1 }
 expect = { x = 0.2000 }
 """
     path = write(tmp_path, text)
-    data = run_json(str(path), code=1)
+    data = run_json("check", str(path), code=1)
     p1, p2, p3, p4 = data["problems"]
     assert p1["passed"] and p2["passed"] and p3["passed"], data
     answers = {a["input"]: a for a in p1["answers"]}
@@ -847,37 +832,37 @@ expect = { x = 0.2000 }
 
 def test_homework_bad_table_values(tmp_path: Path) -> None:
     text = '[[problem]]\nname = "bool"\nfunction = "f(x)=x^2"\nat = "x=1"\nexpect = { x = true }\n'
-    data = run_json(str(write(tmp_path, text)), code=1)
+    data = run_json("check", str(write(tmp_path, text)), code=1)
     assert data["problems"][0]["passed"] is False
     assert "true/false" in data["problems"][0]["error"]["message"]
     text = '[[problem]]\nname = "array"\nfunction = "f(x)=x^2"\nat = "x=1"\nexpect = ["x=2"]\n'
-    data = run_json(str(write(tmp_path, text, "b.toml")), code=1)
+    data = run_json("check", str(write(tmp_path, text, "b.toml")), code=1)
     assert "string or a table" in data["problems"][0]["error"]["message"]
 
 
 @pytest.mark.parametrize("text", ["", "# nothing here\n", 'name = "x"\nfunction = "f(x)=x"\n', "[problem]\n"])
 def test_a_file_with_no_problem_exits_2(tmp_path: Path, text: str) -> None:
     path = write(tmp_path, text)
-    result = run(str(path))
+    result = run("check", str(path))
     assert result.exit_code == 2, (result.stdout, result.stderr)
     assert "has no [[problem]]" in result.stderr
-    data = run_json(str(path), code=2)
+    data = run_json("check", str(path), code=2)
     assert "has no [[problem]]" in data["error"]["message"]
 
 
 def test_a_toml_name_that_is_no_file_is_an_expression(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    result = run("nope.toml", "--expect", "x=1")
+    result = run("check", "nope.toml", "--expect", "x=1")
     assert result.exit_code == 2, (result.stdout, result.stderr)
     assert "no [[problem]]" not in result.stderr and "cannot read" not in result.stderr
-    data = run_json("nope.toml", "--expect", "x=1", code=2)
+    data = run_json("check", "nope.toml", "--expect", "x=1", code=2)
     assert data["error"]["kind"] in ("syntax", "name")
     assert data["error"]["source"] == "expression"
 
 
 def test_a_directory_ending_in_toml_is_not_a_homework_file(tmp_path: Path) -> None:
     (tmp_path / "dir.toml").mkdir()
-    result = run(str(tmp_path / "dir.toml"), "--expect", "x=1")
+    result = run("check", str(tmp_path / "dir.toml"), "--expect", "x=1")
     assert result.exit_code == 2
     assert "no [[problem]]" not in result.stderr
 
@@ -888,7 +873,7 @@ def test_a_directory_ending_in_toml_is_not_a_homework_file(tmp_path: Path) -> No
 
 def test_lecture_sample_from_the_examples_directory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT / "examples")
-    data = run_json("homework/lecture.toml", code=1)
+    data = run_json("check", "homework/lecture.toml", code=1)
     assert [r["index"] for r in data["problems"] if not r["passed"]] == [3, 4, 6]
     assert data["score"] == {"passed": 3, "total": 6}
     p6 = data["problems"][5]
@@ -898,7 +883,7 @@ def test_lecture_sample_from_the_examples_directory(monkeypatch: pytest.MonkeyPa
 
 def test_lecture_sample_by_absolute_path() -> None:
     path = ROOT / "examples" / "homework" / "lecture.toml"
-    result = run(str(path))
+    result = run("check", str(path))
     assert result.exit_code == 1, (result.stdout, result.stderr)
     broken = [line for line in result.stdout.splitlines() if line.startswith("problem ")]
     assert len(broken) == 6
@@ -947,7 +932,7 @@ def test_inf_and_nan_are_numbers(text: str) -> None:
 
 def test_0e0_for_minus_0_197_has_too_few_significant_figures() -> None:
     # 0 is within half a unit (0.5) of -0.197, but has no significant figure at all
-    result = run("f(x) = -0.197*x", "--at", "x=1", "--expect", "x=0e0")
+    result = run("check", "f(x) = -0.197*x", "--at", "x=1", "--expect", "x=0e0")
     assert result.exit_code == 1, (result.stdout, result.stderr)
     line = row(result, "∂f/∂x")
     assert "✗  too few significant figures: give at least 2" in line
@@ -959,13 +944,13 @@ def test_0e0_for_minus_0_197_has_too_few_significant_figures() -> None:
 
 
 def test_0_39_for_0_393224_is_right_on_the_command_line() -> None:
-    result = run(NEURON, "--at", "w0=2,x0=-1,w1=-3,x1=-2,w2=-3", "--expect", "x0=0.39")
+    result = run("check", NEURON, "--at", "w0=2,x0=-1,w1=-3,x1=-2,w2=-3", "--expect", "x0=0.39")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert row(result, "∂f/∂x0").split()[1:4] == ["0.39", "0.393224", "✓"]
 
 
 def test_a_whole_number_must_be_exact() -> None:
-    result = run("f(x) = 29.7*x", "--at", "x=1", "--expect", "x=30")
+    result = run("check", "f(x) = 29.7*x", "--at", "x=1", "--expect", "x=30")
     assert result.exit_code == 1, (result.stdout, result.stderr)
     assert "✗  a number without a decimal point must be exact" in row(result, "∂f/∂x")
     # written as rounded numbers, 30 is right to its digits: 29.7 is within 0.5 of 30. and 3.0e1
@@ -989,7 +974,7 @@ def test_an_exactly_right_answer_is_right_whatever_its_digits() -> None:
 
 def test_zero_for_a_gradient_below_float64() -> None:
     # d/dx exp(x) at -1000 is exp(-1000) = 5.08e-435: float64 holds 0, the floor makes 0 right
-    result = run("f(x) = exp(x)", "--at", "x=-1000", "--expect", "x=0")
+    result = run("check", "f(x) = exp(x)", "--at", "x=-1000", "--expect", "x=0")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert "✓" in row(result, "∂f/∂x")
 
@@ -1042,11 +1027,11 @@ def test_a_wrong_sign_is_wrong_even_below_the_floor() -> None:
 
 def test_sigfigs_option() -> None:
     point = "w0=2,x0=-1,w1=-3,x1=-2,w2=-3"
-    result = run(NEURON, "--at", point, "--expect", "x0=0.39", "--sigfigs", "3")
+    result = run("check", NEURON, "--at", point, "--expect", "x0=0.39", "--sigfigs", "3")
     assert result.exit_code == 1, (result.stdout, result.stderr)
     assert "too few significant figures: give at least 3" in row(result, "∂f/∂x0")
-    assert run(NEURON, "--at", point, "--expect", "x0=0.393", "--sigfigs", "3").exit_code == 0
-    assert run(NEURON, "--at", point, "--expect", "x0=0.4", "--sigfigs", "1").exit_code == 0
+    assert run("check", NEURON, "--at", point, "--expect", "x0=0.393", "--sigfigs", "3").exit_code == 0
+    assert run("check", NEURON, "--at", point, "--expect", "x0=0.4", "--sigfigs", "1").exit_code == 0
     assert neuron("x0=0.3932", sigfigs=4).right
     assert not neuron("x0=0.393", sigfigs=4).right
     # a whole number is exact whatever the rule
@@ -1055,10 +1040,10 @@ def test_sigfigs_option() -> None:
 
 def test_decimals_option() -> None:
     point = "w0=2,x0=-1,w1=-3,x1=-2,w2=-3"
-    result = run(NEURON, "--at", point, "--expect", "x0=0.4", "--decimals", "2")
+    result = run("check", NEURON, "--at", point, "--expect", "x0=0.4", "--decimals", "2")
     assert result.exit_code == 1, (result.stdout, result.stderr)
     assert "too few decimals: give at least 2" in row(result, "∂f/∂x0")
-    assert run(NEURON, "--at", point, "--expect", "x0=0.39", "--decimals", "2").exit_code == 0
+    assert run("check", NEURON, "--at", point, "--expect", "x0=0.39", "--decimals", "2").exit_code == 0
     assert neuron("x0=3.9e-1", decimals=2).right  # 0.39: 2 decimals
     assert neuron("x0=0.393", decimals=2).right
     assert not neuron("x0=0.3933", decimals=2).right  # more decimals, each within half a unit of its own
@@ -1074,16 +1059,16 @@ def test_decimals_option() -> None:
     (["--atol", "0.01", "--decimals", "3"], "--rtol and --atol replace the digits rules"),
 ])
 def test_digit_rules_that_contradict_exit_2(options: list[str], message: str) -> None:
-    result = run(LECTURE, "--at", POINT, "--expect", "x=-4", *options)
+    result = run("check", LECTURE, "--at", POINT, "--expect", "x=-4", *options)
     assert result.exit_code == 2, (result.stdout, result.stderr)
     assert message in result.stderr
-    data = run_json(LECTURE, "--at", POINT, "--expect", "x=-4", *options, code=2)
+    data = run_json("check", LECTURE, "--at", POINT, "--expect", "x=-4", *options, code=2)
     assert message in data["error"]["message"]
 
 
 @pytest.mark.parametrize("options", [["--sigfigs", "0"], ["--decimals", "-1"], ["--sigfigs", "two"]])
 def test_bad_digit_options_exit_2(options: list[str]) -> None:
-    assert run(LECTURE, "--at", POINT, "--expect", "x=-4", *options).exit_code == 2
+    assert run("check", LECTURE, "--at", POINT, "--expect", "x=-4", *options).exit_code == 2
 
 
 # ---------------------------------------------------------------------------
@@ -1117,7 +1102,7 @@ def test_off_by_a_factor_with_rounding() -> None:
 def test_the_local_gradient_alone_is_off_by_the_upstream_gradient() -> None:
     # f = (x + y) * z: x's consumer is n1 = x + y, whose upstream gradient is z = -4; the local
     # gradient dn1/dx = 1 alone is what a student gives who forgot the chain rule
-    result = run(LECTURE, "--at", POINT, "--expect", "x=1,z=3")
+    result = run("check", LECTURE, "--at", POINT, "--expect", "x=1,z=3")
     assert result.exit_code == 1
     assert "off by the upstream gradient at n1 (-4): multiply the local gradient by it" in row(result, "∂f/∂x")
     # z's consumer is the output itself (upstream 1): no such hint; 2 for 3 is no known slip
@@ -1145,7 +1130,7 @@ def test_an_array_reports_the_elements_that_differ() -> None:
 
 
 def test_array_mismatches_in_json() -> None:
-    data = run_json(MATRIX, "--at", MATRIX_AT, "--expect", "W=[[0.088,0.176],[0.104,0.300]]", code=1)
+    data = run_json("check", MATRIX, "--at", MATRIX_AT, "--expect", "W=[[0.088,0.176],[0.104,0.300]]", code=1)
     w = by_input(data)["W"]
     # dW = 2 (W x) x^T with W x = [0.22, 0.26], x = [0.2, 0.4]
     np.testing.assert_allclose(w["correct"], [[0.088, 0.176], [0.104, 0.208]], rtol=1e-12)
@@ -1164,7 +1149,7 @@ def test_array_mismatches_in_json() -> None:
 
 def test_inf_answers_where_the_gradient_is_infinite() -> None:
     # log at 0: the value is -inf, the gradient 1/0 = inf
-    result = run("f(x) = log(x)", "--at", "x=0", "--expect", "x=inf, f=-Infinity")
+    result = run("check", "f(x) = log(x)", "--at", "x=0", "--expect", "x=inf, f=-Infinity")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     for spelling in ("+inf", "INF", "infinity", "Infinity"):
         assert one("f(x) = log(x)", {"x": 0}, f"x={spelling}").right
@@ -1177,7 +1162,7 @@ def test_inf_answers_where_the_gradient_is_infinite() -> None:
 
 def test_nan_answers_where_the_gradient_is_undefined() -> None:
     # sqrt at -1: value and gradient are nan
-    result = run("f(x) = sqrt(x)", "--at", "x=-1", "--expect", "x=undefined, f=nan")
+    result = run("check", "f(x) = sqrt(x)", "--at", "x=-1", "--expect", "x=undefined, f=nan")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     for spelling in ("NaN", "Undefined", "UNDEFINED"):
         assert one("f(x) = sqrt(x)", {"x": -1}, f"x={spelling}").right
@@ -1194,14 +1179,14 @@ def test_inf_or_nan_for_a_finite_gradient_is_wrong() -> None:
 
 def test_inf_inside_an_array_answer() -> None:
     # d/dx sum(sqrt(x)) at [1, 0] = [0.5, inf]
-    result = run("f(x) = sum(sqrt(x))", "--at", "x=[1,0]", "--expect", "x=[0.5, inf]")
+    result = run("check", "f(x) = sum(sqrt(x))", "--at", "x=[1,0]", "--expect", "x=[0.5, inf]")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     g = one("f(x) = sum(sqrt(x))", {"x": np.array([1.0, 0.0])}, "x=[0.50, 1e308]")
     assert g.verdict == "wrong"
     assert g.reason == ("the gradient is infinite here; 1 of 2 elements differ: [1] 1e308 for inf (difference -inf); "
                         "largest difference inf")
     assert g.mismatches == [{"index": [1], "given": 1e308, "correct": math.inf, "difference": -math.inf}]
-    data = run_json("f(x) = sum(sqrt(x))", "--at", "x=[1,0]", "--expect", "x=[0.5, 1e308]", code=1)
+    data = run_json("check", "f(x) = sum(sqrt(x))", "--at", "x=[1,0]", "--expect", "x=[0.5, 1e308]", code=1)
     x = by_input(data)["x"]
     assert x["correct"] == [0.5, "Infinity"]
     assert x["mismatches"] == [{"index": [1], "given": 1e308, "correct": "Infinity", "difference": "-Infinity"}]
@@ -1209,15 +1194,15 @@ def test_inf_inside_an_array_answer() -> None:
 
 
 def test_json_correct_is_a_number_and_non_finite_numbers_are_strings() -> None:
-    data = run_json("f(x) = log(x)", "--at", "x=0", "--expect", "x=inf, f=-inf", code=0)
+    data = run_json("check", "f(x) = log(x)", "--at", "x=0", "--expect", "x=inf, f=-inf", code=0)
     assert data["schema_version"] == 2
     assert by_input(data)["x"]["correct"] == "Infinity" and by_input(data)[None]["correct"] == "-Infinity"
     assert by_input(data)["x"]["rel_error"] is None  # no relative error judged an infinity
-    data = run_json("f(x) = sqrt(x)", "--at", "x=-1", "--expect", "x=nan", code=0)
+    data = run_json("check", "f(x) = sqrt(x)", "--at", "x=-1", "--expect", "x=nan", code=0)
     assert by_input(data)["x"]["correct"] == "NaN"
     validate("check", data)
     # formulas: the derivative as text
-    data = run_json(LECTURE, "--expect", "x=z", code=0)
+    data = run_json("check", LECTURE, "--expect", "x=z", code=0)
     assert by_input(data)["x"]["correct"] == "z" and by_input(data)["x"]["rel_error"] is None
     assert by_input(data)["y"]["correct"] is None  # missing, and no point to give a number at
     validate("check", data)
@@ -1233,7 +1218,7 @@ def test_json_correct_is_a_number_and_non_finite_numbers_are_strings() -> None:
     ("x=-4.1", ["--atol", "0.2"], None),
 ])
 def test_rel_error_agrees_with_the_verdict(expect: str, options: list[str], rel_error: Any) -> None:
-    result = run(LECTURE, "--at", POINT, "--expect", expect, *options, "--format", "json")
+    result = run("check", LECTURE, "--at", POINT, "--expect", expect, *options, "--format", "json")
     data = json.loads(result.stdout)
     assert by_input(data)["x"]["rel_error"] == rel_error
 
@@ -1276,7 +1261,7 @@ def test_a_wrong_answer_at_a_kink_carries_the_note_too() -> None:
 
 def test_relu_at_0_answered_1_on_the_command_line() -> None:
     # WAITS on checks.references filling `accepted` and `note` at a kink (the lead's change)
-    result = run("f(x)=relu(x)", "--at", "x=0", "--expect", "x=1")
+    result = run("check", "f(x)=relu(x)", "--at", "x=0", "--expect", "x=1")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     line = row(result, "∂f/∂x")
     assert "✓" in line and "relu" in line and "accepted" in line
@@ -1285,7 +1270,7 @@ def test_relu_at_0_answered_1_on_the_command_line() -> None:
 def test_a_zero_local_gradient_stops_an_infinite_upstream() -> None:
     # sqrt(relu(x)) + x at -1: relu's local gradient 0 stops sqrt's infinite one at relu(-1) = 0,
     # so df/dx = 0 + 1 = 1.  WAITS on the backprop fix in engine.py (the lead's change)
-    result = run("f(x)=sqrt(relu(x))+x", "--at", "x=-1", "--expect", "x=1")
+    result = run("check", "f(x)=sqrt(relu(x))+x", "--at", "x=-1", "--expect", "x=1")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert "✓" in row(result, "∂f/∂x")
 
@@ -1345,16 +1330,16 @@ expect = "x=0.39"
 
 def test_homework_per_problem_digit_rules(tmp_path: Path) -> None:
     path = write(tmp_path, RULES)
-    data = run_json(str(path), code=1)
+    data = run_json("check", str(path), code=1)
     validate("homework", data)
     assert data["schema_version"] == 2
     assert [r["passed"] for r in data["problems"]] == [False, False, True, True]
     assert data["problems"][0]["answers"][0]["reason"] == "too few significant figures: give at least 3"
     assert data["problems"][1]["answers"][0]["reason"] == "too few decimals: give at least 2"
     # the command line sets the rule of the problems without their own
-    data = run_json(str(path), "--sigfigs", "3", code=1)
+    data = run_json("check", str(path), "--sigfigs", "3", code=1)
     assert [r["passed"] for r in data["problems"]] == [False, False, True, False]
-    result = run(str(path))
+    result = run("check", str(path))
     assert "too few significant figures: give at least 3" in result.stdout.split("problem 2")[0]
 
 
@@ -1369,7 +1354,7 @@ def test_homework_per_problem_digit_rules(tmp_path: Path) -> None:
 def test_homework_bad_digit_rules(tmp_path: Path, keys: str, message: str) -> None:
     path = write(tmp_path, f'[[problem]]\nname = "p"\nfunction = "f(x)=x^2"\nat = "x=1"\nexpect = "x=2"\n{keys}\n'
                            + RULES)
-    data = run_json(str(path), code=1)
+    data = run_json("check", str(path), code=1)
     assert data["problems"][0]["passed"] is False
     assert message in data["problems"][0]["error"]["message"]
     assert [r["passed"] for r in data["problems"][1:]] == [False, False, True, True]
@@ -1379,20 +1364,21 @@ def test_homework_flags_problems_at_a_kink(tmp_path: Path) -> None:
     # WAITS on checks.references giving the kink's note (the lead's change)
     text = HOMEWORK + '\n[[problem]]\nname = "a kink"\nfunction = "f(x) = relu(x)"\nat = "x=0"\nexpect = "x=1"\n'
     path = write(tmp_path, text)
-    result = run(str(path))
+    result = run("check", str(path))
     assert "note for the teacher: ∂f/∂x (kink)" in result.stdout.split("problem 4")[1]
     assert "notes for the teacher: problem 4 (kink)" in result.stdout
-    data = run_json(str(path), code=1)
+    data = run_json("check", str(path), code=1)
     validate("homework", data)
     assert [n["status"] for n in data["problems"][3]["notes"]] == ["kink"]
     assert data["problems"][3]["passed"] is True
 
 
 def test_check_and_homework_records_match_their_schemas(tmp_path: Path) -> None:
-    validate("check", run_json(LECTURE, "--at", POINT, "--expect", "x=-4,y=4,f=-12", code=1))
-    validate("check", run_json(MATRIX, "--at", MATRIX_AT, "--expect", "W=[[0.088,0.104],[0.176,0.208]]", code=1))
-    validate("homework", run_json(str(write(tmp_path, HOMEWORK)), code=1))
-    validate("homework", run_json(str(write(tmp_path, BROKEN, "broken.toml")), code=1))
+    validate("check", run_json("check", LECTURE, "--at", POINT, "--expect", "x=-4,y=4,f=-12", code=1))
+    validate("check", run_json("check", MATRIX, "--at", MATRIX_AT, "--expect", "W=[[0.088,0.104],[0.176,0.208]]",
+                               code=1))
+    validate("homework", run_json("check", str(write(tmp_path, HOMEWORK)), code=1))
+    validate("homework", run_json("check", str(write(tmp_path, BROKEN, "broken.toml")), code=1))
 
 
 def validate(name: str, record: Any) -> None:
@@ -1422,7 +1408,7 @@ function = "f(x) = sum(sqrt(x))"
 at = { x = [1, 0] }
 expect = { x = [0.50, inf] }
 """
-    data = run_json(str(write(tmp_path, text)), code=0)
+    data = run_json("check", str(write(tmp_path, text)), code=0)
     validate("homework", data)
     assert [r["passed"] for r in data["problems"]] == [True, True, True]
     assert [a["given"] for a in data["problems"][0]["answers"]] == ["inf", "-inf"]
