@@ -8,7 +8,6 @@ goes away, SIGINT, a large file streamed to a file) they run `python -m symgrad`
 from __future__ import annotations
 
 import csv
-import dataclasses
 import functools
 import io
 import json
@@ -23,12 +22,11 @@ from typing import Any
 import jsonschema
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
+from support import jsonl, run, run_json, sin_with_wrong_sign, strict_json
 
 import symgrad
-from symgrad import primitives as P
 from symgrad import schemas
-from symgrad.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -46,31 +44,9 @@ LECTURE = ROOT / "examples" / "homework" / "lecture.toml"
 # helpers
 
 
-def run(*args: str, input: str | None = None) -> Result:
-    result = CliRunner().invoke(main, list(args), input=input, prog_name="symgrad")
-    # Anything but SystemExit would have been a traceback for the user.
-    if result.exception is not None:
-        assert isinstance(result.exception, SystemExit), (result.exception, result.stdout, result.stderr)
-    return result
-
-
 def sg(*args: str, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "symgrad", *args], input=input, capture_output=True, text=True,
                           env=ENV, cwd=ROOT, timeout=timeout)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
-def strict(text: str) -> Any:
-    """One strict JSON value: NaN and Infinity literals are refused."""
-    return json.loads(text, parse_constant=_reject_constant)
-
-
-def jsonl(text: str) -> list[dict[str, Any]]:
-    assert text.endswith("\n") or text == ""
-    return [strict(line) for line in text.splitlines()]
 
 
 def table(text: str, delimiter: str = ",") -> list[list[str]]:
@@ -131,13 +107,22 @@ def big_csv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]
     return path, points
 
 
+@pytest.fixture(scope="module")
+def pipe_csv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    """20,000 points of the sigmoid neuron: some 4 MB of output, far more than a pipe holds (64 kB)."""
+    points = neuron_points(20_000)
+    path = tmp_path_factory.mktemp("pipe") / "points.csv"
+    np.savetxt(path, points, delimiter=",", header=",".join(NEURON_VARS), comments="", fmt="%.17g")
+    return path, points
+
+
 # ---------------------------------------------------------------------------
 # one point in every format
 
 
 def test_format_table_single_point() -> None:
     args = [NEURON, "--at", NEURON_AT, "--no-check", "--format", "table"]
-    result = CliRunner().invoke(main, args, env={"COLUMNS": "200"}, prog_name="symgrad")  # a wide terminal
+    result = run(*args, env={"COLUMNS": "200"})  # a wide terminal
     assert result.exit_code == 0, result.stderr
     out = result.stdout
     lines = [line.rstrip() for line in out.splitlines()]
@@ -169,7 +154,7 @@ def test_default_format_into_a_pipe_is_plain() -> None:
 def test_format_json_single_point_matches_python_api() -> None:
     result = run(NEURON, "--at", NEURON_AT, "--no-check", "--format", "json")
     assert result.exit_code == 0, result.stderr
-    data = strict(result.stdout)
+    data = strict_json(result.stdout)
     value, grad = api(NEURON, **NEURON_POINT)
     assert data["value"] == value
     assert data["gradient"] == grad
@@ -181,21 +166,21 @@ def test_format_jsonl_single_point_is_one_strict_line() -> None:
     result = run(NEURON, "--at", NEURON_AT, "--no-check", "--format", "jsonl")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.endswith("\n") and result.stdout.count("\n") == 1
-    data = strict(result.stdout)
+    data = strict_json(result.stdout)
     value, grad = api(NEURON, **NEURON_POINT)
     assert data["value"] == value and data["gradient"] == grad
-    assert data == strict(run(NEURON, "--at", NEURON_AT, "--no-check", "--format", "json").stdout)
+    assert data == strict_json(run(NEURON, "--at", NEURON_AT, "--no-check", "--format", "json").stdout)
 
 
 def test_format_jsonl_nan_is_a_string_not_a_literal() -> None:
     result = run("f(x) = log(x)", "--at", "x=-1", "--no-check", "--format", "jsonl")
     assert result.exit_code == 0
     assert result.stdout.count("\n") == 1
-    data = strict(result.stdout)  # would raise on a NaN literal
+    data = strict_json(result.stdout)  # would raise on a NaN literal
     assert data["value"] == "NaN"
     assert data["warnings"] and "nan" in data["warnings"][0]
     with pytest.raises(ValueError, match="NaN"):
-        strict('{"value": NaN}')  # the parser used here does refuse literals
+        strict_json('{"value": NaN}')  # the parser used here does refuse literals
 
 
 @pytest.mark.parametrize(("fmt", "delimiter"), [("csv", ","), ("tsv", "\t")])
@@ -247,10 +232,10 @@ def test_format_csv_of_a_vector_output_with_upstream() -> None:
 
 def test_json_piped_like_jq_gradient_x() -> None:
     """symgrad "f(x,y,z)=(x+y)*z" --at x=-2,y=5,z=-4 --format json | jq .gradient.x"""
-    proc = sg(HEADLINE, "--at", HEADLINE_AT, "--format", "json")
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["gradient"]["x"] == -4.0
-    assert proc.stderr == ""
+    result = run(HEADLINE, "--at", HEADLINE_AT, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["gradient"]["x"] == -4.0
+    assert result.stderr == ""
 
 
 # ---------------------------------------------------------------------------
@@ -277,7 +262,7 @@ def test_expression_from_stdin_or_file(fmt: str, source: str, tmp_path: Path) ->
         return
     if fmt == "jsonl":
         assert result.stdout.count("\n") == 1
-    data = strict(result.stdout)
+    data = strict_json(result.stdout)
     assert data["value"] == -3.0 and data["gradient"] == {"x": -2.0, "y": 1.5}
     assert data["variables"] == ["x", "y"]
 
@@ -653,6 +638,7 @@ def test_points_scalar_then_vector_row_written_as_csv_is_not_an_internal_error()
 # large inputs, in chunks
 
 
+@pytest.mark.slow
 def test_points_200000_rows_in_chunks(big_csv: tuple[Path, np.ndarray], tmp_path: Path) -> None:
     path, points = big_csv
     out = tmp_path / "grads.csv"
@@ -672,6 +658,7 @@ def test_points_200000_rows_in_chunks(big_csv: tuple[Path, np.ndarray], tmp_path
     assert np.array_equal(firsts, points[:, 0])
 
 
+@pytest.mark.slow
 def test_points_bad_rows_at_a_chunk_boundary_keep_their_line_numbers(tmp_path: Path) -> None:
     points = neuron_points(70_000, seed=4)
     text = [",".join(NEURON_VARS)] + [",".join(map(repr, p)) for p in points.tolist()]
@@ -729,11 +716,6 @@ def test_points_check_kink_and_pass_verdicts() -> None:
     result = run("f(x,y) = relu(x)*y + sin(y)", "--points", "-", "--check", input="x,y\n0,1\n1,2\n-1,3\n")
     assert result.exit_code == 0
     assert [r[5] for r in table(result.stdout)[1:]] == ["kink", "excellent", "excellent"]
-
-
-def sin_with_wrong_sign(monkeypatch: pytest.MonkeyPatch) -> None:
-    prim = P.PRIMITIVES["sin"]
-    monkeypatch.setitem(P.PRIMITIVES, "sin", dataclasses.replace(prim, partials=(lambda out, x: -np.cos(x),)))
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
@@ -873,8 +855,8 @@ def test_batch_check_finds_a_wrong_rule(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
-def test_closed_pipe_after_one_line_is_quiet(fmt: str, big_csv: tuple[Path, np.ndarray]) -> None:
-    path, _ = big_csv
+def test_closed_pipe_after_one_line_is_quiet(fmt: str, pipe_csv: tuple[Path, np.ndarray]) -> None:
+    path, _ = pipe_csv
     proc = subprocess.Popen([sys.executable, "-m", "symgrad", NEURON, "--points", str(path), "--format", fmt],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
     assert proc.stdout is not None and proc.stderr is not None
@@ -888,8 +870,8 @@ def test_closed_pipe_after_one_line_is_quiet(fmt: str, big_csv: tuple[Path, np.n
     assert code == 0
 
 
-def test_closed_pipe_head_in_a_shell_pipeline(big_csv: tuple[Path, np.ndarray]) -> None:
-    path, _ = big_csv
+def test_closed_pipe_head_in_a_shell_pipeline(pipe_csv: tuple[Path, np.ndarray]) -> None:
+    path, _ = pipe_csv
     script = f"'{sys.executable}' -m symgrad '{NEURON}' --points '{path}' | head -1; exit ${{PIPESTATUS[0]}}"
     proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=ENV, timeout=120)
     assert proc.stdout == ",".join(NEURON_HEADER) + "\n"
@@ -922,7 +904,7 @@ def test_exit_1_when_a_check_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     sin_with_wrong_sign(monkeypatch)
     result = run("f(x, y) = sin(x) * y", "--at", "x=0.5,y=2", "--format", "json")
     assert result.exit_code == 1, result.stderr
-    data = strict(result.stdout)
+    data = strict_json(result.stdout)
     assert data["checks"]["agree"] is False
     assert data["checks"]["symbolic"]["inputs"]["x"]["verdict"] == "wrong"
     assert data["checks"]["numeric"]["inputs"]["x"]["verdict"] == "wrong"
@@ -959,7 +941,7 @@ def test_exit_2_unreadable_points_names_the_file() -> None:
     result = run("x*y", "--points", "/nonexistent/points.csv", "--format", "jsonl")
     assert result.exit_code == 2
     assert "cannot read /nonexistent/points.csv" in result.stderr
-    data = strict(result.stdout)
+    data = strict_json(result.stdout)
     valid("error", data)
     assert data["error"]["kind"] == "io"
 
@@ -975,7 +957,9 @@ def test_exit_130_on_sigint() -> None:
         first = json.loads(proc.stdout.readline())  # now it waits for the next line
         assert first["id"] == 1 and first["ok"] is True
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        # stdin stays open until the process has ended: the interrupt ends it, not the end of its input
+        proc.wait(timeout=60)
+        out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -989,28 +973,20 @@ def test_exit_130_on_sigint() -> None:
 # JSON Schemas
 
 
-def run_json(*args: str, code: int = 0) -> dict[str, Any]:
-    result = run(*args)
-    assert result.exit_code == code, (result.stdout, result.stderr)
-    data = strict(result.stdout)
-    assert isinstance(data, dict)
-    return data
-
-
 def test_schema_result_scalar() -> None:
-    data = run_json(HEADLINE, "--at", HEADLINE_AT, "--no-check", "--format", "json")
+    data = run_json(HEADLINE, "--at", HEADLINE_AT, "--no-check")
     valid("result", data)
     assert data["gradient"] == {"x": -4.0, "y": -4.0, "z": 3.0} and "jacobian" not in data
 
 
 def test_schema_result_nan() -> None:
-    data = run_json("f(x) = log(x) + sqrt(x)", "--at", "x=-1", "--no-check", "--format", "json")
+    data = run_json("f(x) = log(x) + sqrt(x)", "--at", "x=-1", "--no-check")
     valid("result", data)
     assert data["value"] == "NaN"
 
 
 def test_schema_result_tensor_with_jacobian() -> None:
-    data = run_json("f(W,x) = W @ x", "--at", "W=[[1,2],[3,4]],x=[0.5,-1]", "--no-check", "--format", "json")
+    data = run_json("f(W,x) = W @ x", "--at", "W=[[1,2],[3,4]],x=[0.5,-1]", "--no-check")
     valid("result", data)
     assert "gradient" not in data
     assert np.shape(data["jacobian"]["W"]) == (2, 2, 2) and np.shape(data["jacobian"]["x"]) == (2, 2)
@@ -1019,7 +995,7 @@ def test_schema_result_tensor_with_jacobian() -> None:
 
 def test_schema_result_with_upstream() -> None:
     data = run_json("f(W,x) = W @ x", "--at", "W=[[1,2],[3,4]],x=[0.5,-1]", "--upstream", "[1,-1]",
-                    "--no-check", "--format", "json")
+                    "--no-check")
     valid("result", data)
     assert data["upstream"] == [1.0, -1.0]
     assert data["gradient"]["x"] == [-2.0, -2.0]
@@ -1027,14 +1003,14 @@ def test_schema_result_with_upstream() -> None:
 
 
 def test_schema_result_with_checks_and_exact() -> None:
-    data = run_json(HEADLINE, "--at", HEADLINE_AT, "--exact", "--format", "json")
+    data = run_json(HEADLINE, "--at", HEADLINE_AT, "--exact")
     valid("result", data)
     assert data["checks"]["agree"] is True
     assert data["exact"] == {"f": "-12", "x": "-4", "y": "-4", "z": "3"}
 
 
 def test_schema_error_syntax() -> None:
-    data = run_json("f(x)=(x+", "--at", "x=1", "--format", "json", code=2)
+    data = run_json("f(x)=(x+", "--at", "x=1", code=2)
     valid("error", data)
     assert data["error"]["kind"] == "syntax" and data["error"]["column"] == 9
 
@@ -1042,7 +1018,7 @@ def test_schema_error_syntax() -> None:
 def test_schema_error_option() -> None:
     result = run("x", "--at", "x=1", "--digits", "0", "--format", "json")
     assert result.exit_code == 2
-    data = strict(result.stdout)
+    data = strict_json(result.stdout)
     valid("error", data)
     assert "--digits" in data["error"]["message"]
 
@@ -1050,20 +1026,20 @@ def test_schema_error_option() -> None:
 def test_schema_error_of_a_points_command() -> None:
     result = run("f(x,y) = x*y", "--points", "-", "--format", "jsonl", input="x,q\n1,2\n")
     assert result.exit_code == 2
-    valid("error", strict(result.stdout))
+    valid("error", strict_json(result.stdout))
 
 
 def test_schema_check() -> None:
-    wrong = run_json("check", HEADLINE, "--at", HEADLINE_AT, "--expect", "x=-4,y=4,z=3", "--format", "json", code=1)
+    wrong = run_json("check", HEADLINE, "--at", HEADLINE_AT, "--expect", "x=-4,y=4,z=3", code=1)
     valid("check", wrong)
     assert wrong["passed"] is False and wrong["score"]["right"] == 2
-    right = run_json("check", HEADLINE, "--expect", "x=z, y=z, z=x+y", "--format", "json")
+    right = run_json("check", HEADLINE, "--expect", "x=z, y=z, z=x+y")
     valid("check", right)
     assert right["passed"] is True
 
 
 def test_schema_homework() -> None:
-    data = run_json("check", str(LECTURE), "--format", "json", code=1)
+    data = run_json("check", str(LECTURE), code=1)
     valid("homework", data)
     assert data["score"] == {"passed": 3, "total": 6}
     broken = data["problems"][-1]
@@ -1085,10 +1061,10 @@ def test_schema_point_every_line() -> None:
 
 
 @pytest.mark.parametrize(("name", "make"), [
-    ("result", lambda: run_json(HEADLINE, "--at", HEADLINE_AT, "--no-check", "--format", "json")),
+    ("result", lambda: run_json(HEADLINE, "--at", HEADLINE_AT, "--no-check")),
     ("point", lambda: jsonl(run("x*y", "--points", "-", "--format", "jsonl", input="x,y\n1,2\n").stdout)[0]),
     ("batch", lambda: jsonl(run("batch", input='{"expr": "x", "at": "x=1"}\n').stdout)[0]),
-    ("error", lambda: strict(run("(", "--format", "json").stdout)),
+    ("error", lambda: strict_json(run("(", "--format", "json").stdout)),
 ])
 def test_schema_rejects_a_record_missing_a_required_key(name: str, make: Any) -> None:
     record = make()
