@@ -779,11 +779,12 @@ def test_round_trip_of_generated_programs(statements: list[tuple[str, str]], sep
     assert statements_shape(again) == statements_shape(program)
 
 
-# ---- deep input ------------------------------------------------------------
+# ---- deep input: slow (a second or more each), run by `python -m pytest` ---------
 
 DEPTH = 100_000
 
 
+@pytest.mark.slow
 def test_deeply_nested_parentheses_parse() -> None:
     text = "(" * DEPTH + "x" + ")" * DEPTH
     program = parse(text)
@@ -792,6 +793,7 @@ def test_deeply_nested_parentheses_parse() -> None:
     assert len(program.statements) == 1
 
 
+@pytest.mark.slow
 def test_long_sum_parses() -> None:
     text = "+".join(["x"] * DEPTH)
     program = parse(text)
@@ -804,6 +806,7 @@ def test_long_sum_parses() -> None:
     assert program.statements[0].rhs == 2 * DEPTH - 2
 
 
+@pytest.mark.slow
 def test_long_right_associative_power_chain_parses() -> None:
     program = parse("^".join(["x"] * DEPTH))
     assert len(program.syntax) == 2 * DEPTH - 1
@@ -811,12 +814,14 @@ def test_long_right_associative_power_chain_parses() -> None:
     assert program.syntax[-1].children == (0, 2 * DEPTH - 3)
 
 
+@pytest.mark.slow
 def test_deep_unclosed_parentheses_error() -> None:
     err = error_of("(" * DEPTH + "x")
     assert err.hint == f"a parenthesis opened at column {DEPTH} is never closed"
     assert len(err.render()) < 400
 
 
+@pytest.mark.slow
 def test_deep_parentheses_evaluate() -> None:
     text = "(" * DEPTH + "x" + ")" * DEPTH
     assert symgrad.gradient(text, x=2.0) == (2.0, {"x": 1.0})
