@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from support import trace_of
 
 import symgrad
 from symgrad import SymgradError
@@ -18,7 +19,7 @@ PI_NOTE = "pi is a variable here; the number π is 4*atan(1)"
 
 
 def grad(text: str, **at: float) -> tuple[float, dict[str, float]]:
-    trace = symgrad.evaluate(symgrad.parse(text), at)
+    trace = trace_of(text, **at)
     return float(trace.value), {k: float(v) for k, v in trace.gradient.items()}
 
 
@@ -195,6 +196,7 @@ def test_at_binds_e() -> None:
     assert float(point["e"]) == pytest.approx(math.e, rel=1e-15)
 
 
+@pytest.mark.slow
 def test_a_long_chain_of_reassignments_does_not_recurse() -> None:
     n = 20000
     text = "e = x\n" + "e = e + 1\n" * n + "f = e"
