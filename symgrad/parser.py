@@ -56,6 +56,18 @@ class Program:
     statements: list[Statement]
 
 
+def post_order(syntax: list[Syntax], root: int) -> list[int]:
+    """The entries reachable from root, children before parents (that is, in index order)."""
+    seen = {root}
+    todo = [root]
+    while todo:
+        for c in syntax[todo.pop()].children:
+            if c not in seen:
+                seen.add(c)
+                todo.append(c)
+    return sorted(seen)
+
+
 def grammar_text() -> str:
     """The grammar, from the installed package or, in a source checkout, grammar/."""
     packaged = resources.files("symgrad").joinpath("symgrad.lark")
