@@ -13,16 +13,18 @@ import json
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pytest
 from click.testing import CliRunner, Result
 
 import symgrad
 from symgrad import primitives as P
 from symgrad.binding import parse_at
 from symgrad.cli import main
+
+if TYPE_CHECKING:
+    import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 

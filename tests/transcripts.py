@@ -31,15 +31,13 @@ def run(command: str) -> str:
     """What the command prints (stdout then stderr), run in examples/ so that relative files resolve."""
     import os
 
-    from click.testing import CliRunner
-
-    from symgrad.cli import main
+    import support
 
     args = shlex.split(command)[1:]
     here = os.getcwd()
     os.chdir(ROOT / "examples")
     try:
-        result = CliRunner().invoke(main, args)
+        result = support.run(*args)
     finally:
         os.chdir(here)
     return result.stdout + result.stderr
