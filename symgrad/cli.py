@@ -6,19 +6,16 @@ import itertools
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 import numpy as np
 
-from . import __version__
+from . import __version__, app
 from . import primitives as P
+from .app import DEFAULT_TIMEOUT, SYMBOLIC_LIMIT
 from .errors import SymgradError
-
-DEFAULT_TIMEOUT = 20.0  # seconds: a safety net; the symbolic check's work is bounded by size
-SYMBOLIC_LIMIT = 500_000  # symbolic.SYMBOLIC_LIMIT, without importing the checks for --help
 
 EXAMPLES = """\b
 Examples:
@@ -55,6 +52,18 @@ EXIT_CODES = """\b
 Exit status: 0 success (warnings included), 2 bad input or options,
 3 an internal error in symgrad, 130 interrupted.
 """
+
+
+def _symbolic_bounds(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--symbolic-limit and --check-timeout, for every command that runs the symbolic check."""
+    command = click.option(
+        "--check-timeout", type=click.FloatRange(min=0.1), default=DEFAULT_TIMEOUT, show_default=True,
+        metavar="SECONDS", help="A safety net: the symbolic check is stopped past this time (ordinary inputs, "
+        "bounded by --symbolic-limit, never reach it).")(command)
+    return click.option(
+        "--symbolic-limit", type=click.IntRange(min=1), default=SYMBOLIC_LIMIT, show_default=True, metavar="N",
+        help="Largest expression the symbolic check takes on (its size times its depth squared); larger ones "
+        "are skipped, the same on every machine.")(command)
 
 
 class _Main(click.Group):
@@ -151,13 +160,7 @@ def main() -> None:
               help="Significant digits in tables (JSON is always exact).")
 @click.option("--strict", is_flag=True, help="Treat nan/inf values as errors (exit status 2).")
 @click.option("--no-check", is_flag=True, help="Skip the symbolic and numeric checks of the gradient.")
-@click.option("--symbolic-limit", type=click.IntRange(min=1), default=SYMBOLIC_LIMIT, show_default=True,
-              metavar="N", help="Largest expression the symbolic check takes on (its size times its depth "
-              "squared); larger ones are skipped, the same on every machine.")
-@click.option("--check-timeout", type=click.FloatRange(min=0.1), default=DEFAULT_TIMEOUT, show_default=True,
-              metavar="SECONDS",
-              help="A safety net: the symbolic check is stopped past this time (ordinary inputs, bounded by "
-              "--symbolic-limit, never reach it).")
+@_symbolic_bounds
 @click.option("--eps", type=click.FloatRange(min=0, min_open=True), default=None, metavar="H",
               help="Relative step of the finite differences (default 6e-6, times max(1, |x|)).")
 @click.option("--latex", is_flag=True, help="Also print the symbolic derivatives as LaTeX.")
@@ -169,119 +172,30 @@ def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None,
     if points is not None:
         if upstream is not None:
             raise click.UsageError("--upstream does not go with --points: many points need a scalar output")
-        rows_fmt, source = (fmt or "csv").lower(), points
-        _run(rows_fmt, lambda: _points(expr, at, file, rows_fmt, source, check_points, expand))
+        rows_fmt = (fmt or "csv").lower()
+        _run(rows_fmt, lambda: _points(expr, at, file, rows_fmt, points, check_points, expand))
         return
     out_fmt = (fmt or default_format()).lower()
-    checks = None if no_check else CheckOptions(check_timeout, eps, latex, exact, symbolic_limit)
+    checks = None if no_check else app.CheckOptions(check_timeout, eps, latex, exact, symbolic_limit)
     _run(out_fmt, lambda: _grad(expr, at, file, out_fmt, steps, wrt, upstream, expand, digits, strict, checks))
 
 
 def _points(expr: str | None, at: Sequence[str], file: str | None, fmt: str, points: str, check: bool,
             expand: bool) -> None:
-    """One graph over many points, streamed in chunks, rows in input order."""
-    from . import pipeline
-    from .binding import parse_at
-    from .graph import build
-
-    if fmt not in ("csv", "tsv", "jsonl"):
-        raise SymgradError("usage", f"--points writes csv, tsv or jsonl, not {fmt}", hint="--format csv")
+    """One graph over many points, streamed: rows in input order; exit 1 if a row failed."""
     if points == "-" and (expr == "-" or file == "-"):
         raise SymgradError("usage", "the program and the points cannot both come from standard input")
-    text, name = read_program(expr, file)
-    graph = build(text, name, expand=expand)
-    fixed, where = parse_at(at)
-    for v in fixed:
-        if v not in graph.variables:
-            source, span = where[v]
-            raise SymgradError("binding", f"--at gives {v}, but {graph.header} has no variable {v}",
-                               source=source, span=span)
-    stream = _open_points(points)
-    first = stream.read(1)
-    kind = "jsonl" if points.endswith((".jsonl", ".ndjson", ".json")) else (
-        "tsv" if points.endswith(".tsv") else ("csv" if points.endswith(".csv") else pipeline.sniff(first)))
-    import itertools
-
-    body = itertools.chain([first], iter(lambda: stream.read(1 << 16), ""))
-    lines = _lines(body)
-    scalar_fixed = all(np.ndim(v) == 0 for v in fixed.values())
-    if kind != "jsonl" and fmt != "jsonl" and scalar_fixed:
-        delimiter = "\t" if kind == "tsv" else ","
-        header, blocks = pipeline.read_csv_blocks(lines, delimiter, graph.variables, fixed)
-        out_delimiter = "\t" if fmt == "tsv" else ","
-        sys.stdout.write(pipeline.csv_header(graph, out_delimiter, check))
-        failed = False
-        for block in blocks:
-            table, errors, verdicts = pipeline.evaluate_block(graph, header, block, fixed, check=check)
-            failed |= any(e is not None for e in errors) or "wrong" in verdicts
-            pipeline.write_block(sys.stdout, out_delimiter, block, header, graph, fixed, table, errors,
-                                 verdicts, check)
-        if failed:
-            sys.exit(1)
-        return
-    if kind == "jsonl":
-        rows = pipeline.read_jsonl(lines, graph.variables, fixed)
-    else:
-        rows = pipeline.read_csv(lines, "\t" if kind == "tsv" else ",", graph.variables, fixed)
-    failed = False
-    writer = None
-    out = sys.stdout
-    for chunk in pipeline.chunks(rows):
-        results = pipeline.evaluate_rows(graph, chunk, fixed, check=check)
-        for r in results:
-            failed |= r.error is not None or r.check == "wrong"
-            if fmt == "jsonl":
-                out.write(json_dumps(pipeline.point_record(r, graph)) + "\n")
-                continue
-            if writer is None:
-                writer = _table_writer(graph, results, fixed, fmt, check)
-            failed |= not writer.write(r, fixed)
-    if writer is None and fmt != "jsonl":
-        _table_writer(graph, [], fixed, fmt, check)
-    if failed:
+    graph = _graph(expr, file, expand)
+    if not app.run_points(graph, at, points, fmt, check, sys.stdout):
         sys.exit(1)
 
 
-def _open_points(path: str) -> Any:
-    if path == "-":
-        return sys.stdin
-    try:
-        return open(path, encoding="utf-8", newline="")
-    except OSError as exc:
-        raise SymgradError("io", f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def _lines(pieces: Any) -> Any:
-    """Lines from a stream of text pieces (so that the first character can be peeked at)."""
-    rest = ""
-    for piece in pieces:
-        rest += piece
-        *done, rest = rest.split("\n")
-        for line in done:
-            yield line + "\n"
-    if rest:
-        yield rest
-
-
-def _table_writer(graph: Any, results: list[Any], fixed: Any, fmt: str, check: bool) -> Any:
-    from .pipeline import TableWriter
-
-    good = next((r for r in results if r.error is None), None)
-    shapes = {v: np.shape(fixed[v]) for v in fixed}
-    out_shape: tuple[int, ...] = ()
-    if good is not None:
-        shapes |= {v: np.shape(a) for v, a in good.at.items()}
-        out_shape = np.shape(good.value)
-    return TableWriter(sys.stdout, "\t" if fmt == "tsv" else ",", graph, shapes, out_shape, check)
-
-
-@dataclass(frozen=True)
-class CheckOptions:
-    timeout: float
-    eps: float | None
-    latex: bool
-    exact: bool
-    limit: int = SYMBOLIC_LIMIT
+def _graph(expr: str | None, file: str | None, expand: bool = False) -> Any:
+    """The program's graph; its notes (e is a variable here, ...) on stderr."""
+    graph = app.build_graph(*app.read_program(expr, file), expand=expand)
+    for m in graph.notes:
+        say(f"note: {m}", err=True)
+    return graph
 
 
 def default_format() -> str:
@@ -289,84 +203,74 @@ def default_format() -> str:
     return "table" if sys.stdout.isatty() else "plain"
 
 
-def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps: bool, wrt_text: str | None,
-          upstream: str | None, expand: bool, digits: int, strict: bool, options: CheckOptions | None) -> None:
-    from .binding import check_bindings, parse_at, read_value
-    from .engine import evaluate
-    from .errors import Source
-    from .graph import build
-    from .records import records
-
-    text, name = read_program(expr, file)
-    graph = build(text, name, expand=expand)
-    for m in graph.notes:
-        say(f"note: {m}", err=True)
-    if not at and graph.variables and upstream is None:
-        if options is None:
-            raise SymgradError("binding", f"no values for {', '.join(graph.variables)}",
-                               hint="give them with --at, or leave out --no-check to see the symbolic gradient")
-        _symbolic_only(graph, fmt, options)
+def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps: bool, wrt: str | None,
+          upstream: str | None, expand: bool, digits: int, strict: bool, options: app.CheckOptions | None) -> None:
+    run = app.run_point(_graph(expr, file, expand), at, upstream=upstream, wrt=wrt, strict=strict, checks=options)
+    if run.trace is None:
+        _symbolic_only(run, fmt)
         return
-    point, where = parse_at(at)
-    check_bindings(graph, point, where)
-    seed = None if upstream is None else read_value(upstream, 0, Source(upstream, "--upstream"), "upstream")
-    trace = evaluate(graph, point, upstream=seed)
-    wrt = None if wrt_text is None else parse_wrt(wrt_text, graph.variables)
-    messages = [w.message for w in trace.warnings] + graph.warnings
-    if strict and trace.warnings:
-        raise SymgradError("domain", trace.warnings[0].message,
-                           hint="without --strict, nan and inf values are reported as warnings")
-    for m in messages:
+    for m in run.warnings:
         say(f"warning: {m}", err=True)
-    recs = records(trace)
-    sym = _symbols()
-    checks = [] if options is None else run_checks(graph, trace, at, options, wrt)
-    # Only "wrong" fails a check; --strict also fails a gradient that float64 lost ("unstable").
-    failed = any(c.failed for c in checks) or (strict and any(
-        r.verdict == "unstable" for c in checks for r in c.inputs.values()))
     if fmt in ("csv", "tsv"):
-        _one_row(trace, fmt, checks)
-        if failed:
-            sys.exit(1)
-        return
-    if fmt in ("json", "jsonl"):
+        _one_row(run.trace, fmt, run.checks)
+    elif fmt in ("json", "jsonl"):
         from .views import json_view
 
-        click.echo(json_view.dumps(json_view.result(trace, recs, wrt, checks)))
-        if failed:
-            sys.exit(1)
-        return
+        click.echo(json_view.dumps(json_view.result(run.trace, run.records, run.wrt, run.checks)))
+    else:
+        _show(run, fmt, digits, steps)
+    # Only "wrong" fails a check; --strict also fails a gradient that float64 lost ("unstable").
+    if run.failed or (strict and run.unstable()):
+        sys.exit(1)
+
+
+def _show(run: app.PointRun, fmt: str, digits: int, steps: bool) -> None:
+    """The table (rich on a terminal, plain text otherwise), the checks and the chain rule."""
+    from .views import checks_view, plain
+
+    sym = _symbols()
     if fmt == "table":
         from .views import table
 
-        table.render(_console(), trace, recs, digits=digits, sym=sym, wrt=wrt)
+        table.render(_console(), run.trace, run.records, digits=digits, sym=sym, wrt=run.wrt)
     else:
-        from .views import plain
-
-        say(plain.render(trace, recs, digits=digits, sym=sym, wrt=wrt), nl=False)
-    if checks:
-        from .views import checks_view
-
+        say(plain.render(run.trace, run.records, digits=digits, sym=sym, wrt=run.wrt), nl=False)
+    if run.checks:
         click.echo()
         width = _console().width if fmt == "table" else None
-        for line in checks_view.lines(checks, trace, sym, digits, wrt, width):
+        for line in checks_view.lines(run.checks, run.trace, sym, digits, run.wrt, width):
             say(line)
-        exact = next((c for c in checks if c.exact), None)
+        exact = next((c for c in run.checks if c.exact), None)
         if exact is not None:
-            say(checks_view.exact_line(exact, graph, sym))
+            say(checks_view.exact_line(exact, run.graph, sym))
     if steps:
         from .views import steps as steps_view
 
         click.echo()
-        say(steps_view.render(trace, recs, digits=digits, sym=sym), nl=False)
-    if failed:
-        sys.exit(1)
+        say(steps_view.render(run.trace, run.records, digits=digits, sym=sym), nl=False)
+
+
+def _symbolic_only(run: app.PointRun, fmt: str) -> None:
+    """No point given: the graph and its symbolic gradient, without numbers."""
+    from .views import checks_view, plain
+
+    if fmt == "json":
+        from .views import json_view
+
+        click.echo(json_view.dumps(json_view.symbolic_only(run.graph, run.symbolic)))
+        return
+    say(plain.graph_only(run.graph))
+    if run.symbolic.status == "skipped":
+        say(f"symbolic gradient skipped: {run.symbolic.reason}")
+    for line in checks_view.derivative_lines(run.graph, run.symbolic, _symbols()):
+        say(line)
 
 
 def _one_row(trace: Any, fmt: str, checks: list[Any]) -> None:
     """One point as CSV or TSV: the header and a row, as --points writes them."""
-    from .checks import summary
+    from .checks import combined
     from .pipeline import PointResult, TableWriter
+    from .verdicts import worst
 
     if trace.mode == "jacobian":
         raise SymgradError("usage", f"{fmt} has a column per gradient component: it needs a scalar output, "
@@ -374,54 +278,12 @@ def _one_row(trace: Any, fmt: str, checks: list[Any]) -> None:
     graph = trace.graph
     at = {v: trace.value_of(trace.values[i]) for v, i in zip(graph.variables, graph.inputs)}
     verdict = None
-    if checks:
-        ok, _ = summary(checks)
-        verdict = "pass" if ok else "fail"
+    if checks:  # the most severe verdict over the inputs, as --points --check gives it
+        verdict = worst([name for name, _ in combined(checks).values()])
     result = PointResult(1, at, trace.value, trace.gradient, [w.message for w in trace.warnings], check=verdict)
     writer = TableWriter(sys.stdout, "\t" if fmt == "tsv" else ",", graph, {v: np.shape(a) for v, a in at.items()},
                          trace.out_shape, verdict is not None)
     writer.write(result, {})
-
-
-def run_checks(graph: Any, trace: Any, at: Sequence[str], options: CheckOptions,
-               wrt: list[str] | None = None) -> list[Any]:
-    """The symbolic and the numeric check of one evaluation."""
-    from . import checks
-
-    exact = None
-    if options.exact:
-        from .binding import exact_values
-
-        exact = exact_values(at)
-    return checks.run_checks(graph, trace, timeout=options.timeout, eps=options.eps, latex=options.latex,
-                             exact=exact, only=wrt, limit=options.limit)
-
-
-def _symbolic_only(graph: Any, fmt: str, options: CheckOptions) -> None:
-    """No point given: the graph and its symbolic gradient, without numbers."""
-    from .checks import symbolic_check
-    from .views import checks_view, plain
-
-    check = symbolic_check(graph, None, timeout=options.timeout, latex=options.latex, limit=options.limit)
-    if fmt == "json":
-        from .views import json_view
-
-        click.echo(json_view.dumps(json_view.symbolic_only(graph, check)))
-        return
-    say(plain.graph_only(graph))
-    if check.status == "skipped":
-        say(f"symbolic gradient skipped: {check.reason}")
-    for line in checks_view.derivative_lines(graph, check, _symbols()):
-        say(line)
-
-
-def parse_wrt(text: str, variables: list[str]) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    for n in names:
-        if n not in variables:
-            raise SymgradError("binding", f"--wrt names {n}, which is not an input",
-                               hint=f"the inputs are: {', '.join(variables) or 'none'}")
-    return names
 
 
 def _console() -> Any:
@@ -462,12 +324,7 @@ def _console() -> Any:
 @click.option("--atol", type=click.FloatRange(min=0), default=None,
               help="Absolute tolerance (replaces the digits rule).")
 @click.option("--require-all", is_flag=True, help="Unanswered gradients count as wrong.")
-@click.option("--symbolic-limit", type=click.IntRange(min=1), default=SYMBOLIC_LIMIT, show_default=True,
-              metavar="N", help="Largest expression the symbolic check takes on (its size times its depth "
-              "squared); larger ones are skipped, the same on every machine.")
-@click.option("--check-timeout", type=click.FloatRange(min=0.1), default=DEFAULT_TIMEOUT, show_default=True,
-              metavar="SECONDS",
-              help="A safety net: each symbolic check is stopped past this time.")
+@_symbolic_bounds
 def check(target: str | None, at: Sequence[str], expect: Sequence[str], file: str | None, fmt: str,
           sigfigs: int | None, decimals: int | None, rtol: float | None, atol: float | None, require_all: bool,
           symbolic_limit: int, check_timeout: float) -> None:
@@ -481,7 +338,7 @@ def check(target: str | None, at: Sequence[str], expect: Sequence[str], file: st
             raise SymgradError("usage", "--rtol and --atol replace the digits rules: give them without "
                                f"{'--sigfigs' if sigfigs is not None else '--decimals'}",
                                hint="either a tolerance (--rtol, --atol) or a least number of digits")
-        options = GradeOptions(rtol, atol, require_all, check_timeout, sigfigs, decimals, symbolic_limit)
+        options = app.GradeOptions(rtol, atol, require_all, check_timeout, sigfigs, decimals, symbolic_limit)
         if target is not None and file is None and target.endswith(".toml") and Path(target).is_file():
             _homework(target, fmt, options)
         else:
@@ -490,60 +347,18 @@ def check(target: str | None, at: Sequence[str], expect: Sequence[str], file: st
     _run(fmt, work)
 
 
-@dataclass(frozen=True)
-class GradeOptions:
-    rtol: float | None
-    atol: float | None
-    require_all: bool
-    timeout: float
-    sigfigs: int | None = None  # the least significant figures of a rounded answer (None: 2)
-    decimals: int | None = None  # instead, the least decimals
-    limit: int = SYMBOLIC_LIMIT  # --symbolic-limit
-
-
-def grade_problem(text: str, name: str, at: Sequence[str], expect: Sequence[str], options: GradeOptions) -> Any:
-    """Build and evaluate; verify the truth with the checks first; then grade the answers against
-    the references the checks give (`checks.references`)."""
-    from .binding import check_bindings, parse_at
-    from .checks import references, run_checks, summary
-    from .engine import evaluate
-    from .graph import build
-    from .homework import grade, parse_expect
-
-    graph = build(text, name)
-    if not expect:
-        raise SymgradError("usage", "no answers to check", hint="give them with --expect x=-4,y=4")
-    answers = parse_expect(expect, graph)
-    trace = None
-    own: list[Any] = []
-    refs = None
-    if at or not graph.variables:
-        point, where = parse_at(at)
-        check_bindings(graph, point, where)
-        trace = evaluate(graph, point)
-        own = run_checks(graph, trace, timeout=options.timeout, limit=options.limit)
-        refs = references(graph, trace, own)
-    grading = grade(graph, trace, answers, references=refs, rtol=options.rtol, atol=options.atol,
-                    sigfigs=options.sigfigs, decimals=options.decimals, timeout=options.timeout,
-                    partial=_symbols().partial)
-    if own:
-        ok, line = summary(own)
-        grading.own_checks = line if not ok else ""
-        grading.own_checks_failed = not ok
-    return graph, trace, grading
-
-
 def _check_one(target: str | None, at: Sequence[str], expect: Sequence[str], file: str | None, fmt: str,
-               options: GradeOptions) -> None:
+               options: app.GradeOptions) -> None:
     from .views import grading as view
 
-    text, name = read_program(target, file)
-    graph, trace, grading = grade_problem(text, name, at, expect, options)
+    text, name = app.read_program(target, file)
+    graph, trace, grading = app.grade_problem(text, name, at, expect, options)
     if fmt == "json":
-        at_json = {} if trace is None else {v: exact_json(trace.value_of(trace.values[i]))
+        from .numbers import exact
+
+        at_json = {} if trace is None else {v: exact(trace.value_of(trace.values[i]))
                                              for v, i in zip(graph.variables, graph.inputs)}
-        click.echo(json_dumps(view.result(grading, options.require_all, schema_version=view.SCHEMA_VERSION,
-                                          expression=text, at=at_json)))
+        click.echo(json_dumps(view.result(grading, options.require_all, expression=text, at=at_json)))
     else:
         for line in view.table(grading, options.require_all):
             say(line)
@@ -551,70 +366,18 @@ def _check_one(target: str | None, at: Sequence[str], expect: Sequence[str], fil
         sys.exit(1)
 
 
-def _homework(path: str, fmt: str, options: GradeOptions) -> None:
-    """Every problem of a homework file; a broken one is reported and counted as failed.  A problem's
-    own sigfigs or decimals replace the command line's; problems whose references carry a note (a
-    kink, an infinite or undefined gradient, a value beyond float64) are flagged for the teacher."""
-    from dataclasses import replace
-
-    from .homework import read_homework
+def _homework(path: str, fmt: str, options: app.GradeOptions) -> None:
+    """Every problem of a homework file, a report and a total; exit 1 unless all passed."""
     from .views import grading as view
-    from .views import json_view
 
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SymgradError("io", f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    problems = read_homework(text, path)
-    records = []
-    passed = 0
-    flagged = []
-    for p in problems:
-        grading, error = None, p.error
-        if error is None:
-            own = options
-            if p.sigfigs is not None or p.decimals is not None:
-                own = replace(options, sigfigs=p.sigfigs, decimals=p.decimals)
-            try:
-                where = f"{path}, line {p.function_line}"
-                _, _, grading = grade_problem(p.function, where,
-                                              [p.at] if p.at else [], p.expect, own)
-            except SymgradError as err:
-                error = err
-        ok = grading is not None and grading.passed(options.require_all)
-        passed += ok
-        if grading is not None and grading.notes:
-            statuses = ", ".join(dict.fromkeys(n.status for n in grading.notes))
-            flagged.append(f"problem {p.index} ({statuses})")
-        if fmt == "json":
-            rec: dict[str, Any] = {"index": p.index, "name": p.name, "line": p.line, "passed": ok}
-            if grading is not None:
-                rec |= view.result(grading, options.require_all, schema_version=view.SCHEMA_VERSION)
-                del rec["symgrad_version"], rec["schema_version"]
-            if error is not None:
-                rec["error"] = json_view.error(error)["error"]
-            records.append(rec)
-            continue
-        head = f"problem {p.index}: {p.name} (line {p.line})"
-        if error is not None:
-            say(f"{head}: broken")
-            for line in error.render().splitlines():
-                say(f"  {line}")
-        else:
-            assert grading is not None
-            say(head)
-            for line in view.table(grading, options.require_all) + view.notes(grading):
-                say(f"  {line}")
-        say()
-    total = f"{passed} of {len(problems)} problems right"
+    runs = app.grade_homework(path, options)
+    passed = sum(r.passed(options.require_all) for r in runs)
     if fmt == "json":
-        click.echo(json_dumps({"schema_version": view.SCHEMA_VERSION, "symgrad_version": __version__, "file": path,
-                               "problems": records, "score": {"passed": passed, "total": len(problems)}}))
+        click.echo(json_dumps(view.homework_record(runs, path, options.require_all)))
     else:
-        if flagged:
-            say(f"notes for the teacher: {', '.join(flagged)}")
-        say(total)
-    if passed < len(problems):
+        for line in view.homework_report(runs, options.require_all):
+            say(line)
+    if passed < len(runs):
         sys.exit(1)
 
 
@@ -626,58 +389,31 @@ def _homework(path: str, fmt: str, options: GradeOptions) -> None:
     "line gets an error record and the batch goes on. Exit status 0 when every line succeeded, 1 otherwise.",
 )
 @click.option("--check", "check", is_flag=True, help="Also run the symbolic and numeric checks for every line.")
-@click.option("--symbolic-limit", type=click.IntRange(min=1), default=SYMBOLIC_LIMIT, show_default=True,
-              metavar="N", help="Largest expression the symbolic check takes on (its size times its depth "
-              "squared); larger ones are skipped, the same on every machine.")
-@click.option("--check-timeout", type=click.FloatRange(min=0.1), default=DEFAULT_TIMEOUT, show_default=True,
-              metavar="SECONDS",
-              help="A safety net: each symbolic check is stopped past this time.")
+@_symbolic_bounds
 def batch(check: bool, symbolic_limit: int, check_timeout: float) -> None:
     _run("json", lambda: _batch(check, check_timeout, symbolic_limit))
 
 
 def _batch(check: bool, timeout: float, limit: int = SYMBOLIC_LIMIT) -> None:
-    from .pipeline import answer_request
+    """One JSON record per input line, in order; exit 1 if a line failed."""
+    from .views.json_view import envelope
 
     cache: dict[str, Any] = {}
     failed = False
     for number, line in enumerate(sys.stdin, start=1):
         if not line.strip():
             continue
-        record = answer_request(line, number, cache, check=check, timeout=timeout, limit=limit)
+        record = app.answer_request(line, number, cache, check=check, timeout=timeout, limit=limit)
         failed |= not record.get("ok", False)
-        click.echo(json_dumps(record))
+        click.echo(json_dumps(envelope(record)))
     if failed:
         sys.exit(1)
-
-
-def exact_json(v: Any) -> Any:
-    from .numbers import exact
-
-    return exact(v)
 
 
 def json_dumps(obj: Any) -> str:
     from .views import json_view
 
     return json_view.dumps(obj)
-
-
-def read_program(expr: str | None, file: str | None) -> tuple[str, str]:
-    if expr is not None and file is not None:
-        raise SymgradError("usage", "give the program either as EXPR or with --file, not both")
-    if file is None and expr is None:
-        raise SymgradError("usage", "no program given", hint='symgrad "f(x,y,z)=(x+y)*z" --at x=-2,y=5,z=-4')
-    if expr == "-" or file == "-":
-        return sys.stdin.read(), "<stdin>"
-    if file is not None:
-        try:
-            return Path(file).read_text(encoding="utf-8"), file
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise SymgradError("io", f"cannot read {file}: {reason}") from None
-    assert expr is not None
-    return expr, "expression"
 
 
 def say(text: str | None = "", *, nl: bool = True, err: bool = False) -> None:

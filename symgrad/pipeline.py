@@ -25,7 +25,6 @@ from .numbers import is_number, read_number
 
 Array = np.ndarray
 CHUNK = 65_536  # points evaluated together
-SCHEMA_VERSION = 2
 
 
 # ---- reading points ----------------------------------------------------------------------
@@ -49,7 +48,7 @@ def parse_fields(line: int, fields: list[str], width: int) -> list[float] | str:
         return f"line {line}: {bad.strip()!r} is not a number"
 
 
-def read_csv(stream: TextIO, delimiter: str, variables: list[str], fixed: Mapping[str, Any]) -> Iterator[Row]:
+def read_csv(stream: Iterable[str], delimiter: str, variables: list[str], fixed: Mapping[str, Any]) -> Iterator[Row]:
     """Rows of a CSV (or TSV) file whose header names variables."""
     reader = csv.reader(stream, delimiter=delimiter)
     try:
@@ -68,7 +67,7 @@ def read_csv(stream: TextIO, delimiter: str, variables: list[str], fixed: Mappin
             yield Row(k, dict(zip(header, parsed)))
 
 
-def read_jsonl(stream: TextIO, variables: list[str], fixed: Mapping[str, Any]) -> Iterator[Row]:
+def read_jsonl(stream: Iterable[str], variables: list[str], fixed: Mapping[str, Any]) -> Iterator[Row]:
     """Rows of JSON Lines: one object {name: number or nested list} per line."""
     for k, text in enumerate(stream, start=1):
         if not text.strip():
@@ -336,7 +335,7 @@ class Block:
     errors: dict[int, str]  # row index -> message
 
 
-def read_csv_blocks(stream: TextIO, delimiter: str, variables: list[str], fixed: Mapping[str, Any],
+def read_csv_blocks(stream: Iterable[str], delimiter: str, variables: list[str], fixed: Mapping[str, Any],
                     size: int = CHUNK) -> tuple[list[str], Iterator[Block]]:
     """The header, and the rows in blocks of floats: one conversion per block, not per cell."""
     reader = csv.reader(stream, delimiter=delimiter)
@@ -543,115 +542,14 @@ def point_record(r: PointResult, graph: Graph) -> dict[str, Any]:
     from .numbers import exact
 
     if r.error is not None:
-        return {"schema_version": SCHEMA_VERSION, "line": r.line,
+        return {"line": r.line,
                 "error": {"kind": "point", "message": r.error, "line": r.line, "column": None}}
     assert r.at is not None and r.gradient is not None
     rec: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION, "line": r.line, "at": {k: exact(v) for k, v in r.at.items()},
+        "line": r.line, "at": {k: exact(v) for k, v in r.at.items()},
         "value": exact(r.value), "gradient": {k: exact(v) for k, v in r.gradient.items()},
         "warnings": r.warnings or [],
     }
     if r.check is not None:
         rec["check"] = r.check
     return rec
-
-
-# ---- batch ------------------------------------------------------------------------------
-
-REQUEST_KEYS = {"expr", "at", "id", "expect"}
-
-
-def answer_request(line: str, number: int, cache: dict[str, Any], *, check: bool = False,
-                   timeout: float = 20.0, limit: int | None = None) -> dict[str, Any]:
-    """One batch line to one record: a result, or an error that names the line."""
-    from .views import json_view
-
-    head: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "line": number}
-    try:
-        request = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return head | _error("request", f"line {number} is not valid JSON: {exc.msg} at column {exc.colno}")
-    if not isinstance(request, dict):
-        return head | _error("request", f"line {number} is not a JSON object")
-    if "id" in request:
-        head["id"] = request["id"]
-    unknown = sorted(set(request) - REQUEST_KEYS)
-    if unknown:
-        return head | _error("request", f"unknown key {unknown[0]!r} on line {number}",
-                             hint=f"a request has {', '.join(sorted(REQUEST_KEYS))}")
-    if not isinstance(request.get("expr"), str):
-        return head | _error("request", f"line {number} has no \"expr\" string")
-    try:
-        return head | _answer(request, cache, check, timeout, limit)
-    except SymgradError as err:
-        return head | {"ok": False} | json_view.error(err)
-
-
-def _error(kind: str, message: str, hint: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"kind": kind, "message": message, "line": None, "column": None}
-    if hint:
-        body["hint"] = hint
-    return {"ok": False, "error": body}
-
-
-def _bindings(value: Any, key: str) -> list[str]:
-    """at/expect as --at style text: a string as it is, an object as name=value pairs."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        parts = []
-        for name, v in value.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float, str, list)):
-                raise SymgradError("request", f"{key}.{name} is not a number, an array or a string")
-            parts.append(f"{name}={v if isinstance(v, str) else json.dumps(v)}")
-        return [",".join(parts)]
-    raise SymgradError("request", f"{key} must be an object or a string")
-
-
-def _answer(request: dict[str, Any], cache: dict[str, Any], check: bool, timeout: float,
-            limit: int | None = None) -> dict[str, Any]:
-    from .binding import check_bindings, parse_at
-    from .engine import evaluate
-    from .graph import build
-    from .records import records
-    from .views import json_view
-
-    text = request["expr"]
-    if text not in cache:
-        try:
-            cache[text] = build(text)
-        except SymgradError as err:
-            cache[text] = err
-    graph = cache[text]
-    if isinstance(graph, SymgradError):
-        raise graph
-    point, where = parse_at(_bindings(request.get("at"), "at"))
-    check_bindings(graph, point, where)
-    trace = evaluate(graph, point)
-    result = json_view.result(trace, records(trace))
-    result.pop("symgrad_version", None)
-    result.pop("schema_version", None)
-    ok = True
-    expect = _bindings(request.get("expect"), "expect")
-    checks: list[Any] = []
-    if check or expect:
-        from .checks import run_checks
-        from .symbolic import SYMBOLIC_LIMIT
-
-        checks = run_checks(graph, trace, timeout=timeout, limit=limit or SYMBOLIC_LIMIT)
-    if check:
-        result |= json_view.checks_json(checks)
-        ok = not any(c.failed for c in checks)
-    if expect:
-        from .checks import references
-        from .homework import grade, parse_expect
-        from .views import grading
-
-        graded = grade(graph, trace, parse_expect(expect, graph), references=references(graph, trace, checks),
-                       timeout=timeout)
-        answers = grading.result(graded, False, schema_version=SCHEMA_VERSION)
-        result |= {k: answers[k] for k in ("answers", "score", "passed")}
-        ok = ok and graded.passed(False)
-    return {"ok": ok} | result

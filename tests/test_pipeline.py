@@ -201,8 +201,11 @@ def test_format_csv_tsv_single_point_round_trips(fmt: str, delimiter: str) -> No
 def test_format_csv_single_point_with_checks_has_a_check_column() -> None:
     result = run("f(x,y)=x*y", "--at", "x=-1,y=2", "--format", "csv")
     assert result.exit_code == 0, result.stderr
+    # the check column holds the same verdict as --points --check gives that point
     assert table(result.stdout) == [["x", "y", "f", "df/dx", "df/dy", "check", "error"],
-                                    ["-1.0", "2.0", "-2.0", "2.0", "-1.0", "pass", ""]]
+                                    ["-1.0", "2.0", "-2.0", "2.0", "-1.0", "excellent", ""]]
+    points = run("f(x,y)=x*y", "--points", "-", "--check", input="x,y\n-1,2\n")
+    assert table(points.stdout)[1][5] == "excellent"
 
 
 def test_format_csv_domain_problem_is_a_note_not_an_error() -> None:
@@ -374,7 +377,7 @@ def test_points_json_lines_file_ending_wins_over_content(tmp_path: Path) -> None
     path.write_text('\n{"x": 2, "y": 3}\n', encoding="utf-8")  # starts with a blank line, not '{'
     result = run("f(x,y)=x*y", "--points", str(path), "--format", "jsonl")
     assert result.exit_code == 0, result.stderr
-    assert jsonl(result.stdout) == [{"schema_version": 2, "line": 2, "at": {"x": 2.0, "y": 3.0}, "value": 6.0,
+    assert jsonl(result.stdout) == [{"schema_version": 2, "symgrad_version": symgrad.__version__, "line": 2, "at": {"x": 2.0, "y": 3.0}, "value": 6.0,
                                      "gradient": {"x": 3.0, "y": 2.0}, "warnings": []}]
 
 

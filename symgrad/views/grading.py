@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import __version__
 from ..homework import Graded, Grading
 from ..numbers import exact
 
 MARKS = {"right": "✓", "wrong": "✗", "missing": "–", "wrong shape": "✗"}
-SCHEMA_VERSION = 2
 
 
 def table(grading: Grading, require_all: bool) -> list[str]:
@@ -57,7 +55,7 @@ def score_line(grading: Grading, require_all: bool) -> str:
     return text
 
 
-def _correct(g: Graded, schema_version: int) -> Any:
+def _correct(g: Graded) -> Any:
     """The correct answer for JSON: a number at full precision (nested lists for arrays) for a
     number, the derivative as text for a formula."""
     if g.value is not None:
@@ -65,11 +63,11 @@ def _correct(g: Graded, schema_version: int) -> Any:
     return g.correct if g.method != "numbers" else None
 
 
-def record(g: Graded, schema_version: int = SCHEMA_VERSION) -> dict[str, Any]:
+def record(g: Graded) -> dict[str, Any]:
     """One graded answer as a JSON object."""
     return {
         "answer": g.answer, "input": g.target or None, "given": g.given or None,
-        "correct": _correct(g, schema_version), "correct_exact": g.exact or None,
+        "correct": _correct(g), "correct_exact": g.exact or None,
         "verdict": g.verdict, "reason": g.reason, "note": g.note, "rule": g.rule, "method": g.method,
         "rel_error": None if g.rel_error is None else exact(g.rel_error),
         "mismatches": [{k: exact(v) if k != "index" else v for k, v in m.items()} for m in g.mismatches],
@@ -78,19 +76,63 @@ def record(g: Graded, schema_version: int = SCHEMA_VERSION) -> dict[str, Any]:
     }
 
 
-def result(grading: Grading, require_all: bool, *, schema_version: int = SCHEMA_VERSION,
-           **extra: Any) -> dict[str, Any]:
-    """The record of one graded problem (schema version 2: `correct` as numbers)."""
+def result(grading: Grading, require_all: bool, **extra: Any) -> dict[str, Any]:
+    """The record of one graded problem (`correct` as numbers), in its envelope."""
+    from .json_view import envelope
+
+    return envelope(result_body(grading, require_all, **extra))
+
+
+def result_body(grading: Grading, require_all: bool, **extra: Any) -> dict[str, Any]:
+    """The record of one graded problem without its envelope (homework and batch nest it)."""
     answered = [g for g in grading.graded if g.verdict != "missing"]
     total = len(grading.graded) if require_all else len(answered)
     return {
-        "schema_version": schema_version,
-        "symgrad_version": __version__,
         **extra,
-        "answers": [record(g, schema_version) for g in grading.graded],
+        "answers": [record(g) for g in grading.graded],
         "score": {"right": grading.right, "total": total, "missing": len(grading.graded) - len(answered)},
         "checks": grading.own_checks,
         "notes": [{"answer": n.answer, "input": n.target or None, "status": n.status, "note": n.text}
                   for n in grading.notes],
         "passed": grading.passed(require_all),
     }
+
+
+def homework_report(runs: list[Any], require_all: bool) -> list[str]:
+    """A homework file's report: each problem's table (or why it is broken), the notes for the
+    teacher and the total.  `runs` are app.ProblemRun."""
+    lines: list[str] = []
+    for run in runs:
+        p = run.problem
+        head = f"problem {p.index}: {p.name} (line {p.line})"
+        if run.error is not None:
+            lines.append(f"{head}: broken")
+            lines += [f"  {line}" for line in run.error.render().splitlines()]
+        else:
+            lines.append(head)
+            lines += [f"  {line}" for line in table(run.grading, require_all) + notes(run.grading)]
+        lines.append("")
+    flagged = [run.flagged for run in runs if run.flagged]
+    if flagged:
+        lines.append(f"notes for the teacher: {', '.join(flagged)}")
+    passed = sum(run.passed(require_all) for run in runs)
+    lines.append(f"{passed} of {len(runs)} problems right")
+    return lines
+
+
+def homework_record(runs: list[Any], path: str, require_all: bool) -> dict[str, Any]:
+    """A homework file's JSON record: one entry per problem (with its error where it is broken)
+    and the score."""
+    from .json_view import envelope, error_body
+
+    problems = []
+    for run in runs:
+        p = run.problem
+        rec: dict[str, Any] = {"index": p.index, "name": p.name, "line": p.line, "passed": run.passed(require_all)}
+        if run.grading is not None:
+            rec |= result_body(run.grading, require_all)
+        if run.error is not None:
+            rec |= error_body(run.error)
+        problems.append(rec)
+    passed = sum(run.passed(require_all) for run in runs)
+    return envelope({"file": path, "problems": problems, "score": {"passed": passed, "total": len(runs)}})

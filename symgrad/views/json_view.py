@@ -19,8 +19,21 @@ if TYPE_CHECKING:  # the checks are imported only where there are checks to writ
 SCHEMA_VERSION = 2  # of every JSON record symgrad writes; the schemas are in symgrad/schemas/
 
 
+def envelope(body: dict[str, Any]) -> dict[str, Any]:
+    """Every JSON record symgrad writes, in one place: schema_version and symgrad_version first,
+    then the record's own keys (the schemas are in symgrad/schemas/)."""
+    return {"schema_version": SCHEMA_VERSION, "symgrad_version": __version__, **body}
+
+
 def result(trace: Trace, records: list[Record], wrt: list[str] | None = None,
            checks: list[Check] | None = None) -> dict[str, Any]:
+    """One expression at one point, with its checks: the result record."""
+    return envelope(result_body(trace, records, wrt, checks))
+
+
+def result_body(trace: Trace, records: list[Record], wrt: list[str] | None = None,
+                checks: list[Check] | None = None) -> dict[str, Any]:
+    """The result record without its envelope (a batch line carries it in its own)."""
     graph = trace.graph
     nodes = []
     for r in records:
@@ -93,7 +106,7 @@ def check_json(c: Check) -> dict[str, Any]:
 
 def symbolic_only(graph: Graph, check: Check) -> dict[str, Any]:
     """No point given: the graph and the symbolic derivatives, without numbers."""
-    return _head(graph) | {
+    return envelope(_head(graph)) | {
         "output": graph.output_name,
         "derivatives": dict(check.derivatives),
         "checks": {"symbolic": check_json(check)},
@@ -106,10 +119,8 @@ def symbolic_only(graph: Graph, check: Check) -> dict[str, Any]:
 
 
 def _head(graph: Graph) -> dict[str, Any]:
-    """The keys every result starts with."""
+    """The keys every result starts with, after the envelope."""
     return {
-        "schema_version": SCHEMA_VERSION,
-        "symgrad_version": __version__,
         "expression": graph.source.text,
         "program": program_text(graph.program),
         "variables": list(graph.variables),
@@ -117,13 +128,19 @@ def _head(graph: Graph) -> dict[str, Any]:
 
 
 def error(err: SymgradError) -> dict[str, Any]:
+    """An error record: where, what, and a hint."""
+    return envelope(error_body(err))
+
+
+def error_body(err: SymgradError) -> dict[str, Any]:
+    """{"error": {kind, message, line, column, hint?, source?}}, without the envelope."""
     line, column = err.line_col
     body: dict[str, Any] = {"kind": err.kind, "message": err.message, "line": line, "column": column}
     if err.hint:
         body["hint"] = err.hint
     if err.source is not None:
         body["source"] = err.source.name
-    return {"schema_version": SCHEMA_VERSION, "symgrad_version": __version__, "error": body}
+    return {"error": body}
 
 
 def dumps(obj: Any) -> str:

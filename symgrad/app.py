@@ -1,0 +1,426 @@
+"""The application layer: what a command does, for the CLI, `--points`, `batch` and homework alike.
+
+Each function here runs one piece of work from text to results: one point (build, bind,
+evaluate, check), many points (streamed), one graded problem, a homework file, one batch line.
+They return data, or write the rows of a stream; choosing a view and printing it is the CLI's
+part.  Data flows one way: text -> syntax -> graph -> trace -> records -> checks and views.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from .errors import SymgradError
+
+DEFAULT_TIMEOUT = 20.0  # seconds: a safety net; the symbolic check's work is bounded by size
+SYMBOLIC_LIMIT = 500_000  # symbolic.SYMBOLIC_LIMIT, without importing the checks for --help
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """How the three-way checks run: the symbolic check's safety-net time budget (seconds) and size
+    limit (symbolic.cost), the finite differences' relative step (None: 6e-6), LaTeX and exact output."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    eps: float | None = None
+    latex: bool = False
+    exact: bool = False
+    limit: int = SYMBOLIC_LIMIT
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    """How answers are graded: tolerances replacing the digits rules, whether unanswered gradients
+    count, the least significant figures or decimals of a rounded answer, and the checks' bounds."""
+
+    rtol: float | None = None
+    atol: float | None = None
+    require_all: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+    sigfigs: int | None = None  # the least significant figures of a rounded answer (None: 2)
+    decimals: int | None = None  # instead, the least decimals
+    limit: int = SYMBOLIC_LIMIT  # --symbolic-limit
+
+
+# ---- reading ------------------------------------------------------------------------------
+
+
+def read_program(expr: str | None, file: str | None) -> tuple[str, str]:
+    """The program's text and the name its messages use: EXPR, a file, or standard input ('-')."""
+    if expr is not None and file is not None:
+        raise SymgradError("usage", "give the program either as EXPR or with --file, not both")
+    if file is None and expr is None:
+        raise SymgradError("usage", "no program given", hint='symgrad "f(x,y,z)=(x+y)*z" --at x=-2,y=5,z=-4')
+    if expr == "-" or file == "-":
+        return sys.stdin.read(), "<stdin>"
+    if file is not None:
+        try:
+            return Path(file).read_text(encoding="utf-8"), file
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise SymgradError("io", f"cannot read {file}: {reason}") from None
+    assert expr is not None
+    return expr, "expression"
+
+
+def parse_wrt(text: str, variables: list[str]) -> list[str]:
+    """--wrt x,y: input names, each one of the program's."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for n in names:
+        if n not in variables:
+            raise SymgradError("binding", f"--wrt names {n}, which is not an input",
+                               hint=f"the inputs are: {', '.join(variables) or 'none'}")
+    return names
+
+
+# ---- one point ----------------------------------------------------------------------------
+
+
+@dataclass
+class PointRun:
+    """One evaluation: the graph, its trace and records, the checks, and the messages for stderr."""
+
+    graph: Any
+    trace: Any = None
+    records: list[Any] = field(default_factory=list)
+    checks: list[Any] = field(default_factory=list)
+    wrt: list[str] | None = None
+    warnings: list[str] = field(default_factory=list)
+    symbolic: Any = None  # without a point: the symbolic check alone
+
+    @property
+    def failed(self) -> bool:
+        """A check found backprop wrong."""
+        return any(c.failed for c in self.checks)
+
+    def unstable(self) -> bool:
+        """Some gradient was lost by float64 (what --strict also fails)."""
+        return any(r.verdict == "unstable" for c in self.checks for r in c.inputs.values())
+
+
+def build_graph(text: str, name: str, *, expand: bool = False) -> Any:
+    """The graph of a program."""
+    from .graph import build
+
+    return build(text, name, expand=expand)
+
+
+def run_point(graph: Any, at: Sequence[str], *, upstream: str | None = None, wrt: str | None = None,
+              strict: bool = False, checks: CheckOptions | None = None) -> PointRun:
+    """Bind the point, evaluate, backpropagate and (unless `checks` is None) check.  Without a
+    point and with checks on, the symbolic gradient alone.  --strict makes nan or inf values errors."""
+    from .binding import check_bindings, parse_at, read_value
+    from .engine import evaluate
+    from .errors import Source
+    from .records import records
+
+    run = PointRun(graph)
+    if not at and graph.variables and upstream is None:
+        if checks is None:
+            raise SymgradError("binding", f"no values for {', '.join(graph.variables)}",
+                               hint="give them with --at, or leave out --no-check to see the symbolic gradient")
+        from .checks import symbolic_check
+
+        run.symbolic = symbolic_check(graph, None, timeout=checks.timeout, latex=checks.latex, limit=checks.limit)
+        return run
+    point, where = parse_at(at)
+    check_bindings(graph, point, where)
+    seed = None if upstream is None else read_value(upstream, 0, Source(upstream, "--upstream"), "upstream")
+    run.trace = evaluate(graph, point, upstream=seed)
+    run.wrt = None if wrt is None else parse_wrt(wrt, graph.variables)
+    if strict and run.trace.warnings:
+        raise SymgradError("domain", run.trace.warnings[0].message,
+                           hint="without --strict, nan and inf values are reported as warnings")
+    run.warnings = [w.message for w in run.trace.warnings] + list(graph.warnings)
+    run.records = records(run.trace)
+    if checks is not None:
+        run.checks = _checks(graph, run.trace, at, checks, run.wrt)
+    return run
+
+
+def _checks(graph: Any, trace: Any, at: Sequence[str], options: CheckOptions, wrt: list[str] | None) -> list[Any]:
+    from .checks import run_checks
+
+    exact = None
+    if options.exact:
+        from .binding import exact_values
+
+        exact = exact_values(at)
+    return run_checks(graph, trace, timeout=options.timeout, eps=options.eps, latex=options.latex,
+                      exact=exact, only=wrt, limit=options.limit)
+
+
+# ---- grading ------------------------------------------------------------------------------
+
+
+def grade_problem(text: str, name: str, at: Sequence[str], expect: Sequence[str], options: GradeOptions) -> Any:
+    """Build and evaluate; verify the truth with the checks first; then grade the answers against
+    the references the checks give (`checks.references`).  Returns (graph, trace, grading)."""
+    from .binding import check_bindings, parse_at
+    from .checks import references, run_checks, summary
+    from .engine import evaluate
+    from .homework import grade, parse_expect
+
+    graph = build_graph(text, name)
+    if not expect:
+        raise SymgradError("usage", "no answers to check", hint="give them with --expect x=-4,y=4")
+    answers = parse_expect(expect, graph)
+    trace = None
+    own: list[Any] = []
+    refs = None
+    if at or not graph.variables:
+        point, where = parse_at(at)
+        check_bindings(graph, point, where)
+        trace = evaluate(graph, point)
+        own = run_checks(graph, trace, timeout=options.timeout, limit=options.limit)
+        refs = references(graph, trace, own)
+    grading = grade(graph, trace, answers, references=refs, rtol=options.rtol, atol=options.atol,
+                    sigfigs=options.sigfigs, decimals=options.decimals, timeout=options.timeout)
+    if own:
+        ok, line = summary(own)
+        grading.own_checks = line if not ok else ""
+        grading.own_checks_failed = not ok
+    return graph, trace, grading
+
+
+@dataclass
+class ProblemRun:
+    """One problem of a homework file: its grading, or the error that broke it."""
+
+    problem: Any
+    grading: Any = None
+    error: SymgradError | None = None
+
+    def passed(self, require_all: bool) -> bool:
+        return self.grading is not None and self.grading.passed(require_all)
+
+    @property
+    def flagged(self) -> str:
+        """"problem 3 (kink)" where the references carry a note for the teacher, else ""."""
+        if self.grading is None or not self.grading.notes:
+            return ""
+        return f"problem {self.problem.index} ({', '.join(dict.fromkeys(n.status for n in self.grading.notes))})"
+
+
+def grade_homework(path: str, options: GradeOptions) -> list[ProblemRun]:
+    """Every problem of a homework file, each on its own: a broken one is reported and the others
+    are still graded.  A problem's own sigfigs or decimals replace the command line's."""
+    from .homework import read_homework
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SymgradError("io", f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    runs = []
+    for p in read_homework(text, path):
+        run = ProblemRun(p, error=p.error)
+        if run.error is None:
+            own = options
+            if p.sigfigs is not None or p.decimals is not None:
+                own = replace(options, sigfigs=p.sigfigs, decimals=p.decimals)
+            try:
+                _, _, run.grading = grade_problem(p.function, f"{path}, line {p.function_line}",
+                                                  [p.at] if p.at else [], p.expect, own)
+            except SymgradError as err:
+                run.error = err
+        runs.append(run)
+    return runs
+
+
+# ---- many points --------------------------------------------------------------------------
+
+
+def run_points(graph: Any, at: Sequence[str], points: str, fmt: str, check: bool, out: TextIO) -> bool:
+    """Evaluate one graph at every point of a CSV, TSV or JSON Lines stream, writing csv, tsv or
+    jsonl rows to `out` in input order, a chunk at a time; returns whether every row succeeded
+    (and, with `check`, none was judged wrong)."""
+    from . import pipeline
+    from .binding import parse_at
+
+    if fmt not in ("csv", "tsv", "jsonl"):
+        raise SymgradError("usage", f"--points writes csv, tsv or jsonl, not {fmt}", hint="--format csv")
+    fixed, where = parse_at(at)
+    for v in fixed:
+        if v not in graph.variables:
+            source, span = where[v]
+            raise SymgradError("binding", f"--at gives {v}, but {graph.header} has no variable {v}",
+                               source=source, span=span)
+    stream = _open_points(points)
+    first = stream.read(1)
+    kind = "jsonl" if points.endswith((".jsonl", ".ndjson", ".json")) else (
+        "tsv" if points.endswith(".tsv") else ("csv" if points.endswith(".csv") else pipeline.sniff(first)))
+    lines = _lines(itertools.chain([first], iter(lambda: stream.read(1 << 16), "")))
+    if kind != "jsonl" and fmt != "jsonl" and all(np.ndim(v) == 0 for v in fixed.values()):
+        return _csv_points(graph, lines, "\t" if kind == "tsv" else ",", fixed, fmt, check, out)
+    if kind == "jsonl":
+        rows = pipeline.read_jsonl(lines, graph.variables, fixed)
+    else:
+        rows = pipeline.read_csv(lines, "\t" if kind == "tsv" else ",", graph.variables, fixed)
+    return _row_points(graph, rows, fixed, fmt, check, out)
+
+
+def _csv_points(graph: Any, lines: Iterator[str], delimiter: str, fixed: dict[str, Any], fmt: str, check: bool,
+                out: TextIO) -> bool:
+    """Scalar points, CSV in and out: whole blocks as float matrices."""
+    from . import pipeline
+
+    header, blocks = pipeline.read_csv_blocks(lines, delimiter, graph.variables, fixed)
+    out_delimiter = "\t" if fmt == "tsv" else ","
+    out.write(pipeline.csv_header(graph, out_delimiter, check))
+    ok = True
+    for block in blocks:
+        table, errors, verdicts = pipeline.evaluate_block(graph, header, block, fixed, check=check)
+        ok &= all(e is None for e in errors) and "wrong" not in verdicts
+        pipeline.write_block(out, out_delimiter, block, header, graph, fixed, table, errors, verdicts, check)
+    return ok
+
+
+def _row_points(graph: Any, rows: Iterator[Any], fixed: dict[str, Any], fmt: str, check: bool, out: TextIO) -> bool:
+    """Points of any shape, row by row within chunks evaluated together."""
+    from . import pipeline
+    from .views.json_view import dumps, envelope
+
+    ok = True
+    writer = None
+    for chunk in pipeline.chunks(rows):
+        results = pipeline.evaluate_rows(graph, chunk, fixed, check=check)
+        for r in results:
+            ok &= r.error is None and r.check != "wrong"
+            if fmt == "jsonl":
+                out.write(dumps(envelope(pipeline.point_record(r, graph))) + "\n")
+                continue
+            if writer is None:
+                writer = _table_writer(graph, results, fixed, fmt, check, out)
+            ok &= writer.write(r, fixed)
+    if writer is None and fmt != "jsonl":
+        _table_writer(graph, [], fixed, fmt, check, out)
+    return ok
+
+
+def _open_points(path: str) -> Any:
+    if path == "-":
+        return sys.stdin
+    try:
+        return open(path, encoding="utf-8", newline="")
+    except OSError as exc:
+        raise SymgradError("io", f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _lines(pieces: Any) -> Iterator[str]:
+    """Lines from a stream of text pieces (so that the first character can be peeked at)."""
+    rest = ""
+    for piece in pieces:
+        rest += piece
+        *done, rest = rest.split("\n")
+        for line in done:
+            yield line + "\n"
+    if rest:
+        yield rest
+
+
+def _table_writer(graph: Any, results: list[Any], fixed: Any, fmt: str, check: bool, out: TextIO) -> Any:
+    from .pipeline import TableWriter
+
+    good = next((r for r in results if r.error is None), None)
+    shapes = {v: np.shape(fixed[v]) for v in fixed}
+    out_shape: tuple[int, ...] = ()
+    if good is not None:
+        shapes |= {v: np.shape(a) for v, a in good.at.items()}
+        out_shape = np.shape(good.value)
+    return TableWriter(out, "\t" if fmt == "tsv" else ",", graph, shapes, out_shape, check)
+
+
+# ---- batch --------------------------------------------------------------------------------
+
+REQUEST_KEYS = {"expr", "at", "id", "expect"}
+
+
+def answer_request(line: str, number: int, cache: dict[str, Any], *, check: bool = False,
+                   timeout: float = DEFAULT_TIMEOUT, limit: int = SYMBOLIC_LIMIT) -> dict[str, Any]:
+    """One batch line to one record (without the envelope): a result, or an error that names the
+    line.  `cache` keeps the graphs of expressions already seen."""
+    from .views import json_view
+
+    head: dict[str, Any] = {"line": number}
+    try:
+        request = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return head | _error("request", f"line {number} is not valid JSON: {exc.msg} at column {exc.colno}")
+    if not isinstance(request, dict):
+        return head | _error("request", f"line {number} is not a JSON object")
+    if "id" in request:
+        head["id"] = request["id"]
+    unknown = sorted(set(request) - REQUEST_KEYS)
+    if unknown:
+        return head | _error("request", f"unknown key {unknown[0]!r} on line {number}",
+                             hint=f"a request has {', '.join(sorted(REQUEST_KEYS))}")
+    if not isinstance(request.get("expr"), str):
+        return head | _error("request", f"line {number} has no \"expr\" string")
+    try:
+        return head | _answer(request, cache, check, timeout, limit)
+    except SymgradError as err:
+        return head | {"ok": False} | json_view.error_body(err)
+
+
+def _error(kind: str, message: str, hint: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"kind": kind, "message": message, "line": None, "column": None}
+    if hint:
+        body["hint"] = hint
+    return {"ok": False, "error": body}
+
+
+def _bindings(value: Any, key: str) -> list[str]:
+    """at/expect as --at style text: a string as it is, an object as name=value pairs."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        parts = []
+        for name, v in value.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float, str, list)):
+                raise SymgradError("request", f"{key}.{name} is not a number, an array or a string")
+            parts.append(f"{name}={v if isinstance(v, str) else json.dumps(v)}")
+        return [",".join(parts)]
+    raise SymgradError("request", f"{key} must be an object or a string")
+
+
+def _answer(request: dict[str, Any], cache: dict[str, Any], check: bool, timeout: float,
+            limit: int) -> dict[str, Any]:
+    from .views import grading, json_view
+
+    text = request["expr"]
+    if text not in cache:
+        try:
+            cache[text] = build_graph(text, "expression")
+        except SymgradError as err:
+            cache[text] = err
+    graph = cache[text]
+    if isinstance(graph, SymgradError):
+        raise graph
+    expect = _bindings(request.get("expect"), "expect")
+    options = CheckOptions(timeout=timeout, limit=limit)
+    run = run_point(graph, _bindings(request.get("at"), "at"), checks=options if check or expect else None)
+    result = json_view.result_body(run.trace, run.records)
+    ok = True
+    if check:
+        result |= json_view.checks_json(run.checks)
+        ok = not run.failed
+    if expect:
+        from .checks import references
+        from .homework import grade, parse_expect
+
+        graded = grade(graph, run.trace, parse_expect(expect, graph), timeout=timeout,
+                       references=references(graph, run.trace, run.checks))
+        answers = grading.result_body(graded, False)
+        result |= {k: answers[k] for k in ("answers", "score", "passed")}
+        ok = ok and graded.passed(False)
+    return {"ok": ok} | result
