@@ -377,7 +377,8 @@ def test_points_json_lines_file_ending_wins_over_content(tmp_path: Path) -> None
     path.write_text('\n{"x": 2, "y": 3}\n', encoding="utf-8")  # starts with a blank line, not '{'
     result = run("f(x,y)=x*y", "--points", str(path), "--format", "jsonl")
     assert result.exit_code == 0, result.stderr
-    assert jsonl(result.stdout) == [{"schema_version": 2, "symgrad_version": symgrad.__version__, "line": 2, "at": {"x": 2.0, "y": 3.0}, "value": 6.0,
+    assert jsonl(result.stdout) == [{"schema_version": 2, "symgrad_version": symgrad.__version__,
+                                     "line": 2, "at": {"x": 2.0, "y": 3.0}, "value": 6.0,
                                      "gradient": {"x": 3.0, "y": 2.0}, "warnings": []}]
 
 
