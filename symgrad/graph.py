@@ -12,6 +12,7 @@ syntax is lowered to nodes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from . import primitives as P
@@ -81,6 +82,35 @@ def build(text: str, name: str = "expression", *, expand: bool = False, start: s
     return _Builder(parse(text, name, start=start), expand).run()
 
 
+def reach(nodes: Sequence[Node], start: Iterable[int], *, every_edge: bool = False) -> list[bool]:
+    """Which nodes depend on the start nodes: the start nodes, and every node that reads a
+    reached node along a differentiable edge, one a gradient flows back along (an index or an
+    axis carries none), or along any edge with every_edge.  One pass in node order, which is
+    topological; no recursion.
+
+    reach(graph.nodes, graph.inputs) is where a gradient can flow between the output and the
+    inputs; reach(graph.nodes, [graph.inputs[k]]) is what the k-th input's gradient passes through.
+    The builder keeps reach(nodes, inputs, every_edge=True) as it goes, with reads_reached: a
+    value that an input changes in any way, which an axis must not be."""
+    reached = [False] * len(nodes)
+    for i in start:
+        reached[i] = True
+    for i, node in enumerate(nodes):
+        if not reached[i]:
+            reached[i] = reads_reached(node, reached, every_edge=every_edge)
+    return reached
+
+
+def reads_reached(node: Node, reached: Sequence[bool], *, every_edge: bool = False) -> bool:
+    """One step of reach: does this node read a reached node along a differentiable edge (any edge with every_edge)?"""
+    if node.op in ("input", "const"):
+        return False
+    if every_edge:
+        return any(reached[j] for j in node.inputs)
+    differentiable = P.PRIMITIVES[node.op].differentiable
+    return any(reached[j] for k, j in enumerate(node.inputs) if differentiable(k))
+
+
 @dataclass
 class _Frame:
     """One expression being lowered: the program's, or the body of a call that runs inline."""
@@ -109,7 +139,8 @@ class _Builder:
         self.expand = expand
         self.names = Names(program, expand)
         self.nodes: list[Node] = []
-        self.dep: list[bool] = []  # does the node depend on an input?
+        # Does the node depend on an input along any edge?  reach(nodes, inputs, every_edge=True), kept as nodes come.
+        self.dep: list[bool] = []
         self.groups: list[Group] = []
 
     def run(self) -> Graph:
@@ -166,7 +197,7 @@ class _Builder:
 
     def _add(self, node: Node) -> int:
         self.nodes.append(node)
-        self.dep.append(node.op == "input" or any(self.dep[j] for j in node.inputs))
+        self.dep.append(node.op == "input" or reads_reached(node, self.dep, every_edge=True))
         return len(self.nodes) - 1
 
     def _expr(self, root: int, env: dict[str, int]) -> int:
