@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -145,3 +147,19 @@ def sin_with_wrong_sign(monkeypatch: pytest.MonkeyPatch) -> None:
     """Put a wrong local gradient for sin (-cos) into the primitive table, for this test only."""
     prim = P.PRIMITIVES["sin"]
     monkeypatch.setitem(P.PRIMITIVES, "sin", dataclasses.replace(prim, partials=(lambda out, x: -np.cos(x),)))
+
+
+def hang_in_child(monkeypatch: pytest.MonkeyPatch, target: object, name: str) -> None:
+    """Make `target.name` (a SymPy function, say) never return in a forked child, the process the
+    symbolic work runs in under its time budget: the budget, not the speed of this machine, then
+    ends the work. In this process it is the original."""
+    parent = os.getpid()
+    original = getattr(target, name)
+
+    def hang(*args: Any, **kwargs: Any) -> Any:
+        if os.getpid() == parent:
+            return original(*args, **kwargs)
+        while True:  # until the budget's end kills this process
+            time.sleep(60)
+
+    monkeypatch.setattr(target, name, hang)
