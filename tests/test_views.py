@@ -365,9 +365,9 @@ def test_table_format_into_a_pipe_has_no_colour(tmp_path: Path) -> None:
 @pytest.mark.parametrize("example", [HEADLINE, VECTOR])
 def test_default_into_a_pipe_is_the_plain_view(example: tuple[str, str], tmp_path: Path) -> None:
     default = run_process([example[0], "--at", example[1]], tmp_path, COLUMNS="200")
-    as_plain = run_process([example[0], "--at", example[1], "--format", "plain"], tmp_path, COLUMNS="200")
-    assert default.returncode == as_plain.returncode == 0, default.stderr
-    assert default.stdout == as_plain.stdout
+    as_plain = run(example[0], "--at", example[1], "--format", "plain", env={"COLUMNS": "200"})  # in this process
+    assert default.returncode == as_plain.exit_code == 0, default.stderr
+    assert default.stdout == as_plain.stdout_bytes
     text = default.stdout.decode("utf-8")
     assert text.splitlines()[1] == ""  # the plain view: a blank line after the header, no rule under the titles
     assert "──" not in text and "\x1b[" not in text
