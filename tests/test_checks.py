@@ -862,6 +862,7 @@ def test_large_input_note_in_the_command(tmp_path: Path) -> None:
     assert len(data["checks"]["numeric"]["inputs"]) == 144
 
 
+@pytest.mark.slow
 def test_symbolic_check_of_a_large_input_finishes_in_the_default_budget() -> None:
     """64 sampled elements of a 60x60 sum of squares: building sum() in SymPy must not be quadratic
     in the number of elements (sympy.Add of 3600 terms takes a tenth of a second)."""
