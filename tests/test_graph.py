@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from support import trace_of
 
 import symgrad
 from symgrad.errors import SymgradError
@@ -117,8 +118,8 @@ def test_functions_call_earlier_functions_and_expand_removes_groups() -> None:
     flat = symgrad.parse(text, expand=True)
     assert flat.groups == []
     assert all(n.group is None for n in flat.nodes)
-    a = symgrad.evaluate(g, {"x": 2, "y": 3})
-    b = symgrad.evaluate(flat, {"x": 2, "y": 3})
+    a = trace_of(g, x=2, y=3)
+    b = trace_of(flat, x=2, y=3)
     assert float(a.value) == float(b.value) == (4 + 3) * (9 + 2)
     # d/dx (x^2 + y)(y^2 + x) = 2x (y^2 + x) + (x^2 + y)
     assert float(a.gradient["x"]) == float(b.gradient["x"]) == 2 * 2 * 11 + 7
@@ -136,7 +137,7 @@ def test_expansion_ignores_a_user_function_named_like_a_primitive() -> None:
     # The user's own exp must not leak into sigmoid's expansion.
     text = "exp(a) = a; f(x) = sigmoid(x)"
     direct = symgrad.gradient(text, x=0.3)
-    flat = symgrad.evaluate(symgrad.parse(text, expand=True), {"x": 0.3})
+    flat = trace_of(text, expand=True, x=0.3)
     assert float(flat.value) == pytest.approx(direct[0], rel=1e-12)
 
 
