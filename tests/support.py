@@ -14,7 +14,6 @@ import os
 import time
 import warnings
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,8 +26,6 @@ from symgrad.cli import main
 
 if TYPE_CHECKING:
     import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 # ---- the command line, in this process --------------------------------------------------------
