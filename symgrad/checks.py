@@ -115,6 +115,23 @@ def backprop_value(trace: Trace, var: str, idx: tuple[int, ...]) -> Array:
     return np.asarray(g[(Ellipsis, *idx)] if trace.mode == "jacobian" else g[idx], dtype=float).reshape(-1)
 
 
+def noise_scale(trace: Trace, var: str, idx: tuple[int, ...]) -> float:
+    """The size of what backprop added up for one input element: the sum of the absolute
+    contributions of its consumers (or its gradient), so that a difference below 1e-10 times it is
+    float64's rounding (x*y - y*x), not a gradient.  The scale of one element, not of the whole
+    computation: exp(25) elsewhere does not make a gradient of 1 look like zero."""
+    node = trace.graph.inputs[trace.graph.variables.index(var)]
+    g = backprop_value(trace, var, idx)
+    total = np.zeros_like(g)
+    for _, c in trace.contributions[node]:
+        picked: Any = np.asarray(c)
+        part = picked[(Ellipsis, *idx)] if trace.mode == "jacobian" else picked[(0, *idx)]
+        total = total + np.abs(np.asarray(part, dtype=float).reshape(-1))
+    both = np.maximum(total, np.abs(g))
+    finite = both[np.isfinite(both)]
+    return float(finite.max()) if finite.size else 0.0
+
+
 def scale_of(trace: Trace) -> float:
     """The size of the numbers in this computation: values and gradients."""
     biggest = 0.0
@@ -145,7 +162,7 @@ def status_of(results: dict[str, ElementCheck]) -> str:
 def numeric_check(trace: Trace, eps: float | None = None, only: list[str] | None = None) -> Check:
     """Finite differences for every input element (or a sample), as `differences` describes:
     centred where the function is smooth, one-sided at kinks and domain edges."""
-    from .differences import DEFAULT_STEP, SHRINK, Probe, estimate_all
+    from .differences import DEFAULT_STEP, Probe, estimate_all
 
     if trace.mode == "points":
         return Check("numeric", "skipped", "many points: run with --check to check them")
@@ -158,9 +175,9 @@ def numeric_check(trace: Trace, eps: float | None = None, only: list[str] | None
     base = DEFAULT_STEP if eps is None else eps
     centre = [float(trace.values[graph.inputs[graph.variables.index(var)]][(0, *idx)]) for var, idx, _ in todo]
 
-    def probe(k: int, rows: Array) -> Probe:
+    def probe(h: Array, rows: Array) -> Probe:
         parts = [_moved(trace, [todo[r] for r in rows[i:i + chunk]], [centre[r] for r in rows[i:i + chunk]],
-                        base / SHRINK ** k) for i in range(0, len(rows), chunk)]
+                        h[i:i + chunk]) for i in range(0, len(rows), chunk)]
         return Probe(*(np.concatenate([p[n] for p in parts]) for n in range(6)))
 
     f0 = _reduced(trace, trace.values[graph.output])[:1]
@@ -169,9 +186,12 @@ def numeric_check(trace: Trace, eps: float | None = None, only: list[str] | None
     kinked = inputs_through_kinks(trace)
     edges = edges_reached(trace)
     trouble = float_trouble(trace)
-    known = [Known(unstable=trouble, edge=edges.get(var, "")) for var, _, _ in todo]
+    singular = singular_reached(trace)
+    known = [Known(unstable=trouble, edge=edges.get(var, ""), undefined=singular.get(var, "")) for var, _, _ in todo]
     at_kink = np.array([var in kinked for var, _, _ in todo])
-    judged = estimate_all(np.repeat(f0, rows, axis=0), backprop, at_kink, probe, scale_of(trace), known)
+    scales = np.array([noise_scale(trace, var, idx) for var, idx, _ in todo])
+    judged = estimate_all(np.repeat(f0, rows, axis=0), backprop, at_kink, np.array(centre), base, probe, scales,
+                          known)
     results = {}
     for (var, _, label), (verdict, value) in zip(todo, judged):
         results[label] = ElementCheck.of(verdict, value, var in kinked or verdict.name == "kink")
@@ -190,14 +210,14 @@ def _reduced(trace: Trace, out: Array) -> Array:
 
 
 def _moved(trace: Trace, todo: list[tuple[str, tuple[int, ...], str]], centre: list[float],
-           rel_step: float) -> tuple[Array, ...]:
+           steps: Array) -> tuple[Array, ...]:
     """Outputs at x + h and x - h for these elements, whether a kink was crossed, and the steps."""
     graph = trace.graph
     n = len(todo)
     inputs = {name: np.repeat(trace.values[i], 2 * n, axis=0) for name, i in zip(graph.variables, graph.inputs)}
     up, down = np.empty(n), np.empty(n)
     for k, ((var, idx, _), x0) in enumerate(zip(todo, centre)):
-        h = rel_step * max(1.0, abs(x0))
+        h = float(steps[k])
         inputs[var][(2 * k, *idx)] = x0 + h
         inputs[var][(2 * k + 1, *idx)] = x0 - h
         up[k], down[k] = (x0 + h) - x0, x0 - (x0 - h)  # the steps actually taken, after rounding
@@ -265,7 +285,12 @@ def _work_within(graph: Graph, trace: Trace | None, todo: list[tuple[str, tuple[
         derivs[label] = [sp.diff(t, symbols[label]) for t in targets]
         if trace is None:
             continue
-        found = [S.classify(sp, S.dag_value(sp, d, subs)) for d in derivs[label]]
+        found = []
+        for d in derivs[label]:
+            try:
+                found.append(S.classify(sp, S.dag_value(sp, d, subs)))
+            except S.TooLarge:
+                found.append(("big", float("inf"), "astronomically large (a power of 2 with thousands of digits)"))
         send(("value", label, found))
         got = backprop_value(trace, var, idx)
         if any(kind != "finite" for kind, _, _ in found) or not np.allclose(
@@ -422,14 +447,14 @@ def symbolic_check(graph: Graph, trace: Trace | None, *, timeout: float = DEFAUL
         check.inputs = {}
         return check
     if trace is not None:
-        scale = scale_of(trace)
         kinked = inputs_through_kinks(trace)
         for var, idx, label in todo:
             if label in found:
                 got = backprop_value(trace, var, idx)
                 other = numeric.inputs.get(label) if numeric is not None else None
-                check.inputs[label] = _judge_symbolic(found[label], replayed.get(label), got, scale, other,
-                                                      var in kinked, trouble or float_trouble(trace))
+                check.inputs[label] = _judge_symbolic(found[label], replayed.get(label), got,
+                                                      noise_scale(trace, var, idx), other,
+                                                      var in kinked, trouble or float_trouble(trace), bool(trouble))
     shown = sum(1 for _, _, label in todo[:SHOWN_DERIVATIVES] if label in found or trace is None)
     if shown > len(check.derivatives) and not reason:
         missing = shown - len(check.derivatives)
@@ -443,7 +468,7 @@ def symbolic_check(graph: Graph, trace: Trace | None, *, timeout: float = DEFAUL
 
 def _judge_symbolic(found: list[tuple[str, float, str]], replayed: list[tuple[str, float, str]] | None,
                     got: Array, scale: float, numeric: ElementCheck | None, through_kink: bool,
-                    trouble: str) -> ElementCheck:
+                    trouble: str, replay_lost: bool = False) -> ElementCheck:
     """One element: SymPy's 30-digit value (kind, float, text per output element) against
     backprop, knowing what the numeric check found and what the 30-digit replay of backprop gave."""
     kinds = [k for k, _, _ in found]
@@ -457,6 +482,10 @@ def _judge_symbolic(found: list[tuple[str, float, str]], replayed: list[tuple[st
     known = Known(kink=kink, infinite=numeric.reason if numeric is not None and said == "infinite" else "",
                   undefined=numeric.reason if numeric is not None and said == "undefined" else "")
     true_text = ", ".join(t for _, _, t in found)
+    if said == "undefined" and numeric is not None and not replay_lost:
+        # the function itself is undefined at the point (a value nan or infinite in the mathematics):
+        # whatever SymPy's algebra makes of it (log(-2) is complex), the gradient is undefined
+        return ElementCheck("undefined", None, through_kink, reason=numeric.reason)
     if "none" in kinds:
         if kink:
             return ElementCheck("kink", None, True, reason=kink)
@@ -547,6 +576,28 @@ def edges_reached(trace: Trace) -> dict[str, str]:
             if bool(np.any(prim.edge(*prim_args(prim, [trace.values[j] for j in node.inputs])))):
                 text = prim.edge_text.format(*(graph.labels[j] for j in node.inputs))
                 marked[i] = f"{graph.labels[i]} = {describe(graph, i)}: {text}"
+    return reached(trace, marked)
+
+
+def singular_reached(trace: Trace) -> dict[str, str]:
+    """For each input whose gradient passes through a gate whose value is inf or nan from finite
+    inputs at a singular point of the mathematics (x/0, log of a negative number, sqrt(-1)): that gate
+    in words.  The function is undefined there, whatever float64 makes of what follows."""
+    graph, values = trace.graph, trace.values
+    marked: dict[int, str] = {}
+    with np.errstate(all="ignore"):
+        for i, node in enumerate(graph.nodes):
+            prim = P.PRIMITIVES.get(node.op)
+            if prim is None or np.isfinite(values[i]).all():
+                continue
+            args = [values[j] for j in node.inputs]
+            if not all(np.isfinite(a).all() for a in args):
+                continue
+            for test in (prim.edge, prim.outside):
+                if test is not None and bool(np.any(test(*prim_args(prim, args)))):
+                    what = "nan" if np.isnan(values[i]).any() else "infinite"
+                    marked[i] = f"{graph.labels[i]} = {describe(graph, i)} is {what} here: the function is undefined"
+                    break
     return reached(trace, marked)
 
 

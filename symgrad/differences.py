@@ -63,22 +63,26 @@ class Probe:
     step_minus: Array
 
 
-# probe(k, rows) -> Probe: evaluates the rows (indices) at step k.
-Prober = Callable[[int, Array], Probe]
+# probe(h, rows) -> Probe: evaluates the rows (indices) at x + h and x - h, h one step per row.
+Prober = Callable[[Array, Array], Probe]
 
 
-def estimate_all(f0: Array, backprop: Array, at_kink: Array, probe: Prober, scale: float | Array,
-                 known: list[Known] | None = None) -> list[tuple[Verdict, Array | None]]:
+def estimate_all(f0: Array, backprop: Array, at_kink: Array, x: Array, base: float, probe: Prober,
+                 scale: float | Array, known: list[Known] | None = None) -> list[tuple[Verdict, Array | None]]:
     """The verdict of every row, and the estimate it was judged against (None where there is none).
 
     f0: (rows, m) the output at the point; backprop: (rows, m) backprop's gradient for each row;
     at_kink: (rows,) is the row's point on a kink of a gate its gradient passes through;
-    scale: the size of the computation's numbers (one for all rows, or per row);
-    known: per row, what else is known (float64 trouble), or None.
+    x: (rows,) the input element's value, and base the relative step (6e-6): the steps are base
+    times max(1, |x|), then divided by 4, 16 and 64; where that ladder cannot judge and 0 < |x| < 1,
+    a second ladder relative to |x| itself (a function can change on the scale of x: 1/x at 1e-8);
+    scale: per row, the size of the numbers a difference below 1e-10 times which is noise;
+    known: per row, what else is known (float64 trouble, a domain edge), or None.
     """
     rows = f0.shape[0]
     scales = np.broadcast_to(np.asarray(scale, dtype=float), (rows,))
-    first = probe(0, np.arange(rows))
+    h0 = base * np.maximum(1.0, np.abs(x))
+    first = probe(h0, np.arange(rows))
     with np.errstate(all="ignore"):
         centred = (first.plus - first.minus) / (first.step_plus + first.step_minus)[:, None]
         diff = np.abs(centred - backprop)
@@ -97,13 +101,29 @@ def estimate_all(f0: Array, backprop: Array, at_kink: Array, probe: Prober, scal
         return out
     probes = [Probe(first.plus[hard], first.minus[hard], first.crossed_plus[hard], first.crossed_minus[hard],
                     first.step_plus[hard], first.step_minus[hard])]
-    probes += [probe(k, hard) for k in range(1, STEPS)]
+    probes += [probe(h0[hard] / SHRINK ** k, hard) for k in range(1, STEPS)]
     for n, r in enumerate(hard):
-        ladder = [Probe(p.plus[n], p.minus[n], p.crossed_plus[n], p.crossed_minus[n], p.step_plus[n],
-                        p.step_minus[n]) for p in probes]
-        out[r] = judge_row(f0[r], backprop[r], bool(at_kink[r]), ladder, float(scales[r]),
+        out[r] = judge_row(f0[r], backprop[r], bool(at_kink[r]), _ladder(probes, n), float(scales[r]),
                            known[r] if known is not None else NOTHING)
+    small = np.array([r for r in hard if 0 < abs(x[r]) < 1 and out[r][0].name not in _AGREE], dtype=int)
+    if small.size:  # the second ladder, relative to |x|
+        h1 = base * np.abs(x[small])
+        second = [probe(h1 / SHRINK ** k, small) for k in range(STEPS)]
+        for n, r in enumerate(small):
+            again = judge_row(f0[r], backprop[r], bool(at_kink[r]), _ladder(second, n), float(scales[r]),
+                              known[r] if known is not None else NOTHING)
+            if again[0].name != "skipped" or out[r][0].name == "wrong":
+                out[r] = again
     return out
+
+
+_AGREE = ("excellent", "fine", "zero")
+
+
+def _ladder(probes: list[Probe], n: int) -> list[Probe]:
+    """Row n's numbers, one Probe per step."""
+    return [Probe(p.plus[n], p.minus[n], p.crossed_plus[n], p.crossed_minus[n], p.step_plus[n], p.step_minus[n])
+            for p in probes]
 
 
 def judge_row(f0: Array, g: Array, at_kink: bool, ladder: list[Probe], scale: float,
@@ -119,7 +139,7 @@ def judge_row(f0: Array, g: Array, at_kink: bool, ladder: list[Probe], scale: fl
                     and not p.crossed_plus and not p.crossed_minus]
             if both:
                 overflowed = both[0] > 0 and bool(np.isinf(ladder[0].plus).any() or np.isinf(ladder[0].minus).any())
-                return _centred(ladder, both, g, scale, known, overflowed)
+                return _centred(ladder, both, g, scale, known, overflowed, f0)
         if not at_kink and all(ok_plus) and all(ok_minus):  # every step straddles a kink near the point
             return Verdict("kink", reason=f"a kink lies within {_text(ladder[-1].step_plus)} of the point: every "
                            "step of the finite differences straddles it"), None
@@ -130,7 +150,9 @@ def judge_row(f0: Array, g: Array, at_kink: bool, ladder: list[Probe], scale: fl
         return Verdict("skipped", reason="the function is not finite at x ± h for every step tried "
                        f"(down to h/{int(SHRINK ** (STEPS - 1))}): float64 overflowed"), None
     sides = {"right": right, "left": left}
-    growing = {name: _grows(seq) for name, seq in sides.items() if len(seq) >= 3}
+    # Differences that grow as the step shrinks say "infinite slope" only where a gate is known to be at
+    # its edge or kink; elsewhere (sqrt near, not at, 0) the steps are too coarse for the function.
+    growing = {name: _grows(seq) for name, seq in sides.items() if len(seq) >= 3 and (known.edge or at_kink)}
     unbounded = {name: sign for name, sign in growing.items() if sign is not None}
     if unbounded:
         return _unbounded(unbounded, g, at_kink, known), None
@@ -178,32 +200,66 @@ def _text(v: Array | float) -> str:
     return short(a.reshape(-1)[0] if a.size == 1 else a, 6, oneline=True)
 
 
-def _centred(ladder: list[Probe], usable: list[int], g: Array, scale: float,
-             known: Known, overflowed: bool = False) -> tuple[Verdict, Array | None]:
-    """The centred difference at the largest clean step; the smaller ones where it disagrees."""
+def rounding(p: Probe, f0: Array) -> float:
+    """How far float64's rounding of f alone can move a centred difference at this step: about
+    10 eps |f| / 2h.  A disagreement within ten times it is beyond what the differences resolve."""
+    size = max(float(np.max(np.abs(f0))), float(np.max(np.abs(p.plus))), float(np.max(np.abs(p.minus))))
+    return float(10 * np.finfo(float).eps * size / float(p.step_plus + p.step_minus))
+
+
+def _unresolved(estimate: Array, g: Array, noise: float) -> Verdict | None:
+    """skipped, where backprop's disagreement with the differences is within their own rounding."""
+    if np.all(np.isfinite(g)) and float(np.max(np.abs(estimate - g))) <= 10 * noise:
+        return Verdict("skipped", reason=f"the finite differences cannot resolve this gradient: float64's rounding "
+                       f"of the function moves them by about {noise:.1g} here (the check failed, not backprop)")
+    return None
+
+
+def _centred(ladder: list[Probe], usable: list[int], g: Array, scale: float, known: Known,
+             overflowed: bool = False, f0: Array | None = None) -> tuple[Verdict, Array | None]:
+    """The centred difference at the largest clean step; where it disagrees with backprop, the
+    smaller steps and their Richardson extrapolation; "wrong" only where two successive steps have
+    settled (they agree to 1e-3, or within float64's rounding of f) and backprop is ten times
+    further off than that; else the check cannot judge this element."""
+    centre = f0 if f0 is not None else np.zeros(1)
     values = [(ladder[k].plus - ladder[k].minus) / (ladder[k].step_plus + ladder[k].step_minus) for k in usable]
+    noises = [rounding(ladder[k], centre) for k in usable]
     verdict = decide(values[0], g, scale, known)
     if verdict.name not in ("suspicious", "wrong"):
         return verdict, values[0]
     if len(values) < 2:  # nothing to show that the one difference settled: it cannot call backprop wrong
-        return Verdict("skipped", reason="only the smallest step of the finite differences stays inside the "
-                       "function's domain, and one difference alone cannot be trusted here"), None
+        unresolved = _unresolved(values[0], g, noises[0])
+        return unresolved or Verdict("skipped", reason="only the smallest step of the finite differences stays "
+                                     "inside the function's domain, and one difference alone cannot be trusted "
+                                     "here"), None
     candidates = values[1:] + [(SHRINK ** 2 * b - a) / (SHRINK ** 2 - 1) for a, b in itertools.pairwise(values)]
     for c in candidates:
         better = decide(c, g, scale, known)
-        if better.name in ("excellent", "fine", "zero"):
+        if better.name in _AGREE:
             return better, c
+    if np.all(np.isfinite(g)) and (not np.any(g) or float(np.max(np.abs(g))) <= 1e-10 * scale):
+        # backprop says 0: is the sequence shrinking to zero within its own resolution (the gap between
+        # the last two steps, and float64's rounding)?  log(1 + x)^2 at 0
+        resolution = 2 * float(np.max(np.abs(values[-2] - values[-1]))) + 10 * noises[-1]
+        if float(np.max(np.abs(values[-1]))) <= resolution:
+            return Verdict("zero", None, float(np.max(np.abs(values[-1] - g))),
+                           f"both within the finite differences' resolution ({resolution:.1g}) of zero"), values[-1]
+    unresolved = _unresolved(values[0], g, noises[0])
+    if unresolved is not None:
+        return unresolved, None
     grows = _grows(values) if len(values) >= 3 and known.edge else None
     if grows is not None:  # at a gate's edge, differences that grow without bound: a jump or a pole
         return _unbounded({"centred": grows}, g, False, known), None
-    last, before = values[-1], values[-2]
-    moved = float(np.max(np.abs(last - before)))
-    off = float(np.max(np.abs(last - g)))
-    if moved > 0.1 * off:
-        first = "the function overflows float64 at x ± h, and at smaller steps " if overflowed else "the "
-        return Verdict("skipped", reason=f"{first}finite differences do not settle as the step shrinks: the "
-                       "function changes too fast here for float64 (the check failed, not backprop)"), None
-    return decide(last, g, scale, known), last
+    for k in range(len(values) - 1):
+        a, b = values[k], values[k + 1]
+        tolerance = max(1e-3 * float(np.max(np.abs(b))), 10 * noises[k + 1])
+        if float(np.max(np.abs(a - b))) <= tolerance:  # settled at these two steps
+            if float(np.max(np.abs(b - g))) > 10 * tolerance:
+                return decide(b, g, scale, known), b
+            break
+    first = "the function overflows float64 at x ± h, and at smaller steps " if overflowed else "the "
+    return Verdict("skipped", reason=f"{first}finite differences do not settle as the step shrinks: the "
+                   "function changes too fast here for float64 (the check failed, not backprop)"), None
 
 
 def _grows(seq: list[Array]) -> Array | None:

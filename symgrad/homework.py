@@ -413,7 +413,7 @@ def grade(graph: Graph, trace: Trace | None, answers: list[Answer], *,
 
         references = from_trace(graph, trace)
     refs = dict(references or {})
-    floor = Decimal(FLOOR * (_scale(trace) if trace is not None else 1.0))
+    scales = {name: _scale(trace, name) for name in refs} if trace is not None else {}
     result = Grading()
     answered = {a.target for a in answers}
     for a in answers:
@@ -428,6 +428,7 @@ def grade(graph: Graph, trace: Trace | None, answers: list[Answer], *,
                                         f"{a.target} is used only as an index and has no gradient"))
         else:
             upstream = _upstream(graph, trace, a.target) if trace is not None else None
+            floor = Decimal(FLOOR * scales.get(a.target, 1.0))
             result.graded.append(_grade_number(a, refs[a.target], label, rules, floor, upstream))
     for v in graph.variables:
         if v in answered or v in graph.index_only:
@@ -444,11 +445,18 @@ def grade(graph: Graph, trace: Trace | None, answers: list[Answer], *,
     return result
 
 
-def _scale(trace: Trace) -> float:
-    """The size of the numbers of a computation, for the floor of the exact rule."""
-    from .checks import scale_of
+def _scale(trace: Trace, target: str) -> float:
+    """The size the floor near zero is taken of, for one answer: 1, or more where what backprop added
+    up for that input was larger (checks.noise_scale), or the output's value was; never the scale
+    of the whole computation (exp(25) elsewhere must not make 0 right for a gradient of 1)."""
+    from .checks import elements, noise_scale
 
-    return max(1.0, scale_of(trace))
+    if not target:
+        finite = np.abs(np.asarray(trace.value, dtype=float))
+        finite = finite[np.isfinite(finite)]
+        return max(1.0, float(finite.max()) if finite.size else 0.0)
+    sizes = [noise_scale(trace, var, idx) for var, idx, _ in elements(trace, [target])]
+    return max([1.0, *sizes])
 
 
 def _shown(ref: Reference) -> str:
@@ -517,7 +525,9 @@ def _compare(w: Written, r: Decimal, rules: Rules, floor: Decimal, least: bool =
     relative = Decimal(EXACT) * size
     if difference <= relative * _SLACK + rounding:
         return True, "relative"
-    if difference <= (relative + floor) * _SLACK + rounding:
+    # the floor near zero rescues only a zero: an answer of 0 for a numerical zero (5e-435, sin(pi)),
+    # or a tiny answer where the truth is exactly 0; a nonzero answer for a nonzero truth claims a size
+    if (w.value == 0 or r == 0) and difference <= (relative + floor) * _SLACK + rounding:
         return True, "floor"
     if w.kind != "rounded":
         return False, "relative"

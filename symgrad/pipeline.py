@@ -190,14 +190,13 @@ def numeric_point_check(trace: Trace) -> list[str]:
 
 
 def _point_verdicts(trace: Trace) -> list[str]:
-    from .differences import DEFAULT_STEP, SHRINK, Probe, estimate_all, kinks_crossed
+    from .differences import DEFAULT_STEP, Probe, estimate_all, kinks_crossed
     from .engine import forward
     from .verdicts import Known, worst
 
     graph = trace.graph
     count = trace.values[graph.output].shape[0]
     f0 = trace.values[graph.output].reshape(count, 1)
-    scale = _point_scales(trace)
     trouble = _point_trouble(trace)
     known = [Known(unstable="float64 lost a value at this point" if t else "") for t in trouble]
     verdicts: list[list[str]] = [[] for _ in range(count)]
@@ -206,8 +205,7 @@ def _point_verdicts(trace: Trace) -> list[str]:
             continue
         x = np.broadcast_to(trace.values[node], (count,))
 
-        def probe(k: int, rows: Array, name: str = name, x: Array = x) -> Probe:
-            h = DEFAULT_STEP / SHRINK ** k * np.maximum(1.0, np.abs(x[rows]))
+        def probe(h: Array, rows: Array, name: str = name, x: Array = x) -> Probe:
             outs, crossed, steps = [], [], []
             for sign in (1.0, -1.0):
                 inputs = {v: np.broadcast_to(trace.values[i], (count, *core(trace.values[i])))[rows]
@@ -224,8 +222,12 @@ def _point_verdicts(trace: Trace) -> list[str]:
         backprop = np.broadcast_to(trace.gradient[name], (count,)).reshape(count, 1)
         at_kink = _at_kink(trace, name)
         edge, text = _at_edge(trace, name)
-        mine = [Known(unstable=k.unstable, edge=text if edge[p] else "") for p, k in enumerate(known)]
-        for k, (verdict, _) in enumerate(estimate_all(f0, backprop, at_kink, probe, scale, mine)):
+        singular, why = _at_edge(trace, name, singular=True)
+        mine = [Known(unstable=k.unstable, edge=text if edge[p] else "", undefined=why if singular[p] else "")
+                for p, k in enumerate(known)]
+        scale = np.abs(backprop[:, 0])  # backprop's own size: no contributions are recorded for many points
+        for k, (verdict, _) in enumerate(estimate_all(f0, backprop, at_kink, np.array(x), DEFAULT_STEP, probe,
+                                                      np.where(np.isfinite(scale), scale, 0.0), mine)):
             verdicts[k].append(verdict.name)
     return [worst(v) if v else "skipped" for v in verdicts]
 
@@ -300,9 +302,10 @@ def _at_kink(trace: Trace, name: str) -> Array:
     return found
 
 
-def _at_edge(trace: Trace, name: str) -> tuple[Array, str]:
+def _at_edge(trace: Trace, name: str, *, singular: bool = False) -> tuple[Array, str]:
     """Per point: is a gate that the input's gradient passes through at the edge of its domain
-    (checks.edges_reached, point by point)?  And that gate in words."""
+    (checks.edges_reached, point by point)?  And that gate in words.  With `singular`: is its value
+    inf or nan there, at its edge or outside its domain (checks.singular_reached, point by point)?"""
     from . import primitives as P
     from .checks import reached
     from .engine import prim_args
@@ -316,12 +319,18 @@ def _at_edge(trace: Trace, name: str) -> tuple[Array, str]:
         prim = P.PRIMITIVES.get(node.op)
         if prim is None or prim.edge is None or prim.edge_text is None:
             continue
-        hit = np.asarray(prim.edge(*prim_args(prim, [trace.values[j] for j in node.inputs])))
+        args = prim_args(prim, [trace.values[j] for j in node.inputs])
+        hit = np.asarray(prim.edge(*args))
+        if singular:
+            if prim.outside is not None:
+                hit = hit | np.asarray(prim.outside(*args))
+            hit = hit & ~np.isfinite(trace.values[i])
         per_point = np.broadcast_to(hit, (count, *hit.shape[1:])).reshape(count, -1).any(axis=1)
         if per_point.any() and name in reached(trace, {i: ""}):
             found |= per_point
             text = text or (f"{graph.labels[i]} = {describe(graph, i)}: "
-                            + prim.edge_text.format(*(graph.labels[j] for j in node.inputs)))
+                            + (prim.edge_text.format(*(graph.labels[j] for j in node.inputs)) if not singular
+                               else "not finite here: the function is undefined"))
     return found, text
 
 

@@ -126,6 +126,15 @@ def _pow_exponent(out: Array, a: Array, b: Array) -> Array:
     return np.asarray(np.where(((a == 0) & (b >= 0)) | (out == 0), 0.0, out * np.log(a)))
 
 
+def _sym_pow(sp: Any, a: Any, b: Any) -> Any:
+    """a^b in SymPy; a power of two numbers whose exact value would have more than 4096 bits
+    (2^3^4^5) is kept as a 40-digit float, so that nothing computes a huge integer exactly."""
+    numbers = getattr(a, "is_Number", False) and getattr(b, "is_Number", False) and a != 0
+    if numbers and abs(float(b)) * max(1.0, abs(math.log2(abs(float(a))))) > 4096:
+        return sp.Pow(sp.Float(a, 40), sp.Float(b, 40))
+    return a**b
+
+
 def _sigmoid(x: Array) -> Array:
     # Stable for large |x|, with one exponential: e = exp(-|x|) never overflows.
     e = np.exp(-np.abs(x))
@@ -483,7 +492,7 @@ _TABLE: list[Primitive] = [
     ),
     Primitive(
         "pow", 2, np.power, (_pow_base, _pow_exponent),
-        lambda sp, a, b: a**b,
+        lambda sp, a, b: _sym_pow(sp, a, b),
         "a to the power b (also a^b and a**b)", symbol="^", prec=PREC_POWER,
         local_text=("{1}*{0}^({1} - 1)", "{out}*log({0})"), params=("a", "b"),
         edge=lambda a, b: a == 0,

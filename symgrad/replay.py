@@ -29,6 +29,9 @@ Array = np.ndarray
 DIGITS = 40
 
 
+HUGE_BITS = 4096  # as symbolic.HUGE_BITS
+
+
 class Hi:
     """One number at DIGITS digits, with the methods NumPy's object loops call (np.exp(a) calls
     a.exp(), np.maximum compares).  Arithmetic with floats and ints promotes them exactly."""
@@ -56,6 +59,9 @@ class Hi:
     def _lift(self, f: Callable[..., Any], *others: Any) -> Hi:
         import mpmath
 
+        if f not in _CHEAP and any(mpmath.isfinite(v) and v != 0 and mpmath.mag(v) > HUGE_BITS
+                                   for v in (self.v, *(Hi._of(o) for o in others))):
+            return Hi(mpmath.nan)  # an argument beyond 2^4096: mpmath would take minutes; float64 lost it anyway
         with mpmath.workdps(DIGITS):
             try:
                 return Hi(f(self.v, *(Hi._of(o) for o in others)))
@@ -63,13 +69,13 @@ class Hi:
                 return Hi(mpmath.nan)
 
     def __add__(self, o: Any) -> Hi:
-        return self._lift(lambda a, b: a + b, o)
+        return self._lift(_add, o)
 
     def __radd__(self, o: Any) -> Hi:
         return self._lift(lambda a, b: b + a, o)
 
     def __sub__(self, o: Any) -> Hi:
-        return self._lift(lambda a, b: a - b, o)
+        return self._lift(_sub, o)
 
     def __rsub__(self, o: Any) -> Hi:
         return self._lift(lambda a, b: b - a, o)
@@ -154,6 +160,14 @@ def _real(v: Any) -> Any:
     return v if isinstance(v, mpmath.mpf) else mpmath.nan
 
 
+def _add(a: Any, b: Any) -> Any:
+    return a + b
+
+
+def _sub(a: Any, b: Any) -> Any:
+    return a - b
+
+
 def _fn(name: str) -> Callable[..., Any]:
     import mpmath
 
@@ -205,6 +219,10 @@ def _power(a: Any, b: Any) -> Any:
     if a < 0 and b != mpmath.floor(b):
         return mpmath.nan
     return mpmath.power(a, b)
+
+
+# Arithmetic that mpmath does in time whatever the exponents: no cut-off for huge arguments.
+_CHEAP: set[Any] = {_add, _sub, _times, _divide}
 
 
 def lift(a: Array) -> Array:
@@ -315,6 +333,8 @@ def _first_loss(graph: Graph, trace: Trace, values: list[Array]) -> str:
     for i, node in enumerate(graph.nodes):
         if node.op in ("input", "const"):
             continue
+        if not all(all(mpmath.isfinite(v.v) for v in values[j].reshape(-1)) for j in node.inputs):
+            continue  # the 40-digit inputs are already nan or inf: nothing float64 lost here
         f64 = trace.values[i][:1].reshape(-1)
         true = values[i][:1].reshape(-1)
         for k, (a, t) in enumerate(zip(f64, true)):
@@ -338,9 +358,9 @@ def _first_loss(graph: Graph, trace: Trace, values: list[Array]) -> str:
 
 def text(v: Hi) -> str:
     """A number in 6 significant digits, with an exponent beyond float64's range where it has one."""
-    import mpmath
+    from .symbolic import number_text
 
-    return str(mpmath.nstr(v.v, 6))
+    return number_text(v.v)
 
 
 def kind_of(v: Hi) -> tuple[str, float, str]:

@@ -170,6 +170,15 @@ def _elements(trace: Trace | None, i: int) -> int:
     return 1 if trace is None else int(np.prod(core(trace.values[i]))) or 1
 
 
+# Arguments of a transcendental function (exp, a power, sinh, ...) beyond 2^HUGE_BITS make values
+# with exponents of thousands of digits, whose computation takes mpmath minutes: they are "too large".
+HUGE_BITS = 4096
+
+
+class TooLarge(ArithmeticError):
+    """A value of the derivative is astronomically large (beyond 2^(2^HUGE_BITS))."""
+
+
 def dag_value(sp: Any, expr: Any, subs: dict[Any, Any]) -> Any:
     """The value of `expr` with numbers put in for its symbols, each distinct subexpression
     evaluated once (a loop over the expression's DAG, no recursion), at WORK_DIGITS."""
@@ -182,18 +191,30 @@ def dag_value(sp: Any, expr: Any, subs: dict[Any, Any]) -> Any:
         if e.is_Symbol:
             memo[e] = subs.get(e, e)
             continue
-        if not e.args:
-            memo[e] = e.evalf(WORK_DIGITS) if e.is_NumberSymbol else e
+        if not e.args:  # exact numbers become floats: no exact arithmetic on huge integers (2^3^4^5)
+            memo[e] = e.evalf(WORK_DIGITS) if e.is_NumberSymbol or (e.is_Number and not e.is_Float) else e
             continue
         if not ready:
             stack.append((e, True))
             stack.extend((a, False) for a in e.args if a not in memo)
             continue
-        v = e.func(*(memo[a] for a in e.args))
+        args = [memo[a] for a in e.args]
+        if not (e.is_Add or e.is_Mul) and any(_huge(a) for a in (args[1:] if e.is_Pow else args)):
+            raise TooLarge(str(e.func))
+        v = e.func(*args)
         if not v.is_Number and v.is_number:
             v = v.evalf(WORK_DIGITS)
         memo[e] = v
     return memo[expr]
+
+
+def _huge(v: Any) -> bool:
+    import mpmath
+
+    if not getattr(v, "is_Float", False):
+        return False
+    x = v._to_mpmath(WORK_DIGITS * 4)
+    return bool(mpmath.isfinite(x) and x != 0 and mpmath.mag(x) > HUGE_BITS)
 
 
 def classify(sp: Any, v: Any) -> tuple[str, float, str]:
@@ -223,12 +244,26 @@ def classify(sp: Any, v: Any) -> tuple[str, float, str]:
 
 def _text(sp: Any, v: Any) -> str:
     """A 30-digit number in 6 significant digits, with an exponent beyond float64's range too."""
-    import mpmath
-
     try:
-        return str(mpmath.nstr(sp.Float(v, DIGITS)._to_mpmath(DIGITS * 4), 6))
+        return number_text(sp.Float(v, DIGITS)._to_mpmath(DIGITS * 4))
     except (TypeError, ValueError, AttributeError):
         return str(v)
+
+
+def number_text(v: Any) -> str:
+    """An mpmath number in 6 significant digits ("5.07596e-435"), in time bounded by its size:
+    beyond 10^±900 the digits of the exponent alone are given ("about 2^(1.4e+6)")."""
+    import mpmath
+
+    if not mpmath.isfinite(v) or v == 0:
+        return str(mpmath.nstr(v, 6))
+    bits = int(mpmath.mag(v))
+    if abs(bits) < 3000:
+        return str(mpmath.nstr(v, 6))
+    sign = "-" if v < 0 else ""
+    digits = len(str(abs(bits)))
+    power = str(bits) if digits < 16 else f"{'-' if bits < 0 else ''}a number of {digits} digits"
+    return f"{sign}about 2^({power})"
 
 
 def derivative_text(sp: Any, d: Any, names: list[tuple[Any, str]], show: Callable[[Any], str]) -> tuple[Any, str]:

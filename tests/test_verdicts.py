@@ -159,13 +159,60 @@ def test_near_a_domain_edge_the_smaller_steps_stay_inside() -> None:
     assert checks[1].inputs["x"].verdict in ("excellent", "fine"), checks[1].inputs["x"]
 
 
-def test_a_difference_that_cannot_be_confirmed_never_calls_backprop_wrong() -> None:
-    # log(x) + sqrt(x) at 1e-7: only the step 9.4e-8 stays inside, and the function bends too much
-    # across it; backprop's 1/x + 1/(2 sqrt(x)) = 1e7 + 1581.14 stands, by the symbolic check
-    verdicts, checks, trace = checked("f(x) = log(x) + sqrt(x)", x=1e-7)
-    assert float(trace.gradient["x"]) == pytest.approx(1e7 + 0.5 / math.sqrt(1e-7), rel=1e-12)
-    assert checks[1].inputs["x"].verdict == "skipped"
-    assert verdicts["x"][0] == "excellent"
+@pytest.mark.parametrize(("text", "x", "want"), [
+    # 1/x + 1/(2 sqrt(x)) = 1e7 + 1581.14: the step 6e-6 leaves the domain, 9.4e-8 bends across x; the steps
+    # relative to |x| (6e-13) resolve it
+    ("f(x) = log(x) + sqrt(x)", 1e-7, 1e7 + 0.5 / math.sqrt(1e-7)),
+    ("f(x) = 1/x", 1e-8, -1e16),  # the step 6e-6 straddles the pole at 0
+    ("f(x) = x*log(x)", 1e-300, math.log(1e-300) + 1),  # log x + 1 = -689.7755...
+    ("f(x) = sqrt(x^2)", 1e-8, 1.0),
+    ("f(x) = sin(x)^1.5", 1e-8, 1.5 * math.sqrt(math.sin(1e-8)) * math.cos(1e-8)),
+    ("f(x) = sqrt(x)", 1e-8, 5000.0),  # near the edge is not at it: the derivative exists
+    ("f(x) = log(x)", 1e-8, 1e8),
+])
+def test_small_x_is_judged_with_steps_relative_to_x(text: str, x: float, want: float) -> None:
+    verdicts, checks, trace = checked(text, x=x)
+    assert float(trace.gradient["x"]) == pytest.approx(want, rel=1e-12)
+    assert checks[1].inputs["x"].verdict in ("excellent", "fine"), checks[1].inputs["x"]
+    assert verdicts["x"][0] in ("excellent", "fine")
+    assert cli(text, "--at", f"x={x!r}").exit_code == 0
+
+
+@pytest.mark.parametrize(("text", "at"), [
+    ("f(x) = tanh(1e9*x)", {"x": 0.0}),  # steep: tanh'(0) * 1e9 = 1e9
+    ("f(x) = sin(1e8*x)", {"x": 0.1}),  # oscillates across every step
+    ("f(x) = tan(x)", {"x": 2296659451.2353473}),  # a step of 1.4e4 spans thousands of periods
+    ("f(x, y) = exp(x) + y", {"x": 25.0, "y": 0.0}),  # rounding of e^25 swamps the differences in y
+])
+def test_differences_that_cannot_resolve_never_call_backprop_wrong(text: str, at: dict[str, float]) -> None:
+    verdicts, checks, _ = checked(text, **at)
+    assert not any(r.verdict in ("wrong", "suspicious") for c in checks for r in c.inputs.values()), checks
+    assert all(v in ("excellent", "fine") for v, _ in verdicts.values()), verdicts  # the symbolic check decides
+    assert cli(text, "--at", ",".join(f"{k}={v!r}" for k, v in at.items())).exit_code == 0
+
+
+@pytest.mark.parametrize(("text", "at"), [
+    ("f(x) = sigmoid(x/0)", {"x": 1.0}),  # x/0 is inf: the function is undefined
+    ("f(x) = tanh(1/x)", {"x": 0.0}),
+    ("f(x) = exp(-1/x^2)", {"x": 0.0}),
+    ("f(x) = atan(exp(log(x)))", {"x": -2.0}),  # log(-2): SymPy's complex branch gives 0.2; not real
+    ("f(y) = relu(cosh(log(y)))", {"y": -1.0}),
+])
+def test_a_function_undefined_at_the_point_is_undefined_not_wrong(text: str, at: dict[str, float]) -> None:
+    verdicts, _, _ = checked(text, **at)
+    assert {v for v, _ in verdicts.values()} == {"undefined"}, verdicts
+    assert cli(text, "--at", ",".join(f"{k}={v!r}" for k, v in at.items())).exit_code == 0
+
+
+@pytest.mark.parametrize(("text", "at"), [
+    ("f(x) = exp(exp(x))", "x=1e6"),  # e^(e^1e6): an exponent of 434,294 digits
+    ("f(x) = x*2^3^4^5", "x=1"),  # 2^(3^1024), never computed exactly
+    ("f(x) = x^x^x^x^x^x", "x=2"),
+])
+def test_astronomically_large_values_do_not_hang(text: str, at: str) -> None:
+    result = cli(text, "--at", at)
+    assert result.exit_code == 0
+    assert "lost by float64" in result.stdout
 
 
 # ---------------------------------------------------------------------------
