@@ -23,7 +23,7 @@ import numpy as np
 from . import primitives as P
 from . import symbolic as S
 from .engine import Trace, core, forward, prim_args
-from .graph import Graph, describe
+from .graph import Graph, describe, reach
 from .numbers import short
 from .symbolic import Printer, input_symbols, symbolic_values  # noqa: F401 - for homework.py
 from .verdicts import EXCELLENT, FAILING, FINE, FLOOR, SUSPICIOUS, Known, Verdict, decide
@@ -544,17 +544,10 @@ def reached(trace: Trace, marked: dict[int, str]) -> dict[str, str]:
     if not marked:
         return found
     for name, start in zip(graph.variables, graph.inputs):
-        reach = [False] * len(graph.nodes)
-        reach[start] = True
-        for i in range(start + 1, len(graph.nodes)):
-            node = graph.nodes[i]
-            if node.op in ("input", "const"):
-                continue
-            prim = P.PRIMITIVES[node.op]
-            reach[i] = any(reach[j] for k, j in enumerate(node.inputs) if prim.differentiable(k))
-            if reach[i] and i in marked:
-                found[name] = marked[i]
-                break
+        through = reach(graph.nodes, [start])
+        first = next((i for i in sorted(marked) if through[i]), None)
+        if first is not None:
+            found[name] = marked[first]
     return found
 
 

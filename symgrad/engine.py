@@ -19,7 +19,7 @@ import numpy as np
 
 from . import primitives as P
 from .errors import SymgradError
-from .graph import Graph, describe
+from .graph import Graph, describe, reach
 from .numbers import short
 
 Array = np.ndarray
@@ -118,15 +118,8 @@ def check_point(graph: Graph, at: Mapping[str, Any]) -> None:
 
 def depends_on_inputs(graph: Graph) -> list[bool]:
     """Which nodes a gradient can flow into: inputs, and nodes that read one
-    through a differentiable edge (not an index or an axis)."""
-    dep: list[bool] = []
-    for node in graph.nodes:
-        if node.op in ("input", "const"):
-            dep.append(node.op == "input")
-            continue
-        prim = P.PRIMITIVES[node.op]
-        dep.append(any(dep[j] for k, j in enumerate(node.inputs) if prim.differentiable(k)))
-    return dep
+    through a differentiable edge (not an index or an axis): graph.reach from the inputs."""
+    return reach(graph.nodes, graph.inputs)
 
 
 def forward(graph: Graph, inputs: Mapping[str, Array], *, watch: bool = True) -> tuple[list[Array], list[Warning_]]:

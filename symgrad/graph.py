@@ -311,20 +311,4 @@ def describe(graph: Graph, i: int) -> str:
     if node.group is not None and graph.groups[node.group].output == i:
         grp = graph.groups[node.group]
         return f"{grp.function}({', '.join(labels[a] for a in grp.args)})"
-    args = [labels[a] for a in node.inputs]
-    prim = P.PRIMITIVES[node.op]
-    if node.op == "id":
-        return args[0]
-    if node.op == "index":
-        return f"{args[0]}[{', '.join(args[1:])}]"
-    if node.op == "stack":
-        return f"[{', '.join(args)}]"
-    if node.op == "transpose":
-        return f"{args[0]}.T"
-    if prim.operator and prim.arity == 2 and prim.symbol:
-        return f"{args[0]} {prim.symbol} {args[1]}"
-    if prim.operator:
-        return f"{prim.symbol}{args[0]}"
-    if node.op == "pow":
-        return f"{args[0]}^{args[1]}"
-    return f"{prim.called_as}({', '.join(args)})"
+    return P.PRIMITIVES[node.op].write([labels[a] for a in node.inputs])  # the table says how
