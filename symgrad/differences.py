@@ -222,7 +222,13 @@ def _centred(ladder: list[Probe], usable: list[int], g: Array, scale: float, kno
     settled (they agree to 1e-3, or within float64's rounding of f) and backprop is ten times
     further off than that; else the check cannot judge this element."""
     centre = f0 if f0 is not None else np.zeros(1)
-    values = [(ladder[k].plus - ladder[k].minus) / (ladder[k].step_plus + ladder[k].step_minus) for k in usable]
+    with np.errstate(all="ignore"):
+        values = [(ladder[k].plus - ladder[k].minus) / (ladder[k].step_plus + ladder[k].step_minus) for k in usable]
+    kept = [n for n, v in enumerate(values) if np.isfinite(v).all()]  # a difference that overflowed says nothing
+    if not kept:
+        return Verdict("skipped", reason="the finite differences themselves overflow float64 here (the check "
+                       "failed, not backprop)"), None
+    values, usable = [values[n] for n in kept], [usable[n] for n in kept]
     noises = [rounding(ladder[k], centre) for k in usable]
     verdict = decide(values[0], g, scale, known)
     if verdict.name not in ("suspicious", "wrong"):
