@@ -182,6 +182,7 @@ def test_an_axis_reached_from_an_input_through_an_index_is_still_refused() -> No
         build("f(W, y) = sum(W, [0, 1][y])")
 
 
+@pytest.mark.slow
 def test_reach_does_not_recurse() -> None:
     graph = build("x" + " + x" * 100_000)
     assert all(reach(graph.nodes, graph.inputs))

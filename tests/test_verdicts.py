@@ -422,6 +422,7 @@ def test_the_symbolic_check_is_bounded_by_size_not_by_the_clock() -> None:
     assert "symbolic check skipped: the expression is too large" in result.stdout
 
 
+@pytest.mark.slow
 def test_large_inputs_check_fewer_elements_symbolically_the_same_way_every_time() -> None:
     W = np.random.default_rng(0).normal(size=(60, 60))
     trace = symgrad.evaluate(symgrad.parse("f(W) = sum(W^2)"), {"W": W})
