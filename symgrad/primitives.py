@@ -130,8 +130,14 @@ def _sym_pow(sp: Any, a: Any, b: Any) -> Any:
     """a^b in SymPy; a power of two numbers whose exact value would have more than 4096 bits
     (2^3^4^5) is kept as a 40-digit float, so that nothing computes a huge integer exactly."""
     numbers = getattr(a, "is_Number", False) and getattr(b, "is_Number", False) and a != 0
-    if numbers and abs(float(b)) * max(1.0, abs(math.log2(abs(float(a))))) > 4096:
-        return sp.Pow(sp.Float(a, 40), sp.Float(b, 40))
+    if numbers:
+        with np.errstate(all="ignore"):
+            try:
+                bits = abs(float(b)) * max(1.0, abs(math.log2(abs(float(a)))))
+            except (OverflowError, ValueError):
+                bits = math.inf
+        if not bits <= 4096:
+            return sp.Pow(sp.Float(a, 40), sp.Float(b, 40))
     return a**b
 
 

@@ -78,7 +78,8 @@ def symbolic_values(graph: Graph, sp: Any, inputs: dict[str, Array]) -> list[Arr
                 args = align(args)
                 apply = np.frompyfunc(lambda *a, prim=prim: prim.sympy(sp, *a), len(args), 1)
                 shape = np.broadcast_shapes(*(a.shape for a in args))
-                values.append(np.asarray(apply(*args), dtype=object).reshape(shape))
+                with np.errstate(all="ignore"):  # floats inside SymPy's own arithmetic are not NumPy's to report
+                    values.append(np.asarray(apply(*args), dtype=object).reshape(shape))
             else:
                 values.append(np.asarray(prim.sympy(sp, *args), dtype=object))
     return values

@@ -479,3 +479,14 @@ def test_a_variable_named_e_is_printed_apart_from_eulers_number() -> None:
     assert "note: e is a variable here; Euler's number is exp(1)" in result.stderr
     exact = cli("f(e) = exp(1)*e + e^2", "--at", "e=2", "--exact", "--format", "plain").stdout
     assert "exact: f = 4 + 2*exp(1), ∂f/∂e = exp(1) + 4" in exact
+
+
+def test_huge_constants_leak_no_python_warning() -> None:
+    """Only symgrad's own messages reach stderr: no NumPy RuntimeWarning from SymPy's arithmetic."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "symgrad", "f(x) = x*2^3^4^5", "--at", "x=1"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "RuntimeWarning" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
