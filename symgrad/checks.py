@@ -579,12 +579,12 @@ def edges_reached(trace: Trace) -> dict[str, str]:
     return reached(trace, marked)
 
 
-def singular_reached(trace: Trace) -> dict[str, str]:
-    """For each input whose gradient passes through a gate whose value is inf or nan from finite
-    inputs at a singular point of the mathematics (x/0, log of a negative number, sqrt(-1)): that gate
-    in words.  The function is undefined there, whatever float64 makes of what follows."""
+def _became_non_finite(trace: Trace) -> list[tuple[int, bool]]:
+    """The nodes whose value is inf or nan although their inputs are finite, in node order, each
+    with whether that is the mathematics' doing (the gate at the edge of its domain or outside it:
+    x/0, log of a negative number) rather than float64's (exp(1000))."""
     graph, values = trace.graph, trace.values
-    marked: dict[int, str] = {}
+    found: list[tuple[int, bool]] = []
     with np.errstate(all="ignore"):
         for i, node in enumerate(graph.nodes):
             prim = P.PRIMITIVES.get(node.op)
@@ -593,11 +593,20 @@ def singular_reached(trace: Trace) -> dict[str, str]:
             args = [values[j] for j in node.inputs]
             if not all(np.isfinite(a).all() for a in args):
                 continue
-            for test in (prim.edge, prim.outside):
-                if test is not None and bool(np.any(test(*prim_args(prim, args)))):
-                    what = "nan" if np.isnan(values[i]).any() else "infinite"
-                    marked[i] = f"{graph.labels[i]} = {describe(graph, i)} is {what} here: the function is undefined"
-                    break
+            singular = any(test is not None and bool(np.any(test(*prim_args(prim, args))))
+                           for test in (prim.edge, prim.outside))
+            found.append((i, singular))
+    return found
+
+
+def singular_reached(trace: Trace) -> dict[str, str]:
+    """For each input whose gradient passes through a gate whose value is inf or nan from finite
+    inputs at a singular point of the mathematics (x/0, log of a negative number, sqrt(-1)): that gate
+    in words.  The function is undefined there, whatever float64 makes of what follows."""
+    graph, values = trace.graph, trace.values
+    marked = {i: f"{graph.labels[i]} = {describe(graph, i)} is "
+                 f"{'nan' if np.isnan(values[i]).any() else 'infinite'} here: the function is undefined"
+              for i, singular in _became_non_finite(trace) if singular}
     return reached(trace, marked)
 
 
@@ -606,22 +615,15 @@ def float_trouble(trace: Trace) -> str:
     nan from finite inputs without being at the edge of its domain (exp(1000)), or whose backward
     step turned a finite upstream gradient into nan (0 * inf).  "" where there is none."""
     graph, values = trace.graph, trace.values
+    overflowed = next((i for i, singular in _became_non_finite(trace) if not singular), None)
+    if overflowed is not None:
+        i = overflowed
+        prim = P.PRIMITIVES[graph.nodes[i].op]
+        hint = f"; {prim.unstable_hint}" if prim.unstable_hint else ""
+        return (f"float64 overflowed at {graph.labels[i]} = {describe(graph, i)} "
+                f"({graph.labels[i]} = {short(values[i][0] if values[i].shape[0] == 1 else values[i], 4)})"
+                f"{hint}")
     with np.errstate(all="ignore"):
-        for i, node in enumerate(graph.nodes):
-            prim = P.PRIMITIVES.get(node.op)
-            if prim is None or np.isfinite(values[i]).all():
-                continue
-            args = [values[j] for j in node.inputs]
-            if not all(np.isfinite(a).all() for a in args):
-                continue
-            if prim.edge is not None and bool(np.any(prim.edge(*prim_args(prim, args)))):
-                continue
-            if prim.outside is not None and bool(np.any(prim.outside(*prim_args(prim, args)))):
-                continue
-            hint = f"; {prim.unstable_hint}" if prim.unstable_hint else ""
-            return (f"float64 overflowed at {graph.labels[i]} = {describe(graph, i)} "
-                    f"({graph.labels[i]} = {short(values[i][0] if values[i].shape[0] == 1 else values[i], 4)})"
-                    f"{hint}")
         for i in range(len(graph.nodes) - 1, -1, -1):
             g = trace.grads[i]
             if g is None or not np.isfinite(g).all() or not trace.sent[i] or not all(

@@ -1262,7 +1262,7 @@ def test_a_wrong_answer_at_a_kink_carries_the_note_too() -> None:
 
 
 def test_relu_at_0_answered_1_on_the_command_line() -> None:
-    # WAITS on checks.references filling `accepted` and `note` at a kink (the lead's change)
+    # checks.references fills `accepted` and `note` at a kink
     result = run("check", "f(x)=relu(x)", "--at", "x=0", "--expect", "x=1")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     line = row(result, "∂f/∂x")
@@ -1271,7 +1271,7 @@ def test_relu_at_0_answered_1_on_the_command_line() -> None:
 
 def test_a_zero_local_gradient_stops_an_infinite_upstream() -> None:
     # sqrt(relu(x)) + x at -1: relu's local gradient 0 stops sqrt's infinite one at relu(-1) = 0,
-    # so df/dx = 0 + 1 = 1.  WAITS on the backprop fix in engine.py (the lead's change)
+    # so df/dx = 0 + 1 = 1 (a selecting gate sends exactly 0, as PyTorch's threshold_backward does)
     result = run("check", "f(x)=sqrt(relu(x))+x", "--at", "x=-1", "--expect", "x=1")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert "✓" in row(result, "∂f/∂x")
@@ -1363,7 +1363,7 @@ def test_homework_bad_digit_rules(tmp_path: Path, keys: str, message: str) -> No
 
 
 def test_homework_flags_problems_at_a_kink(tmp_path: Path) -> None:
-    # WAITS on checks.references giving the kink's note (the lead's change)
+    # checks.references gives the kink its note
     text = HOMEWORK + '\n[[problem]]\nname = "a kink"\nfunction = "f(x) = relu(x)"\nat = "x=0"\nexpect = "x=1"\n'
     path = write(tmp_path, text)
     result = run("check", str(path))
