@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from . import primitives as P
 from . import symbolic as S
 from .engine import Trace, core, forward, prim_args
 from .graph import Graph, describe, reach
@@ -124,8 +123,8 @@ def noise_scale(trace: Trace, var: str, idx: tuple[int, ...]) -> float:
     node = trace.graph.inputs[trace.graph.variables.index(var)]
     g = backprop_value(trace, var, idx)
     total = np.zeros_like(g)
-    for _, c in trace.contributions[node]:
-        picked: Any = np.asarray(c)
+    for flow in trace.consumers(node):
+        picked: Any = flow.downstream
         part = picked[(Ellipsis, *idx)] if trace.mode == "jacobian" else picked[(0, *idx)]
         total = total + np.abs(np.asarray(part, dtype=float).reshape(-1))
     both = np.maximum(total, np.abs(g))
@@ -570,7 +569,7 @@ def edges_reached(trace: Trace) -> dict[str, str]:
     marked: dict[int, str] = {}
     with np.errstate(all="ignore"):
         for i, node in enumerate(graph.nodes):
-            prim = P.PRIMITIVES.get(node.op)
+            prim = node.prim
             if prim is None or prim.edge is None or prim.edge_text is None:
                 continue
             if bool(np.any(prim.edge(*prim_args(prim, [trace.values[j] for j in node.inputs])))):
@@ -587,7 +586,7 @@ def _became_non_finite(trace: Trace) -> list[tuple[int, bool]]:
     found: list[tuple[int, bool]] = []
     with np.errstate(all="ignore"):
         for i, node in enumerate(graph.nodes):
-            prim = P.PRIMITIVES.get(node.op)
+            prim = node.prim
             if prim is None or np.isfinite(values[i]).all():
                 continue
             args = [values[j] for j in node.inputs]
@@ -618,22 +617,22 @@ def float_trouble(trace: Trace) -> str:
     overflowed = next((i for i, singular in _became_non_finite(trace) if not singular), None)
     if overflowed is not None:
         i = overflowed
-        prim = P.PRIMITIVES[graph.nodes[i].op]
-        hint = f"; {prim.unstable_hint}" if prim.unstable_hint else ""
+        prim = graph.nodes[i].prim
+        hint = f"; {prim.unstable_hint}" if prim is not None and prim.unstable_hint else ""
         return (f"float64 overflowed at {graph.labels[i]} = {describe(graph, i)} "
                 f"({graph.labels[i]} = {short(values[i][0] if values[i].shape[0] == 1 else values[i], 4)})"
                 f"{hint}")
     with np.errstate(all="ignore"):
         for i in range(len(graph.nodes) - 1, -1, -1):
             g = trace.grads[i]
-            if g is None or not np.isfinite(g).all() or not trace.sent[i] or not all(
+            if g is None or not np.isfinite(g).all() or not trace.flows[i] or not all(
                     np.isfinite(values[j]).all() for j in (i, *graph.nodes[i].inputs)):
                 continue
-            if any(loc is not None and np.isnan(loc).any() for loc in trace.local[i]):
+            if any(np.isnan(f.local).any() for f in trace.flows[i] if f.local is not None):
                 continue  # the gate's own local gradient is undefined here (atan2 at 0, 0): not float64's doing
-            for k, d in enumerate(trace.sent[i]):
-                if d is not None and np.isnan(d).any():
-                    j = graph.nodes[i].inputs[k]
+            for flow in trace.flows[i]:
+                if np.isnan(flow.downstream).any():
+                    j = flow.edge.source
                     return (f"0 · inf in the backward pass: {graph.labels[i]} = {describe(graph, i)} sends nan to "
                             f"{graph.labels[j]} (an infinite local gradient times a zero upstream gradient)")
     return ""

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import primitives as P
 from .engine import prim_args
 from .graph import Graph
 from .numbers import short
@@ -310,7 +309,7 @@ def kinks_crossed(graph: Graph, centre: list[Array], moved: list[Array], count: 
     crossed = np.zeros(count, dtype=bool)
     with np.errstate(all="ignore"):
         for node in graph.nodes:
-            prim = P.PRIMITIVES.get(node.op)
+            prim = node.prim
             if prim is None or prim.branch is None:
                 continue
             here = np.asarray(prim.branch(*prim_args(prim, [centre[j] for j in node.inputs])))

@@ -4,9 +4,9 @@ Every value carries a leading axis that no primitive looks into: length 1
 for one point, P for many points at once.  Backward starts from
 d(output)/d(output) = 1 (or, for a vector output, from every row of the
 identity at once, along that same leading axis, which gives the Jacobian;
-or from a given upstream gradient) and records, for every node, the local
-gradient with respect to each input, the upstream gradient that reaches it
-and the gradient it sends to each input.
+or from a given upstream gradient).  It accumulates each node's upstream
+gradient along the graph's edges and keeps, for every edge a gradient went
+down, a Flow: the local gradient and the downstream gradient sent along it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 from . import primitives as P
 from .errors import SymgradError
-from .graph import Graph, describe, reach
+from .graph import Edge, Graph, Kind, describe, edges, reach
 from .numbers import short
 
 Array = np.ndarray
@@ -34,6 +34,22 @@ class Warning_:
     message: str
 
 
+@dataclass(slots=True)
+class Flow:
+    """What one edge carries in the backward pass.
+
+    `local` is the local gradient d target / d source of an elementwise primitive, shaped like
+    the target's value (leading axis included), or a plain number where it is constant (1 for
+    add); None for other primitives, whose Jacobian local_jacobian works out when a view asks.
+    `downstream` is the gradient the target sends to the source: the upstream gradient times
+    the local gradient (the vector-Jacobian product), summed over the axes broadcasting added,
+    so shaped like the source with the seed's leading axis."""
+
+    edge: Edge
+    local: Array | float | None
+    downstream: Array
+
+
 @dataclass
 class Trace:
     """Everything one evaluation found, node by node (graph node ids).
@@ -45,15 +61,24 @@ class Trace:
 
     graph: Graph
     values: list[Array]
-    grads: list[Array | None]  # d output / d node; None where no gradient flows
-    local: list[tuple[Array | None, ...]]  # per input: d node / d input (elementwise primitives)
-    sent: list[tuple[Array | None, ...]]  # per input: what this node sends down to it
-    contributions: list[list[tuple[int, Array]]]  # per node: (consumer, gradient), consumers in order
+    grads: list[Array | None]  # d output / d node, the upstream gradient; None where no gradient flows
+    flows: list[list[Flow]]  # per node: the edges into it that a gradient flowed back along, in argument order
     dep: list[bool]  # does the node's value depend on an input (through differentiable edges)?
     mode: str = "point"  # "point", "points" or "jacobian"
     upstream: Array | None = None  # the gradient backpropagated from the output, when one was given
     kinks: dict[int, str] = field(default_factory=dict)  # node -> the convention used there
     warnings: list[Warning_] = field(default_factory=list)
+    _out: list[list[Flow]] | None = field(default=None, repr=False)
+
+    def consumers(self, j: int) -> list[Flow]:
+        """The flows out of node j: the downstream gradient each consumer sends it, in consumer
+        order (a consumer reading it twice, x * x, sends twice)."""
+        if self._out is None:
+            self._out = [[] for _ in self.values]
+            for flows in self.flows:
+                for flow in flows:
+                    self._out[flow.edge.source].append(flow)
+        return self._out[j]
 
     @property
     def out_shape(self) -> tuple[int, ...]:
@@ -132,17 +157,17 @@ def forward(graph: Graph, inputs: Mapping[str, Array], *, watch: bool = True) ->
     finite: list[bool] = []
     with np.errstate(all="ignore"):
         for i, node in enumerate(graph.nodes):
-            if node.op == "input":
+            if node.kind is Kind.INPUT:
                 assert node.name is not None
                 v = inputs[node.name]
-            elif node.op == "const":
+            elif node.prim is None:
                 v = np.full((1,), node.value, dtype=float)
             else:
                 v = _apply(graph, i, [values[j] for j in node.inputs])
             ok = not watch or bool(np.isfinite(v).all())
-            if not ok and node.op == "input":
+            if not ok and node.kind is Kind.INPUT:
                 warnings.append(Warning_(i, f"the value given for {node.name} is {_what(v)}"))
-            elif not ok and all(finite[j] for j in node.inputs) and node.op != "const":
+            elif not ok and all(finite[j] for j in node.inputs) and node.prim is not None:
                 warnings.append(Warning_(i, _bad_value(graph, i, v, values)))
             values.append(v)
             finite.append(ok)
@@ -151,7 +176,8 @@ def forward(graph: Graph, inputs: Mapping[str, Array], *, watch: bool = True) ->
 
 def _apply(graph: Graph, i: int, args: list[Array]) -> Array:
     node = graph.nodes[i]
-    prim = P.PRIMITIVES[node.op]
+    prim = node.prim
+    assert prim is not None
     problem = None
     if prim.check is not None:
         problem = prim.check(*args)
@@ -183,7 +209,7 @@ def _bad_value(graph: Graph, i: int, v: Array, values: list[Array]) -> str:
 
 def _inputs_at(graph: Graph, i: int, values: list[Array]) -> str:
     """ at x = -2, y = 3: the node's inputs that are not constants, each once."""
-    seen = dict.fromkeys(j for j in graph.nodes[i].inputs if graph.nodes[j].op != "const")
+    seen = dict.fromkeys(j for j in graph.nodes[i].inputs if graph.nodes[j].kind is not Kind.CONST)
     shown = ", ".join(f"{graph.labels[j]} = {_num(values[j])}" for j in seen)
     return f" at {shown}" if shown else ""
 
@@ -213,70 +239,51 @@ def unbroadcast(g: Array, shape: tuple[int, ...]) -> Array:
 
 
 Grads = dict[int, Array]
-Edges = dict[int, tuple[Array | None, ...]]
-Contributions = dict[int, list[tuple[int, Array]]]
+
+
+def edge_vjp(prim: P.Primitive, k: int, g: Array, out: Array, args: list[Array],
+             shape: tuple[int, ...]) -> tuple[Array | float | None, Array]:
+    """Backprop along one edge: (the local gradient, the downstream gradient) for input k of a
+    gate with upstream gradient `g` (leading axis of the seed), value `out` and arguments `args`
+    (aligned for elementwise primitives); the downstream gradient summed to the input's core
+    `shape`.  Elementwise: the table's partial times g, exactly 0 where a selecting gate does not
+    select (PyTorch's threshold_backward), so that 0 * inf is 0 there.  Otherwise the table's
+    vector-Jacobian product, and no local gradient."""
+    if prim.vjp is not None:
+        return None, unbroadcast(np.asarray(prim.vjp(k, g, out, *args), dtype=float), shape)
+    part = prim.partials[k](out, *args)
+    if isinstance(part, float):  # a constant local gradient, 1 for add: no multiplication
+        return part, unbroadcast(g if part == 1.0 else -g if part == -1.0 else g * part, shape)
+    part = np.asarray(part, dtype=float)
+    return part, unbroadcast(np.where(part == 0, 0.0, g * part) if prim.selects else g * part, shape)
 
 
 def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: int,
-          seed: Array, *, record: bool = True) -> tuple[Grads, Edges, Edges, Contributions]:
-    """Backpropagate `seed` from node `top` through nodes start..top, in reverse.
+          seed: Array, *, record: bool = True) -> tuple[Grads, list[Flow]]:
+    """Reverse accumulation: backpropagate `seed` from node `top` through nodes start..top.
 
-    Returns, by node id, the gradient reaching each node, the local gradients
-    (elementwise primitives), what each node sends down, and each node's
-    contributions (consumer, gradient) in reverse consumer order.
+    Returns the upstream gradient of every node reached, by node id, and (with `record`) the
+    flow along every edge a gradient went down, in the order the sweep took them.
     """
     grads: Grads = {top: seed}
-    local: Edges = {}
-    sent: Edges = {}
-    contributions: Contributions = {}
-    lead = seed.shape[0]
+    flows: list[Flow] = []
     with np.errstate(all="ignore"):
         for i in range(top, start - 1, -1):
-            node = graph.nodes[i]
-            if not dep[i] or node.op == "input":
+            node, prim = graph.nodes[i], graph.nodes[i].prim
+            if not dep[i] or prim is None:
                 continue
             g = grads.get(i)
             if g is None:  # nothing downstream of it reaches the top
-                g = grads[i] = np.zeros((lead, *core(values[i])))
-            prim = P.PRIMITIVES[node.op]
-            args = [values[j] for j in node.inputs]
-            if prim.elementwise:
-                args = align(args)
-            out = values[i]
-            locs: list[Array | None] = []
-            downs: list[Array | None] = []
-            for k, j in enumerate(node.inputs):
-                if not dep[j] or not prim.differentiable(k):
-                    locs.append(None)
-                    downs.append(None)
-                    continue
-                if prim.vjp is None:
-                    part = prim.partials[k](out, *args)
-                    if isinstance(part, float):  # a constant local gradient, 1 for add: no multiplication
-                        d = unbroadcast(g if part == 1.0 else -g if part == -1.0 else g * part, core(values[j]))
-                        locs.append(np.full(out.shape, part) if record else None)
-                    else:
-                        part = np.asarray(part, dtype=float)
-                        sent_down = np.where(part == 0, 0.0, g * part) if prim.selects else g * part
-                        d = unbroadcast(sent_down, core(values[j]))
-                        locs.append(part)
-                else:
-                    d = unbroadcast(np.asarray(prim.vjp(k, g, out, *args), dtype=float), core(values[j]))
-                    locs.append(None)
-                prev = grads.get(j)
-                grads[j] = d if prev is None else prev + d
-                if not record:  # many points: only the gradients are wanted
-                    continue
-                downs.append(d)
-                cons = contributions.setdefault(j, [])
-                if cons and cons[-1][0] == i:  # the same input twice (x * x): one contribution
-                    cons[-1] = (i, cons[-1][1] + d)
-                else:
-                    cons.append((i, d))
-            if record:
-                local[i] = tuple(locs)
-                sent[i] = tuple(downs)
-    return grads, local, sent, contributions
+                g = grads[i] = np.zeros((seed.shape[0], *core(values[i])))
+            args = prim_args(prim, [values[j] for j in node.inputs])
+            for edge in edges(node, i):
+                j = edge.source
+                if edge.differentiable and dep[j]:
+                    local, d = edge_vjp(prim, edge.position, g, values[i], args, core(values[j]))
+                    grads[j] = d if j not in grads else grads[j] + d
+                    if record:
+                        flows.append(Flow(edge, local, d))
+    return grads, flows
 
 
 def backward(graph: Graph, values: list[Array], upstream: Array | None = None, *,
@@ -296,16 +303,15 @@ def backward(graph: Graph, values: list[Array], upstream: Array | None = None, *
     else:
         size = int(np.prod(out_core))
         seed, mode = np.eye(size).reshape((size, *out_core)), "jacobian"
-    n = len(graph.nodes)
-    g, loc, snt, con = sweep(graph, values, dep, 0, out, seed, record=not many)
-    grads: list[Array | None] = [g.get(i) for i in range(n)]
+    g, flows = sweep(graph, values, dep, 0, out, seed, record=not many)
+    grads: list[Array | None] = [g.get(i) for i in range(len(graph.nodes))]
     for name, i in zip(graph.variables, graph.inputs):  # inputs nothing reads: gradient 0
         if grads[i] is None and name not in graph.index_only:
             grads[i] = np.zeros((seed.shape[0], *core(values[i])))
-    trace = Trace(
-        graph, values, grads, [loc.get(i, ()) for i in range(n)], [snt.get(i, ()) for i in range(n)],
-        [con.get(i, [])[::-1] for i in range(n)], dep, mode,
-    )
+    into: list[list[Flow]] = [[] for _ in graph.nodes]
+    for flow in flows:  # each node's flows were taken in argument order
+        into[flow.edge.target].append(flow)
+    trace = Trace(graph, values, grads, into, dep, mode)
     if not many:
         _inspect(trace)
     return trace
@@ -317,9 +323,9 @@ def _inspect(trace: Trace) -> None:
     # A gradient that stops being finite anywhere shows in some input's gradient.
     all_finite = all(g is None or np.isfinite(g).all() for g in (trace.grads[i] for i in graph.inputs))
     for i, node in enumerate(graph.nodes):
-        if node.op in ("input", "const"):
+        prim = node.prim
+        if prim is None:
             continue
-        prim = P.PRIMITIVES[node.op]
         at_kink = prim.kink is not None and trace.grads[i] is not None and bool(
             np.any(prim.kink(*prim_args(prim, [values[j] for j in node.inputs]))))
         if at_kink:
@@ -327,12 +333,11 @@ def _inspect(trace: Trace) -> None:
         g = trace.grads[i]
         if all_finite or g is None or not np.isfinite(g).all() or not np.isfinite(values[i]).all():
             continue
-        for k, d in enumerate(trace.sent[i]):
-            if d is not None and not np.isfinite(d).all():
-                j = node.inputs[k]
+        for flow in trace.flows[i]:
+            if not np.isfinite(flow.downstream).all():
                 trace.warnings.append(Warning_(
-                    i, f"the gradient {graph.labels[i]} = {describe(graph, i)} sends to {graph.labels[j]} "
-                    f"is {_what(d)}{_inputs_at(graph, i, values)}"))
+                    i, f"the gradient {graph.labels[i]} = {describe(graph, i)} sends to "
+                    f"{graph.labels[flow.edge.source]} is {_what(flow.downstream)}{_inputs_at(graph, i, values)}"))
 
 
 def point_inputs(graph: Graph, at: Mapping[str, Any]) -> dict[str, Array]:
@@ -402,7 +407,7 @@ def group_local(trace: Trace, group: int) -> tuple[Array | None, ...]:
     if core(out) != ():
         return tuple(None for _ in grp.args)
     dep = trace.dep
-    grads, _, _, _ = sweep(graph, trace.values, dep, grp.start, grp.output, np.ones_like(out))
+    grads, _ = sweep(graph, trace.values, dep, grp.start, grp.output, np.ones_like(out), record=False)
     result: list[Array | None] = []
     for p in grp.params:
         if not dep[p]:
@@ -416,9 +421,9 @@ def group_local(trace: Trace, group: int) -> tuple[Array | None, ...]:
 def local_jacobian(trace: Trace, i: int, k: int) -> Array | None:
     """d node / d input k for a non-elementwise primitive, shaped (node + input), if small enough."""
     node = trace.graph.nodes[i]
-    prim = P.PRIMITIVES[node.op]
+    prim = node.prim
     j = node.inputs[k]
-    if trace.mode == "points" or prim.vjp is None or not trace.dep[j] or not prim.differentiable(k):
+    if trace.mode == "points" or prim is None or prim.vjp is None or not trace.dep[j] or not prim.differentiable(k):
         return None
     out, arg = trace.values[i], trace.values[j]
     m, n = int(np.prod(core(out))), int(np.prod(core(arg)))

@@ -12,6 +12,7 @@ syntax is lowered to nodes.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -21,15 +22,54 @@ from .parser import Program, Syntax, parse, post_order
 from .scope import Names, labels
 
 
+class Kind(enum.Enum):
+    """What a node is: one of the function's inputs, a constant, or a gate applying a primitive."""
+
+    INPUT = "input"
+    CONST = "const"
+    GATE = "gate"
+
+
 @dataclass(slots=True)
 class Node:
-    op: str  # a primitive's name, "input" or "const"
+    kind: Kind
+    prim: P.Primitive | None = None  # gates: the primitive they apply (None for inputs and constants)
     inputs: tuple[int, ...] = ()
     name: str | None = None  # the user's name for this node, if any
     value: float | None = None  # constants: the number
     text: str | None = None  # constants: as written ("2", "pi")
     span: tuple[int, int] | None = None  # where in the source it comes from
     group: int | None = None  # the call (index into Graph.groups) it belongs to
+
+    @property
+    def op(self) -> str:
+        """The node's operation as JSON spells it: a primitive's name, "input" or "const"."""
+        return self.prim.name if self.prim is not None else self.kind.value
+
+
+def gate(name: str, inputs: tuple[int, ...], span: tuple[int, int] | None) -> Node:
+    """A node applying the primitive of that name from the table."""
+    return Node(Kind.GATE, P.PRIMITIVES[name], inputs, span=span)
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """One argument of one gate: the value of node `source` flows into node `target` as its
+    argument number `position`, and the gradient flows back along it when it is `differentiable`
+    (an index, an axis or a function's constant parameter carries none)."""
+
+    source: int
+    target: int
+    position: int
+    differentiable: bool
+
+
+def edges(node: Node, i: int) -> tuple[Edge, ...]:
+    """The edges into node i, in argument order (none for inputs and constants)."""
+    if node.prim is None:
+        return ()
+    d = node.prim.differentiable
+    return tuple(Edge(j, i, k, d(k)) for k, j in enumerate(node.inputs))
 
 
 @dataclass(slots=True)
@@ -103,11 +143,11 @@ def reach(nodes: Sequence[Node], start: Iterable[int], *, every_edge: bool = Fal
 
 def reads_reached(node: Node, reached: Sequence[bool], *, every_edge: bool = False) -> bool:
     """One step of reach: does this node read a reached node along a differentiable edge (any edge with every_edge)?"""
-    if node.op in ("input", "const"):
+    if node.prim is None:
         return False
     if every_edge:
         return any(reached[j] for j in node.inputs)
-    differentiable = P.PRIMITIVES[node.op].differentiable
+    differentiable = node.prim.differentiable
     return any(reached[j] for k, j in enumerate(node.inputs) if differentiable(k))
 
 
@@ -149,7 +189,7 @@ class _Builder:
         env: dict[str, int] = {}
         inputs = []
         for v in variables:
-            env[v] = self._add(Node("input", name=v))
+            env[v] = self._add(Node(Kind.INPUT, name=v))
             inputs.append(env[v])
         made: list[tuple[str | None, int, tuple[int, int]]] = []  # (assigned name, node, statement span)
         for step in steps:
@@ -177,8 +217,8 @@ class _Builder:
         """Give a node the user's name; a node that has one already, or is a
         constant or input, gets an identity node to carry the new name."""
         n = self.nodes[node]
-        if n.name is not None or n.op in ("input", "const"):
-            node = self._add(Node("id", (node,), span=span))
+        if n.name is not None or n.prim is None:
+            node = self._add(gate("id", (node,), span))
         self.nodes[node].name = name
         return node
 
@@ -197,7 +237,7 @@ class _Builder:
 
     def _add(self, node: Node) -> int:
         self.nodes.append(node)
-        self.dep.append(node.op == "input" or reads_reached(node, self.dep, every_edge=True))
+        self.dep.append(node.kind is Kind.INPUT or reads_reached(node, self.dep, every_edge=True))
         return len(self.nodes) - 1
 
     def _expr(self, root: int, env: dict[str, int]) -> int:
@@ -227,7 +267,7 @@ class _Builder:
                         # A grouped gate: its parameters get nodes of their own, so that the
                         # gate's local gradient is told apart per parameter even in g(x, x).
                         frame.group_start = len(self.nodes)
-                        frame.env = {p: self._add(Node("id", (a,), span=frame.call_span))
+                        frame.env = {p: self._add(gate("id", (a,), frame.call_span))
                                      for p, a in zip(callee.params, args)}
                         frame.args = args
                     stack.append(frame)
@@ -248,8 +288,8 @@ class _Builder:
         assert frame.group_start is not None and frame.function is not None
         start = frame.group_start
         params = tuple(frame.env[p] for p in frame.function.params)
-        if result in params or self.nodes[result].op == "const":  # the gate's output needs a node of its own
-            result = self._add(Node("id", (result,), span=frame.call_span))
+        if result in params or self.nodes[result].kind is Kind.CONST:  # the gate's output needs a node of its own
+            result = self._add(gate("id", (result,), frame.call_span))
         g = len(self.groups)
         assert frame.call_span is not None
         self.groups.append(Group(frame.function.name, frame.args, params, start, result, frame.call_span))
@@ -261,21 +301,21 @@ class _Builder:
         """The node of one syntax entry whose children are built (a call that runs a body is not one)."""
         span = (s.start, s.end) if fr.syntax is self.syntax else fr.call_span
         if s.kind == "num":
-            return self._add(Node("const", value=float(s.text), text=s.text, span=span))
+            return self._add(Node(Kind.CONST, value=float(s.text), text=s.text, span=span))
         if s.kind == "name":
             meaning = self.names.lookup(s.text, fr.env, span)
             if isinstance(meaning, int):
                 return meaning
-            return self._add(Node("const", value=P.CONSTANTS[meaning], text=meaning, span=span))
+            return self._add(Node(Kind.CONST, value=P.CONSTANTS[meaning], text=meaning, span=span))
         args = tuple(fr.results[c] for c in s.children)
         if s.kind == "op":
-            return self._add(Node(s.text, args, span=span))
+            return self._add(gate(s.text, args, span))
         if s.kind == "index":
-            return self._add(Node("index", args, span=span))
+            return self._add(gate("index", args, span))
         if s.kind == "array":
-            return self._add(Node("stack", args, span=span))
+            return self._add(gate("stack", args, span))
         if s.kind == "attr":
-            return self._add(Node(self.names.attribute(s, span), args, span=span))
+            return self._add(gate(self.names.attribute(s, span), args, span))
         prim = self.names.primitive(s, len(args), span)
         for k, a in enumerate(args):
             if not prim.differentiable(k) and self.dep[a]:
@@ -283,22 +323,19 @@ class _Builder:
                     "value", f"the {prim.params[k]} of {s.text} must be a constant number",
                     (fr.syntax[s.children[k]].start, fr.syntax[s.children[k]].end)
                     if fr.syntax is self.syntax else span, f"write it as a number: {s.text}(x, 0)")
-        return self._add(Node(prim.name, args, span=span))
+        return self._add(gate(prim.name, args, span))
 
 
 def _index_only(graph: Graph) -> list[str]:
     """Inputs that reach the output only as indices (a class label y): they get no gradient."""
     as_index = [False] * len(graph.nodes)
     as_value = [False] * len(graph.nodes)
-    for node in graph.nodes:
-        if node.op in ("input", "const"):
-            continue
-        prim = P.PRIMITIVES[node.op]
-        for k, j in enumerate(node.inputs):
-            if prim.differentiable(k):
-                as_value[j] = True
+    for i, node in enumerate(graph.nodes):
+        for e in edges(node, i):
+            if e.differentiable:
+                as_value[e.source] = True
             else:
-                as_index[j] = True
+                as_index[e.source] = True
     return [graph.nodes[i].name or "" for i in graph.inputs if as_index[i] and not as_value[i]]
 
 
@@ -306,9 +343,9 @@ def describe(graph: Graph, i: int) -> str:
     """What a node computes, written with its inputs' labels: "x + y", "exp(n1)", "sq(x)"."""
     node = graph.nodes[i]
     labels = graph.labels
-    if node.op in ("input", "const"):
+    if node.prim is None:
         return labels[i]
     if node.group is not None and graph.groups[node.group].output == i:
         grp = graph.groups[node.group]
         return f"{grp.function}({', '.join(labels[a] for a in grp.args)})"
-    return P.PRIMITIVES[node.op].write([labels[a] for a in node.inputs])  # the table says how
+    return node.prim.write([labels[a] for a in node.inputs])  # the table says how

@@ -469,7 +469,7 @@ def _upstream(graph: Graph, trace: Trace, target: str) -> tuple[str, Array] | No
     if trace.mode != "point" or target not in graph.variables:
         return None
     node = graph.inputs[graph.variables.index(target)]
-    consumers = {c for c, _ in trace.contributions[node]}
+    consumers = {flow.edge.target for flow in trace.consumers(node)}
     if len(consumers) != 1:
         return None
     consumer = consumers.pop()

@@ -247,7 +247,6 @@ def _point_scales(trace: Trace) -> Array:
 def _point_trouble(trace: Trace) -> Array:
     """Per point: did float64 lose a value (a node overflowed from finite inputs without being at the
     edge of its domain, or the gradient is nan although every value is finite: 0 * inf)?"""
-    from . import primitives as P
     from .engine import prim_args
 
     graph = trace.graph
@@ -258,7 +257,7 @@ def _point_trouble(trace: Trace) -> Array:
     for i, node in enumerate(graph.nodes):
         v = np.broadcast_to(trace.values[i], (count, *trace.values[i].shape[1:])).reshape(count, -1)
         here = np.isfinite(v).all(axis=1)
-        prim = P.PRIMITIVES.get(node.op)
+        prim = node.prim
         if prim is not None:
             args = [trace.values[j] for j in node.inputs]
             inputs_ok = np.ones(count, dtype=bool)
@@ -284,7 +283,6 @@ def _point_trouble(trace: Trace) -> Array:
 
 def _at_kink(trace: Trace, name: str) -> Array:
     """Per point: is the point on a kink of a gate that the input's gradient passes through?"""
-    from . import primitives as P
     from .checks import reached
     from .engine import prim_args
 
@@ -292,7 +290,7 @@ def _at_kink(trace: Trace, name: str) -> Array:
     count = trace.values[graph.output].shape[0]
     found = np.zeros(count, dtype=bool)
     for i, node in enumerate(graph.nodes):
-        prim = P.PRIMITIVES.get(node.op)
+        prim = node.prim
         if prim is None or prim.kink is None:
             continue
         hit = np.asarray(prim.kink(*prim_args(prim, [trace.values[j] for j in node.inputs])))
@@ -306,7 +304,6 @@ def _at_edge(trace: Trace, name: str, *, singular: bool = False) -> tuple[Array,
     """Per point: is a gate that the input's gradient passes through at the edge of its domain
     (checks.edges_reached, point by point)?  And that gate in words.  With `singular`: is its value
     inf or nan there, at its edge or outside its domain (checks.singular_reached, point by point)?"""
-    from . import primitives as P
     from .checks import reached
     from .engine import prim_args
     from .graph import describe
@@ -316,7 +313,7 @@ def _at_edge(trace: Trace, name: str, *, singular: bool = False) -> tuple[Array,
     found = np.zeros(count, dtype=bool)
     text = ""
     for i, node in enumerate(graph.nodes):
-        prim = P.PRIMITIVES.get(node.op)
+        prim = node.prim
         if prim is None or prim.edge is None or prim.edge_text is None:
             continue
         args = prim_args(prim, [trace.values[j] for j in node.inputs])

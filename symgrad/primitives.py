@@ -92,6 +92,20 @@ class Primitive:
     def differentiable(self, k: int) -> bool:
         return self.nondiff_from is None or k < self.nondiff_from
 
+    def param(self, k: int) -> str:
+        """What the gate calls its input k (a, b); past its named parameters, the last name
+        numbered (x2, x3 for the entries of [x, y, z])."""
+        return self.params[k] if k < len(self.params) else f"{self.params[-1]}{k - len(self.params) + 2}"
+
+    def local_formula(self, k: int, args: list[str], out: str) -> tuple[str, bool]:
+        """The local gradient with respect to input k as a formula in the inputs' text and the
+        node's own (`out`), and whether it is written as a vector-Jacobian product with g, the
+        upstream gradient.  ("", False) where the table has no formula (an index, an axis)."""
+        if k >= len(self.local_text):
+            return "", False
+        text = self.local_text[k]
+        return text.replace("{out}", out).format(*args, g="g"), "{g}" in text
+
     def write(self, args: list[str]) -> str:
         """A node of this gate written with its inputs' text (labels or formulas), as the tables
         show it: "x + y", "-x", "W[i, j]", "[a, b]", "W.T", "max(a, b)"."""

@@ -21,9 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from . import primitives as P
 from .engine import Trace, align, core, unbroadcast
-from .graph import Graph, describe
+from .graph import Graph, Kind, describe
 
 Array = np.ndarray
 DIGITS = 40
@@ -270,12 +269,12 @@ def replay(graph: Graph, trace: Trace) -> tuple[dict[str, Array], str]:
     ("float64 overflowed at n2 = exp(n1): n2 is 1.97007e+434; exp overflows ..."), or ""."""
     values: list[Array] = []
     for node in graph.nodes:
-        if node.op == "input":
+        prim = node.prim
+        if node.kind is Kind.INPUT:
             values.append(lift(trace.values[graph.inputs[graph.variables.index(node.name or "")]][:1]))
-        elif node.op == "const":
+        elif prim is None:
             values.append(np.array([_constant(node.text, node.value)], dtype=object))
         else:
-            prim = P.PRIMITIVES[node.op]
             args = [values[j] for j in node.inputs]
             values.append(_objects(prim.forward(*(align(args) if prim.elementwise else args))))
     trouble = _first_loss(graph, trace, values)
@@ -297,10 +296,10 @@ def _sweep(graph: Graph, dep: list[bool], values: list[Array], seed: Array) -> d
     grads: dict[int, Array] = {graph.output: seed}
     for i in range(graph.output, -1, -1):
         node = graph.nodes[i]
-        if not dep[i] or node.op == "input" or i not in grads:
+        prim = node.prim
+        if not dep[i] or prim is None or i not in grads:
             continue
         g = grads[i]
-        prim = P.PRIMITIVES[node.op]
         args = [values[j] for j in node.inputs]
         if prim.elementwise:
             args = align(args)
@@ -331,7 +330,8 @@ def _first_loss(graph: Graph, trace: Trace, values: list[Array]) -> str:
     import mpmath
 
     for i, node in enumerate(graph.nodes):
-        if node.op in ("input", "const"):
+        prim = node.prim
+        if prim is None:
             continue
         if not all(all(mpmath.isfinite(v.v) for v in values[j].reshape(-1)) for j in node.inputs):
             continue  # the 40-digit inputs are already nan or inf: nothing float64 lost here
@@ -348,7 +348,6 @@ def _first_loss(graph: Graph, trace: Trace, values: list[Array]) -> str:
             elif t.v != 0 and abs(mpmath.mpf(float(a)) - t.v) > 1e-6 * abs(t.v):
                 what = "lost its digits to cancellation"
             if what:
-                prim = P.PRIMITIVES[node.op]
                 hint = f"; {prim.unstable_hint}" if prim.unstable_hint else ""
                 element = f"{graph.labels[i]}[{k}]" if f64.size > 1 else graph.labels[i]
                 return (f"float64 {what} at {graph.labels[i]} = {describe(graph, i)}: {element} is "

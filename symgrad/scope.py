@@ -391,7 +391,7 @@ def labels(graph: Graph) -> list[str]:
         if n.name is not None:
             again = times[n.name] = times.get(n.name, -1) + 1
             result.append(_again(n.name, again))
-        elif n.op == "const":
+        elif n.prim is None:  # a constant (inputs have names)
             result.append(n.text or repr(n.value))
         elif not graph.visible(i):
             result.append("")

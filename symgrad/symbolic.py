@@ -22,9 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from . import primitives as P
 from .engine import Trace, align, core
-from .graph import Graph
+from .graph import Graph, Kind, edges
 
 Array = np.ndarray
 
@@ -65,13 +64,13 @@ def symbolic_values(graph: Graph, sp: Any, inputs: dict[str, Array]) -> list[Arr
     With numbers as inputs, SymPy evaluates as it goes: the forward pass at their precision."""
     values: list[Array] = []
     for node in graph.nodes:
-        if node.op == "input":
+        prim = node.prim
+        if node.kind is Kind.INPUT:
             assert node.name is not None
             values.append(inputs[node.name])
-        elif node.op == "const":
+        elif prim is None:
             values.append(np.array([exact_constant(node.text, node.value, sp)], dtype=object))
         else:
-            prim = P.PRIMITIVES[node.op]
             args = [values[j] for j in node.inputs]
             assert prim.sympy is not None
             if prim.elementwise:
@@ -128,13 +127,11 @@ class Printer:
 def index_inputs(graph: Graph) -> set[str]:
     """Inputs read as an index or an axis somewhere: SymPy gets their values, not symbols."""
     used: set[str] = set()
-    for node in graph.nodes:
-        if node.op in ("input", "const"):
-            continue
-        prim = P.PRIMITIVES[node.op]
-        for k, j in enumerate(node.inputs):
-            if not prim.differentiable(k) and graph.nodes[j].op == "input":
-                used.add(graph.nodes[j].name or "")
+    for i, node in enumerate(graph.nodes):
+        for e in edges(node, i):
+            source = graph.nodes[e.source]
+            if not e.differentiable and source.kind is Kind.INPUT:
+                used.add(source.name or "")
     return used
 
 
@@ -147,11 +144,11 @@ def cost(graph: Graph, trace: Trace | None) -> int:
     depth: list[int] = []
     cap = 10 ** 15
     for i, node in enumerate(graph.nodes):
-        if node.op in ("input", "const"):
+        prim = node.prim
+        if prim is None:
             size.append(1)
             depth.append(0)
             continue
-        prim = P.PRIMITIVES[node.op]
         mine = _elements(trace, i)
         total = 1
         for j in node.inputs:
@@ -286,7 +283,7 @@ def named_nodes(graph: Graph, values: list[Array]) -> list[tuple[Any, str]]:
     """The user's named scalar intermediates, latest first: (expression, name)."""
     found = []
     for i, node in enumerate(graph.nodes):
-        if node.name and node.op not in ("input", "const") and i != graph.output and values[i].size == 1:
+        if node.name and node.prim is not None and i != graph.output and values[i].size == 1:
             found.append((values[i].reshape(-1)[0], graph.labels[i]))
     return found[::-1]
 

@@ -202,8 +202,8 @@ def test_json_full_precision_matches_python_api() -> None:
         assert node["id"] == rec.id
         assert node["value"] == float(rec.value)
         assert node["grad"] == (None if rec.upstream is None else float(rec.upstream))
-        assert node["local"] == [None if v is None else float(v) for v in rec.local]
-        assert node["downstream"] == [None if v is None else float(v) for v in rec.sent]
+        assert node["local"] == [None if v is None else float(v) for v in (e.local for e in rec.edges)]
+        assert node["downstream"] == [None if v is None else float(v) for v in (e.downstream for e in rec.edges)]
 
 
 def test_json_full_precision_of_at_values() -> None:

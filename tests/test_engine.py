@@ -24,11 +24,11 @@ def test_lecture_first_example_node_by_node() -> None:
     r = rec_by_label(trace)
     assert float(r["q"].value) == 3 and float(r["f"].value) == -12
     assert float(r["f"].upstream) == 1
-    assert [float(v) for v in r["f"].local] == [-4, 3]  # df/dq = z, df/dz = q
-    assert [float(v) for v in r["f"].sent] == [-4, 3]
+    assert [float(v) for v in (e.local for e in r["f"].edges)] == [-4, 3]  # df/dq = z, df/dz = q
+    assert [float(v) for v in (e.downstream for e in r["f"].edges)] == [-4, 3]
     assert float(r["q"].upstream) == -4
-    assert [float(v) for v in r["q"].local] == [1, 1]
-    assert [float(v) for v in r["q"].sent] == [-4, -4]
+    assert [float(v) for v in (e.local for e in r["q"].edges)] == [1, 1]
+    assert [float(v) for v in (e.downstream for e in r["q"].edges)] == [-4, -4]
     assert {k: float(v) for k, v in trace.gradient.items()} == {"x": -4, "y": -4, "z": 3}
 
 
@@ -52,8 +52,8 @@ def test_contributions_sum_to_the_gradient() -> None:
 def test_constant_inputs_get_no_local_gradient() -> None:
     trace = evaluate(symgrad.parse("f(x) = x ^ 2"), {"x": -3})
     out = rec_by_label(trace)["f"]
-    assert out.local[1] is None and out.sent[1] is None
-    assert float(out.local[0]) == -6
+    assert out.edges[1].local is None and out.edges[1].downstream is None
+    assert float(out.edges[0].local) == -6
     assert trace.warnings == []  # d(x^2)/d2 = 9 log(-3) is never computed
 
 
@@ -63,9 +63,9 @@ def test_grouped_gate_record() -> None:
     call = next(r for r in recs if r.op == "call")
     assert call.function == "sq"
     assert float(call.value) == 42  # 6*6 + 6
-    assert float(call.local[0]) == 13  # d(a^2 + a)/da at 6
+    assert float(call.edges[0].local) == 13  # d(a^2 + a)/da at 6
     assert float(call.upstream) == 2
-    assert float(call.sent[0]) == 26
+    assert float(call.edges[0].downstream) == 26
     assert [recs[i].label for i in call.inputs] == ["n1"]
     assert {k: float(v) for k, v in trace.gradient.items()} == {"x": 26 * 2, "y": 26 * 3}
     # the body's own nodes are not shown
@@ -76,9 +76,9 @@ def test_grouped_gate_local_gradient_is_independent_of_upstream() -> None:
     # relu kills the upstream gradient, but sq's local gradient is still 2a.
     trace = evaluate(symgrad.parse("sq(a) = a * a; f(x) = relu(-1 * sq(x))"), {"x": 3})
     call = next(r for r in records(trace) if r.op == "call")
-    assert float(call.local[0]) == 6
+    assert float(call.edges[0].local) == 6
     assert float(call.upstream) == 0
-    assert float(call.sent[0]) == 0
+    assert float(call.edges[0].downstream) == 0
 
 
 def test_many_points_along_a_leading_axis_match_single_points() -> None:
@@ -174,3 +174,61 @@ def test_long_chain_of_functions() -> None:
     chain = "\n".join(f"g{i}(a) = g{i - 1}(a) * 1 + 1" for i in range(1, n))
     text = f"g0(a) = a + 1\n{chain}\nf(x) = g{n - 1}(x)"
     assert symgrad.gradient(text, x=1.0) == (1.0 + n, {"x": 1.0})
+
+
+EDGE_PROGRAMS = [
+    ("q = x + y; f = q * z", {"x": -2, "y": 5, "z": -4}),
+    ("f(x) = x * x + x", {"x": 3}),
+    ("sq(a) = a * a + a; f(x, y) = sq(x * y) * 2", {"x": 3, "y": 2}),
+    ("f(W, x, y) = sum(softmax(W @ x)[y] * [x[0], x[0], x[1]])",
+     {"W": [[0.1, -0.2], [0.3, 0.4], [-0.5, 0.6]], "x": [1.5, -2.0], "y": 1}),
+    ("f(x, y) = max(x, y) * relu(x - 1) + atan2(y, x)", {"x": 2.0, "y": -1.0}),
+]
+
+
+@pytest.mark.parametrize(("text", "at"), EDGE_PROGRAMS, ids=[t for t, _ in EDGE_PROGRAMS])
+def test_every_node_s_upstream_gradient_is_the_sum_of_what_its_consumers_send(text: str, at: dict) -> None:
+    # Reverse accumulation: d f / d node = the sum, over the edges out of it, of the downstream gradients.
+    trace = evaluate(symgrad.parse(text), at)
+    for j, g in enumerate(trace.grads):
+        flows = trace.consumers(j)
+        if j == trace.graph.output or not flows:
+            continue
+        assert g is not None
+        np.testing.assert_allclose(sum(f.downstream for f in flows), g, rtol=1e-15)
+        assert all(f.edge.source == j and f.edge.differentiable for f in flows)
+
+
+@pytest.mark.parametrize(("text", "at"), EDGE_PROGRAMS, ids=[t for t, _ in EDGE_PROGRAMS])
+def test_records_read_the_edges(text: str, at: dict) -> None:
+    trace = evaluate(symgrad.parse(text), at)
+    recs = records(trace)
+    for rec in recs:
+        node = trace.graph.nodes[rec.node]
+        if rec.kind in ("input", "const"):
+            assert rec.edges == ()
+            continue
+        assert len(rec.edges) == (len(node.inputs) if rec.kind == "gate" else len(trace.graph.groups[node.group].args))
+        for e in rec.edges:
+            if e.downstream is not None:  # what it sends is among the input's contributions
+                assert rec.id in [c for c, _ in recs[e.source].contributions]
+
+
+def test_an_index_edge_carries_no_gradient() -> None:
+    from symgrad.graph import edges
+
+    graph = symgrad.parse("f(s, y) = s[y]")
+    (i, node), = [(i, n) for i, n in enumerate(graph.nodes) if n.op == "index"]
+    assert [(e.position, e.differentiable) for e in edges(node, i)] == [(0, True), (1, False)]
+    trace = evaluate(graph, {"s": [1.0, 2.0], "y": 1})
+    assert [f.edge.position for f in trace.flows[i]] == [0]
+    assert "y" not in trace.gradient
+
+
+def test_inputs_and_constants_are_node_kinds() -> None:
+    from symgrad.graph import Kind
+
+    graph = symgrad.parse("f(x) = 2 * x")
+    assert [n.kind for n in graph.nodes] == [Kind.INPUT, Kind.CONST, Kind.GATE]
+    assert [n.op for n in graph.nodes] == ["input", "const", "mul"]
+    assert graph.nodes[0].prim is None and graph.nodes[2].prim is symgrad.primitives.PRIMITIVES["mul"]

@@ -569,20 +569,20 @@ def test_records_show_small_local_jacobians() -> None:
     W, x = np.array(LECTURE_W), np.array(LECTURE_X)
     trace = trace_of("q = W @ x; f = sum(q^2)", W=W, x=x)
     q = next(rec for rec in symgrad.records(trace) if rec.label == "q")
-    assert q.local_kind == ("jacobian", "jacobian")
-    close(q.local[1], W)  # dq/dx = W
+    assert tuple(e.kind for e in q.edges) == ("jacobian", "jacobian")
+    close(q.edges[1].local, W)  # dq/dx = W
     want = np.zeros((2, 2, 2))  # dq_i/dW_kj = delta_ik x_j
     want[0, 0], want[1, 1] = x, x
-    close(q.local[0], want)
-    close(q.sent[0], [[0.088, 0.176], [0.104, 0.208]])
-    close(q.sent[1], [-0.112, 0.636])
+    close(q.edges[0].local, want)
+    close(q.edges[0].downstream, [[0.088, 0.176], [0.104, 0.208]])
+    close(q.edges[1].downstream, [-0.112, 0.636])
 
 
 def test_records_name_the_shape_of_a_large_local_jacobian() -> None:
     trace = trace_of("q = W @ x; f = sum(q^2)", W=np.ones((30, 30)), x=np.ones(30))
     q = next(rec for rec in symgrad.records(trace) if rec.label == "q")
-    assert q.local == (None, None)
-    assert q.local_kind == ("jacobian (30, 30, 30)", "jacobian (30, 30)")
+    assert tuple(e.local for e in q.edges) == (None, None)
+    assert tuple(e.kind for e in q.edges) == ("jacobian (30, 30, 30)", "jacobian (30, 30)")
     close(trace.gradient["x"], 2 * np.ones((30, 30)).T @ np.full(30, 30.0))
 
 

@@ -16,22 +16,14 @@ from typing import Any
 import mpmath
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
+from support import run
 
 import symgrad
 from symgrad import checks as C
 from symgrad import pipeline
 from symgrad import verdicts as V
-from symgrad.cli import main
 
 mpmath.mp.dps = 50
-
-
-def cli(*args: str, stdin: str | None = None) -> Result:
-    result = CliRunner().invoke(main, list(args), input=stdin, prog_name="symgrad")
-    if result.exception is not None:
-        assert isinstance(result.exception, SystemExit), (result.exception, result.stdout, result.stderr)
-    return result
 
 
 def checked(text: str, **at: Any) -> tuple[dict[str, tuple[str, str]], list[C.Check], symgrad.Trace]:
@@ -42,7 +34,7 @@ def checked(text: str, **at: Any) -> tuple[dict[str, tuple[str, str]], list[C.Ch
 
 
 def json_of(*args: str) -> dict[str, Any]:
-    result = cli(*args, "--format", "json")
+    result = run(*args, "--format", "json")
     data: dict[str, Any] = json.loads(result.stdout)
     data["exit"] = result.exit_code
     return data
@@ -62,7 +54,7 @@ def test_a_selecting_gate_stops_an_infinite_upstream() -> None:
     assert float(trace.gradient["x"]) == 1.0
     verdicts, _, _ = checked("f(x)=sqrt(relu(x))+x", x=-1)
     assert verdicts["x"][0] in ("excellent", "fine")
-    result = cli("f(x)=sqrt(relu(x))+x", "--at", "x=-1", "--format", "plain")
+    result = run("f(x)=sqrt(relu(x))+x", "--at", "x=-1", "--format", "plain")
     assert result.exit_code == 0 and "FAILED" not in result.stdout
 
 
@@ -96,7 +88,7 @@ def test_a_true_zero_elsewhere_keeps_ieee_nan_and_is_unstable_not_wrong() -> Non
     assert verdicts["x"][0] == "unstable"
     assert "0 · inf" in verdicts["x"][1] and "n1 = sqrt(x)" in verdicts["x"][1]
     assert checks[0].inputs["x"].reference == [0.0]
-    assert cli("f(x)=0*sqrt(x)", "--at", "x=0").exit_code == 0
+    assert run("f(x)=0*sqrt(x)", "--at", "x=0").exit_code == 0
 
 
 # ---------------------------------------------------------------------------
@@ -111,7 +103,7 @@ def test_sqrt_at_zero_is_infinite() -> None:
     assert verdicts["x"][0] == "infinite"
     assert checks[1].inputs["x"].verdict == "infinite"
     assert "sqrt has an infinite slope at x = 0" in checks[1].inputs["x"].reason
-    result = cli("f(x)=sqrt(x)", "--at", "x=0", "--format", "plain")
+    result = run("f(x)=sqrt(x)", "--at", "x=0", "--format", "plain")
     assert result.exit_code == 0
     assert "checks: x infinite here, as backprop says" in result.stdout
 
@@ -125,7 +117,7 @@ def test_a_power_at_zero_zero_is_undefined_in_the_exponent() -> None:
     assert verdicts["a"][0] == "excellent"
     assert verdicts["b"][0] == "undefined"
     assert "a^b is discontinuous in b at a = 0" in verdicts["b"][1]
-    assert cli("f(a,b)=a^b", "--at", "a=0,b=0").exit_code == 0
+    assert run("f(a,b)=a^b", "--at", "a=0,b=0").exit_code == 0
 
 
 @pytest.mark.parametrize(("text", "verdict"), [
@@ -137,7 +129,7 @@ def test_a_power_at_zero_zero_is_undefined_in_the_exponent() -> None:
 def test_a_function_infinite_at_the_point(text: str, verdict: str) -> None:
     verdicts, _, _ = checked(text, x=0.0)
     assert verdicts["x"][0] == verdict, verdicts
-    assert cli(text, "--at", "x=0").exit_code == 0
+    assert run(text, "--at", "x=0").exit_code == 0
 
 
 def test_log_of_a_negative_number_is_undefined() -> None:
@@ -175,7 +167,7 @@ def test_small_x_is_judged_with_steps_relative_to_x(text: str, x: float, want: f
     assert float(trace.gradient["x"]) == pytest.approx(want, rel=1e-12)
     assert checks[1].inputs["x"].verdict in ("excellent", "fine"), checks[1].inputs["x"]
     assert verdicts["x"][0] in ("excellent", "fine")
-    assert cli(text, "--at", f"x={x!r}").exit_code == 0
+    assert run(text, "--at", f"x={x!r}").exit_code == 0
 
 
 @pytest.mark.parametrize(("text", "at"), [
@@ -188,7 +180,7 @@ def test_differences_that_cannot_resolve_never_call_backprop_wrong(text: str, at
     verdicts, checks, _ = checked(text, **at)
     assert not any(r.verdict in ("wrong", "suspicious") for c in checks for r in c.inputs.values()), checks
     assert all(v in ("excellent", "fine") for v, _ in verdicts.values()), verdicts  # the symbolic check decides
-    assert cli(text, "--at", ",".join(f"{k}={v!r}" for k, v in at.items())).exit_code == 0
+    assert run(text, "--at", ",".join(f"{k}={v!r}" for k, v in at.items())).exit_code == 0
 
 
 @pytest.mark.parametrize(("text", "at"), [
@@ -201,7 +193,7 @@ def test_differences_that_cannot_resolve_never_call_backprop_wrong(text: str, at
 def test_a_function_undefined_at_the_point_is_undefined_not_wrong(text: str, at: dict[str, float]) -> None:
     verdicts, _, _ = checked(text, **at)
     assert {v for v, _ in verdicts.values()} == {"undefined"}, verdicts
-    assert cli(text, "--at", ",".join(f"{k}={v!r}" for k, v in at.items())).exit_code == 0
+    assert run(text, "--at", ",".join(f"{k}={v!r}" for k, v in at.items())).exit_code == 0
 
 
 @pytest.mark.parametrize(("text", "at"), [
@@ -210,7 +202,7 @@ def test_a_function_undefined_at_the_point_is_undefined_not_wrong(text: str, at:
     ("f(x) = x^x^x^x^x^x", "x=2"),
 ])
 def test_astronomically_large_values_do_not_hang(text: str, at: str) -> None:
-    result = cli(text, "--at", at)
+    result = run(text, "--at", at)
     assert result.exit_code == 0
     assert "lost by float64" in result.stdout
 
@@ -228,7 +220,7 @@ def test_a_tie_at_max_is_a_kink() -> None:
     sides = checks[1].inputs["x"].sides
     assert sides is not None
     assert sides[0] == pytest.approx([0.0], abs=1e-9) and sides[1] == pytest.approx([1.0], rel=1e-9)
-    assert cli("f(x,y)=max(x,y)", "--at", "x=1,y=1").exit_code == 0
+    assert run("f(x,y)=max(x,y)", "--at", "x=1,y=1").exit_code == 0
 
 
 def test_x_abs_x_at_zero_is_differentiable_and_judged_normally() -> None:
@@ -262,7 +254,7 @@ def test_a_written_out_sigmoid_at_minus_1000_is_unstable_with_its_true_gradient(
     sym = checks[0].inputs["x"]
     assert sym.verdict == "unstable" and sym.text == "5.07596e-435"
     assert "float64 overflowed at n2 = exp(n1)" in sym.reason and "sigmoid" in sym.reason
-    result = cli("f(x)=1/(1+exp(-x))", "--at", "x=-1000", "--format", "plain")
+    result = run("f(x)=1/(1+exp(-x))", "--at", "x=-1000", "--format", "plain")
     assert result.exit_code == 0
     assert "5.07596e-435" in result.stdout and "unstable" in result.stdout
     assert "FAILED" not in result.stdout
@@ -289,8 +281,8 @@ def test_cancellation_is_unstable_and_strict_makes_it_fail() -> None:
     assert checks[0].inputs["x"].reference == pytest.approx([-1e-8 / 12], rel=1e-6)
     assert "cancellation" in checks[0].inputs["x"].reason
     assert checks[1].inputs["x"].verdict == "unstable"  # the finite differences are float64 too
-    assert cli("f(x)=(1-cos(x))/x^2", "--at", "x=1e-8").exit_code == 0
-    assert cli("f(x)=(1-cos(x))/x^2", "--at", "x=1e-8", "--strict").exit_code == 1
+    assert run("f(x)=(1-cos(x))/x^2", "--at", "x=1e-8").exit_code == 0
+    assert run("f(x)=(1-cos(x))/x^2", "--at", "x=1e-8", "--strict").exit_code == 1
 
 
 def test_a_numeric_check_that_overflows_is_skipped_and_the_other_check_decides() -> None:
@@ -303,7 +295,7 @@ def test_a_numeric_check_that_overflows_is_skipped_and_the_other_check_decides()
     assert num.verdict == "skipped" and "overflows float64" in num.reason and "not backprop" in num.reason
     assert checks[0].inputs["x"].verdict == "excellent"
     assert verdicts["x"][0] == "excellent"
-    assert cli("f(x)=x^1e9", "--at", "x=1.0000001").exit_code == 0
+    assert run("f(x)=x^1e9", "--at", "x=1.0000001").exit_code == 0
 
 
 def test_a_wrong_rule_is_still_wrong_where_float64_is_fine(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -384,7 +376,7 @@ def test_points_check_agrees_with_the_numeric_check_of_each_point(text: str, xs:
 
 
 def test_points_check_never_calls_a_domain_edge_wrong() -> None:
-    result = cli("sqrt(x)", "--points", "-", "--check", stdin="x\n0\n-1\n4\n")
+    result = run("sqrt(x)", "--points", "-", "--check", input="x\n0\n-1\n4\n")
     assert result.exit_code == 0, result.stdout
     checks = [line.split(",")[3] for line in result.stdout.splitlines()[1:]]
     assert checks == ["infinite", "undefined", "excellent"]
@@ -393,7 +385,7 @@ def test_points_check_never_calls_a_domain_edge_wrong() -> None:
 def test_batch_check_uses_the_same_ladder() -> None:
     lines = [json.dumps({"id": 1, "expr": "f(x)=sqrt(x)", "at": {"x": 0}}),
              json.dumps({"id": 2, "expr": "f(x)=1/(1+exp(-x))", "at": {"x": -1000}})]
-    result = cli("batch", "--check", stdin="\n".join(lines) + "\n")
+    result = run("batch", "--check", input="\n".join(lines) + "\n")
     assert result.exit_code == 0, result.stdout
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert records[0]["checks"]["numeric"]["inputs"]["x"]["verdict"] == "infinite"
@@ -418,7 +410,7 @@ def test_the_symbolic_check_is_bounded_by_size_not_by_the_clock() -> None:
         sym = C.symbolic_check(trace.graph, trace, timeout=timeout)
         assert sym.status == "skipped"
         assert "above the limit of 500,000 (--symbolic-limit raises it)" in sym.reason
-    result = cli(sigmoid_tower(30), "--at", "x=0.3,y=0.2", "--symbolic-limit", "10")
+    result = run(sigmoid_tower(30), "--at", "x=0.3,y=0.2", "--symbolic-limit", "10")
     assert "symbolic check skipped: the expression is too large" in result.stdout
 
 
@@ -473,11 +465,11 @@ def test_on_a_narrow_terminal_the_checks_fit_its_width() -> None:
 
 def test_a_variable_named_e_is_printed_apart_from_eulers_number() -> None:
     # f = exp(1)*e + e^2 with the variable e = 2: f = 2e + 4 (Euler's e), df/de = exp(1) + 2*2 = 6.718...
-    result = cli("f(e) = exp(1)*e + e^2", "--at", "e=2", "--format", "plain")
+    result = run("f(e) = exp(1)*e + e^2", "--at", "e=2", "--format", "plain")
     assert result.exit_code == 0
     assert "∂f/∂e = 2*e + exp(1)" in result.stdout
     assert "note: e is a variable here; Euler's number is exp(1)" in result.stderr
-    exact = cli("f(e) = exp(1)*e + e^2", "--at", "e=2", "--exact", "--format", "plain").stdout
+    exact = run("f(e) = exp(1)*e + e^2", "--at", "e=2", "--exact", "--format", "plain").stdout
     assert "exact: f = 4 + 2*exp(1), ∂f/∂e = exp(1) + 4" in exact
 
 

@@ -102,7 +102,7 @@ def _where(graph: Graph, text: str) -> str:
     words = set(text.replace("(", " ").replace(")", " ").replace("*", " ").replace("+", " ")
                 .replace("-", " ").replace("/", " ").split())
     defs = [f"{graph.labels[i]} = {describe(graph, i)}" for i, n in enumerate(graph.nodes)
-            if n.name and n.op not in ("input", "const") and i != graph.output and graph.labels[i] in words]
+            if n.name and n.prim is not None and i != graph.output and graph.labels[i] in words]
     return f"    where {', '.join(defs)}" if defs else ""
 
 

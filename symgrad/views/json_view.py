@@ -47,9 +47,9 @@ def result_body(trace: Trace, records: list[Record], wrt: list[str] | None = Non
             "shape": list(r.shape),
             "value": exact(r.value),
             "grad": None if r.upstream is None else exact(r.upstream),
-            "local": [None if v is None else exact(v) for v in r.local],
-            "local_kind": list(r.local_kind),
-            "downstream": [None if v is None else exact(v) for v in r.sent],
+            "local": [None if e.local is None else exact(e.local) for e in r.edges],
+            "local_kind": [e.kind for e in r.edges],
+            "downstream": [None if e.downstream is None else exact(e.downstream) for e in r.edges],
         }
         if r.function is not None:
             node["function"] = r.function

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine import Trace
-from ..graph import Graph, describe
+from ..graph import Graph, Kind, describe
 from ..numbers import is_number, read_number, short, signed_sum
 from ..records import Record
 from .source import program_text
@@ -52,14 +52,11 @@ def cells(rec: Record, records: list[Record], digits: int, sym: Symbols, *,
           one_per_line: bool = False) -> list[list[str]]:
     """One row's cells, each a list of lines (with one_per_line, what is sent to each input has its own)."""
     d = sym.partial
-    labels = [records[j].label for j in rec.inputs]
     local: list[str] = []
     sends: list[list[str]] = []
-    for k, lab in enumerate(labels):
-        kind = rec.local_kind[k] if k < len(rec.local_kind) else "none"
-        loc = rec.local[k] if k < len(rec.local) else None
+    for e in rec.edges:
+        lab, kind, loc, formula = records[e.source].label, e.kind, e.local, e.text
         prefix = f"{d}{rec.label}/{d}{lab}"
-        formula = rec.local_text[k] if k < len(rec.local_text) else ""
         if kind.startswith("jacobian (") or (kind == "jacobian" and loc is not None and rec.kind != "call"):
             shape = kind.removeprefix("jacobian ")
             text = f"Jacobian {shape}" if loc is None else short(loc, digits)
@@ -72,9 +69,8 @@ def cells(rec: Record, records: list[Record], digits: int, sym: Symbols, *,
                 local += labelled(f"{prefix} = ", value)
             else:
                 local += labelled(f"{prefix} = {formula} = ", value)
-        sent = rec.sent[k] if k < len(rec.sent) else None
-        if sent is not None:
-            sends.append(labelled(f"{lab} {sym.arrow} ", short(sent, digits)))
+        if e.downstream is not None:
+            sends.append(labelled(f"{lab} {sym.arrow} ", short(e.downstream, digits)))
     if all(len(s) == 1 for s in sends) and not one_per_line:
         send_lines = [", ".join(s[0] for s in sends)] if sends else [""]
     else:
@@ -181,8 +177,8 @@ def render(trace: Trace, records: list[Record], *, digits: int = 4, sym: Symbols
 def graph_only(graph: Graph) -> str:
     """The program and its nodes, without numbers (no point was given)."""
     rows = [("node", "computes")]
-    rows += [(graph.labels[i], "input" if n.op == "input" else describe(graph, i))
-             for i, n in enumerate(graph.nodes) if n.op != "const" and graph.visible(i)]
+    rows += [(graph.labels[i], "input" if n.kind is Kind.INPUT else describe(graph, i))
+             for i, n in enumerate(graph.nodes) if n.kind is not Kind.CONST and graph.visible(i)]
     width = max(len(r[0]) for r in rows)
     lines = [program_text(graph.program), ""] + [f"{a.ljust(width)}  {b}" for a, b in rows]
     return "\n".join(lines) + "\n"

@@ -35,21 +35,17 @@ def render(trace: Trace, records: list[Record], *, digits: int = 4, sym: Symbols
         if len(rec.contributions) > 1:
             rows.append(_branches(rec, records, out, digits, sym))
         up = short(rec.upstream, digits, oneline=True)
-        for k, j in enumerate(rec.inputs):
-            sent = rec.sent[k] if k < len(rec.sent) else None
-            if sent is None:
+        for e in rec.edges:
+            if e.downstream is None:
                 continue
-            target = records[j]
+            target = records[e.source]
             via = f" (via {rec.label})" if len(target.contributions) > 1 else ""
-            if rec.inputs.count(j) > 1 and k < len(rec.params):  # x * x: say which side
-                via = f" (via {rec.label}, as {rec.params[k]})"
+            if rec.inputs.count(e.source) > 1:  # x * x: say which side
+                via = f" (via {rec.label}, as {e.param})"
             left = f"{d}{out}/{d}{target.label}{via}"
             local_name = f"{d}{rec.label}/{d}{target.label}|local"
             first = f"{d}{out}/{d}{rec.label}" if not rec.is_output else f"{d}{out}/{d}{out}"
-            formula = rec.local_text[k] if k < len(rec.local_text) else ""
-            loc = rec.local[k] if k < len(rec.local) else None
-            kind = rec.local_kind[k] if k < len(rec.local_kind) else "none"
-            vjp = k < len(rec.local_vjp) and rec.local_vjp[k]
+            formula, loc, kind, vjp = e.text, e.local, e.kind, e.vjp_form
             if not vjp and (kind == "elementwise" or loc is not None):
                 value = short(loc, digits, oneline=True)
                 shown = formula if kind == "elementwise" and formula and formula != value else ""
@@ -61,7 +57,7 @@ def render(trace: Trace, records: list[Record], *, digits: int = 4, sym: Symbols
                 how = f" = {up} {dot} {formula}" if formula else ""
                 middle = f"{first} {dot} {local_name}{how}"
             note = f"({rec.gate} {rec.role})" if rec.role else ""
-            rows.append((left, middle, short(sent, digits, oneline=True), note))
+            rows.append((left, middle, short(e.downstream, digits, oneline=True), note))
     width_left = max((len(r[0]) for r in rows), default=0)
     width_mid = max((len(r[1]) for r in rows), default=0)
     scalars = all(not r[2].startswith("[") for r in rows)
