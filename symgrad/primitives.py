@@ -475,6 +475,20 @@ def _arg_extreme(pick: Callable[..., Any]) -> Callable[[Array], Array]:
 
 LN2, LN10 = math.log(2.0), math.log(10.0)
 
+# What max and min share: a tie is their kink, where each input gets half the gradient.
+_TIE: dict[str, Any] = dict(
+    params=("a", "b"), kink=lambda a, b: a == b, kink_text="a tie sends half the gradient to each input",
+    branch=lambda a, b: np.sign(a - b), selects=True,
+)
+
+# What the logarithms share: the edge of their domain at 0, nan below it, and what to do instead.
+_LOGARITHM_DOMAIN: dict[str, Any] = dict(
+    edge=lambda x: x == 0, edge_text="the logarithm of {0} = 0 is -inf and its slope is infinite",
+    unstable_hint="a logarithm of a number that underflowed to 0: log(softmax(s)[i]) is "
+    "s[i] - logsumexp(s), and log(sigmoid(x)) is -softplus(-x), both computed stably",
+    outside=lambda x: x < 0,
+)
+
 _TABLE: list[Primitive] = [
     # Operators.
     Primitive(
@@ -532,28 +546,19 @@ _TABLE: list[Primitive] = [
         "log", 1, np.log, (lambda out, x: 1.0 / x,),
         lambda sp, x: sp.log(x),
         "natural logarithm (also ln)", local_text=("1/{0}",),
-        edge=lambda x: x == 0, edge_text="the logarithm of {0} = 0 is -inf and its slope is infinite",
-        unstable_hint="a logarithm of a number that underflowed to 0: log(softmax(s)[i]) is "
-        "s[i] - logsumexp(s), and log(sigmoid(x)) is -softplus(-x), both computed stably",
-        outside=lambda x: x < 0,
+        **_LOGARITHM_DOMAIN,
     ),
     Primitive(
         "log2", 1, np.log2, (lambda out, x: 1.0 / (x * LN2),),
         lambda sp, x: sp.log(x, 2),
         "logarithm base 2", local_text=("1/({0}*log(2))",),
-        edge=lambda x: x == 0, edge_text="the logarithm of {0} = 0 is -inf and its slope is infinite",
-        unstable_hint="a logarithm of a number that underflowed to 0: log(softmax(s)[i]) is "
-        "s[i] - logsumexp(s), and log(sigmoid(x)) is -softplus(-x), both computed stably",
-        outside=lambda x: x < 0,
+        **_LOGARITHM_DOMAIN,
     ),
     Primitive(
         "log10", 1, np.log10, (lambda out, x: 1.0 / (x * LN10),),
         lambda sp, x: sp.log(x, 10),
         "logarithm base 10", local_text=("1/({0}*log(10))",),
-        edge=lambda x: x == 0, edge_text="the logarithm of {0} = 0 is -inf and its slope is infinite",
-        unstable_hint="a logarithm of a number that underflowed to 0: log(softmax(s)[i]) is "
-        "s[i] - logsumexp(s), and log(sigmoid(x)) is -softplus(-x), both computed stably",
-        outside=lambda x: x < 0,
+        **_LOGARITHM_DOMAIN,
     ),
     Primitive(
         "sqrt", 1, np.sqrt, (lambda out, x: 0.5 / out,),
@@ -663,20 +668,14 @@ _TABLE: list[Primitive] = [
         (lambda out, a, b: _tie_share(a, b), lambda out, a, b: _tie_share(b, a)),
         lambda sp, a, b: sp.Max(a, b), "the larger of a and b, elementwise",
         local_text=("[{0} > {1}] + ½[{0} = {1}]", "[{1} > {0}] + ½[{0} = {1}]"), role="routes",
-        params=("a", "b"),
-        kink=lambda a, b: a == b, kink_text="a tie sends half the gradient to each input",
-        branch=lambda a, b: np.sign(a - b),
-        selects=True,
+        **_TIE,
     ),
     Primitive(
         "min", 2, np.minimum,
         (lambda out, a, b: _tie_share(b, a), lambda out, a, b: _tie_share(a, b)),
         lambda sp, a, b: sp.Min(a, b), "the smaller of a and b, elementwise",
         local_text=("[{0} < {1}] + ½[{0} = {1}]", "[{1} < {0}] + ½[{0} = {1}]"), role="routes",
-        params=("a", "b"),
-        kink=lambda a, b: a == b, kink_text="a tie sends half the gradient to each input",
-        branch=lambda a, b: np.sign(a - b),
-        selects=True,
+        **_TIE,
     ),
     # Vectors and matrices.
     Primitive(
