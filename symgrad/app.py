@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from .errors import SymgradError
+from .files import DEFAULT_INPUT_LIMIT, Files, bounded_lines, open_stdin, read_stdin, read_text, regular_file, too_large
 
 DEFAULT_TIMEOUT = 20.0  # seconds: a safety net; the symbolic check's work is bounded by size
 SYMBOLIC_LIMIT = 500_000  # symbolic.SYMBOLIC_LIMIT, without importing the checks for --help
@@ -53,21 +53,20 @@ class GradeOptions:
 # ---- reading ------------------------------------------------------------------------------
 
 
-def read_program(expr: str | None, file: str | None) -> tuple[str, str]:
-    """The program's text and the name its messages use: EXPR, a file, or standard input ('-')."""
+def read_program(expr: str | None, file: str | None, limit: int = DEFAULT_INPUT_LIMIT) -> tuple[str, str]:
+    """The program's text and the name its messages use: EXPR, a file, or standard input ('-'),
+    at most `limit` bytes (files.read_text)."""
     if expr is not None and file is not None:
         raise SymgradError("usage", "give the program either as EXPR or with --file, not both")
     if file is None and expr is None:
         raise SymgradError("usage", "no program given", hint='symgrad "f(x,y,z)=(x+y)*z" --at x=-2,y=5,z=-4')
     if expr == "-" or file == "-":
-        return sys.stdin.read(), "<stdin>"
+        return read_stdin(limit), "<stdin>"
     if file is not None:
-        try:
-            return Path(file).read_text(encoding="utf-8"), file
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise SymgradError("io", f"cannot read {file}: {reason}") from None
+        return read_text(file, limit), file
     assert expr is not None
+    if len(expr) > limit:
+        raise too_large("the expression", limit)
     return expr, "expression"
 
 
@@ -113,10 +112,11 @@ def build_graph(text: str, name: str, *, expand: bool = False) -> Any:
     return build(text, name, expand=expand)
 
 
-def run_point(graph: Any, at: Sequence[str], *, upstream: str | None = None, wrt: str | None = None,
+def run_point(graph: Any, at: Sequence[str], files: Files, *, upstream: str | None = None, wrt: str | None = None,
               strict: bool = False, checks: CheckOptions | None = None) -> PointRun:
-    """Bind the point, evaluate, backpropagate and (unless `checks` is None) check.  Without a
-    point and with checks on, the symbolic gradient alone.  --strict makes nan or inf values errors."""
+    """Bind the point (its @file values as `files` allows), evaluate, backpropagate and (unless
+    `checks` is None) check.  Without a point and with checks on, the symbolic gradient alone.
+    --strict makes nan or inf values errors."""
     from .binding import check_bindings, parse_at, read_value
     from .engine import evaluate
     from .errors import Source
@@ -131,9 +131,9 @@ def run_point(graph: Any, at: Sequence[str], *, upstream: str | None = None, wrt
 
         run.symbolic = symbolic_check(graph, None, timeout=checks.timeout, latex=checks.latex, limit=checks.limit)
         return run
-    point, where = parse_at(at)
+    point, where = parse_at(at, files)
     check_bindings(graph, point, where)
-    seed = None if upstream is None else read_value(upstream, 0, Source(upstream, "--upstream"), "upstream")
+    seed = None if upstream is None else read_value(upstream, 0, Source(upstream, "--upstream"), "upstream", files)
     run.trace = evaluate(graph, point, upstream=seed)
     run.wrt = None if wrt is None else parse_wrt(wrt, graph.variables)
     if strict and run.trace.warnings:
@@ -142,18 +142,19 @@ def run_point(graph: Any, at: Sequence[str], *, upstream: str | None = None, wrt
     run.warnings = [w.message for w in run.trace.warnings] + list(graph.warnings)
     run.records = records(run.trace)
     if checks is not None:
-        run.checks = _checks(graph, run.trace, at, checks, run.wrt)
+        run.checks = _checks(graph, run.trace, at, checks, run.wrt, files)
     return run
 
 
-def _checks(graph: Any, trace: Any, at: Sequence[str], options: CheckOptions, wrt: list[str] | None) -> list[Any]:
+def _checks(graph: Any, trace: Any, at: Sequence[str], options: CheckOptions, wrt: list[str] | None,
+            files: Files) -> list[Any]:
     from .checks import run_checks
 
     exact = None
     if options.exact:
         from .binding import exact_values
 
-        exact = exact_values(at)
+        exact = exact_values(at, files)
     return run_checks(graph, trace, timeout=options.timeout, eps=options.eps, latex=options.latex,
                       exact=exact, only=wrt, limit=options.limit)
 
@@ -161,9 +162,11 @@ def _checks(graph: Any, trace: Any, at: Sequence[str], options: CheckOptions, wr
 # ---- grading ------------------------------------------------------------------------------
 
 
-def grade_problem(text: str, name: str, at: Sequence[str], expect: Sequence[str], options: GradeOptions) -> Any:
-    """Build and evaluate; verify the truth with the checks first; then grade the answers against
-    the references the checks give (`checks.references`).  Returns (graph, trace, grading)."""
+def grade_problem(text: str, name: str, at: Sequence[str], expect: Sequence[str], options: GradeOptions,
+                  files: Files) -> Any:
+    """Build and evaluate (@file values as `files` allows); verify the truth with the checks first;
+    then grade the answers against the references the checks give (`checks.references`).
+    Returns (graph, trace, grading)."""
     from .binding import check_bindings, parse_at
     from .checks import references, run_checks, summary
     from .engine import evaluate
@@ -177,7 +180,7 @@ def grade_problem(text: str, name: str, at: Sequence[str], expect: Sequence[str]
     own: list[Any] = []
     refs = None
     if at or not graph.variables:
-        point, where = parse_at(at)
+        point, where = parse_at(at, files)
         check_bindings(graph, point, where)
         trace = evaluate(graph, point)
         own = run_checks(graph, trace, timeout=options.timeout, limit=options.limit)
@@ -210,15 +213,15 @@ class ProblemRun:
         return f"problem {self.problem.index} ({', '.join(dict.fromkeys(n.status for n in self.grading.notes))})"
 
 
-def grade_homework(path: str, options: GradeOptions) -> list[ProblemRun]:
+def grade_homework(path: str, options: GradeOptions, limit: int = DEFAULT_INPUT_LIMIT) -> list[ProblemRun]:
     """Every problem of a homework file, each on its own: a broken one is reported and the others
-    are still graded.  A problem's own sigfigs or decimals replace the command line's."""
+    are still graded.  A problem's own sigfigs or decimals replace the command line's.  Its values
+    may name files inside the homework file's folder only; nothing read is larger than `limit`."""
     from .homework import read_homework
 
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SymgradError("io", f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    text = read_text(path, limit)
+    folder = Path(path).parent
+    files = Files.inside(folder, f"a homework file may name only files inside its own folder ({folder})", limit)
     runs = []
     for p in read_homework(text, path):
         run = ProblemRun(p, error=p.error)
@@ -228,7 +231,7 @@ def grade_homework(path: str, options: GradeOptions) -> list[ProblemRun]:
                 own = replace(options, sigfigs=p.sigfigs, decimals=p.decimals)
             try:
                 _, _, run.grading = grade_problem(p.function, f"{path}, line {p.function_line}",
-                                                  [p.at] if p.at else [], p.expect, own)
+                                                  [p.at] if p.at else [], p.expect, own, files)
             except SymgradError as err:
                 run.error = err
         runs.append(run)
@@ -238,26 +241,50 @@ def grade_homework(path: str, options: GradeOptions) -> list[ProblemRun]:
 # ---- many points --------------------------------------------------------------------------
 
 
-def run_points(graph: Any, at: Sequence[str], points: str, fmt: str, check: bool, out: TextIO) -> bool:
+@dataclass
+class Tally:
+    """The records of a stream (rows of --points, lines of batch): how many, and which failed."""
+
+    total: int = 0
+    failed: int = 0
+    first: list[int] = field(default_factory=list)  # the line numbers of the first ten that failed
+
+    def add(self, line: int, ok: bool) -> None:
+        self.total += 1
+        if not ok:
+            self.failed += 1
+            if len(self.first) < 10:
+                self.first.append(line)
+
+    def summary(self, what: str) -> str:
+        """"3 of 1,000 rows failed: lines 12, 57, 900" ("" where none failed)."""
+        if not self.failed:
+            return ""
+        lines = ", ".join(map(str, self.first)) + (", ..." if self.failed > len(self.first) else "")
+        return f"{self.failed:,} of {self.total:,} {what} failed: line{'s' if self.failed > 1 else ''} {lines}"
+
+
+def run_points(graph: Any, at: Sequence[str], points: str, fmt: str, check: bool, out: TextIO,
+               files: Files) -> Tally:
     """Evaluate one graph at every point of a CSV, TSV or JSON Lines stream, writing csv, tsv or
-    jsonl rows to `out` in input order, a chunk at a time; returns whether every row succeeded
-    (and, with `check`, none was judged wrong)."""
+    jsonl rows to `out` in input order, a chunk at a time; returns the tally of rows, a row failing
+    where it had an error or (with `check`) was judged wrong.  No line may be longer than files.limit."""
     from . import pipeline
     from .binding import parse_at
 
     if fmt not in ("csv", "tsv", "jsonl"):
         raise SymgradError("usage", f"--points writes csv, tsv or jsonl, not {fmt}", hint="--format csv")
-    fixed, where = parse_at(at)
+    fixed, where = parse_at(at, files)
     for v in fixed:
         if v not in graph.variables:
             source, span = where[v]
             raise SymgradError("binding", f"--at gives {v}, but {graph.header} has no variable {v}",
                                source=source, span=span)
-    stream = _open_points(points)
-    first = stream.read(1)
+    lines = _lines(open_stdin() if points == "-" else regular_file(points), files.limit)
+    first = next(lines, "")
     kind = "jsonl" if points.endswith((".jsonl", ".ndjson", ".json")) else (
         "tsv" if points.endswith(".tsv") else ("csv" if points.endswith(".csv") else pipeline.sniff(first)))
-    lines = _lines(itertools.chain([first], iter(lambda: stream.read(1 << 16), "")))
+    lines = itertools.chain([first] if first else [], lines)
     if kind != "jsonl" and fmt != "jsonl" and all(np.ndim(v) == 0 for v in fixed.values()):
         return _csv_points(graph, lines, "\t" if kind == "tsv" else ",", fixed, fmt, check, out)
     if kind == "jsonl":
@@ -268,62 +295,51 @@ def run_points(graph: Any, at: Sequence[str], points: str, fmt: str, check: bool
 
 
 def _csv_points(graph: Any, lines: Iterator[str], delimiter: str, fixed: dict[str, Any], fmt: str, check: bool,
-                out: TextIO) -> bool:
+               out: TextIO) -> Tally:
     """Scalar points, CSV in and out: whole blocks as float matrices."""
     from . import pipeline
 
     header, blocks = pipeline.read_csv_blocks(lines, delimiter, graph.variables, fixed)
     out_delimiter = "\t" if fmt == "tsv" else ","
     out.write(pipeline.csv_header(graph, out_delimiter, check))
-    ok = True
+    tally = Tally()
     for block in blocks:
         table, errors, verdicts = pipeline.evaluate_block(graph, header, block, fixed, check=check)
-        ok &= all(e is None for e in errors) and "wrong" not in verdicts
+        for line, e, v in zip(block.lines, errors, verdicts):
+            tally.add(line, e is None and v != "wrong")
         pipeline.write_block(out, out_delimiter, block, header, graph, fixed, table, errors, verdicts, check)
-    return ok
+    return tally
 
 
-def _row_points(graph: Any, rows: Iterator[Any], fixed: dict[str, Any], fmt: str, check: bool, out: TextIO) -> bool:
+def _row_points(graph: Any, rows: Iterator[Any], fixed: dict[str, Any], fmt: str, check: bool, out: TextIO) -> Tally:
     """Points of any shape, row by row within chunks evaluated together."""
     from . import pipeline
     from .views.json_view import dumps, envelope
 
-    ok = True
+    tally = Tally()
     writer = None
     for chunk in pipeline.chunks(rows):
         results = pipeline.evaluate_rows(graph, chunk, fixed, check=check)
         for r in results:
-            ok &= r.error is None and r.check != "wrong"
+            ok = r.error is None and r.check != "wrong"
             if fmt == "jsonl":
                 out.write(dumps(envelope(pipeline.point_record(r, graph))) + "\n")
-                continue
-            if writer is None:
-                writer = _table_writer(graph, results, fixed, fmt, check, out)
-            ok &= writer.write(r, fixed)
+            else:
+                if writer is None:
+                    writer = _table_writer(graph, results, fixed, fmt, check, out)
+                ok &= writer.write(r, fixed)
+            tally.add(r.line, ok)
     if writer is None and fmt != "jsonl":
         _table_writer(graph, [], fixed, fmt, check, out)
-    return ok
+    return tally
 
 
-def _open_points(path: str) -> Any:
-    if path == "-":
-        return sys.stdin
-    try:
-        return open(path, encoding="utf-8", newline="")
-    except OSError as exc:
-        raise SymgradError("io", f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def _lines(pieces: Any) -> Iterator[str]:
-    """Lines from a stream of text pieces (so that the first character can be peeked at)."""
-    rest = ""
-    for piece in pieces:
-        rest += piece
-        *done, rest = rest.split("\n")
-        for line in done:
-            yield line + "\n"
-    if rest:
-        yield rest
+def _lines(stream: TextIO, limit: int) -> Iterator[str]:
+    """The lines of the points; a line longer than `limit` stops the stream with an error."""
+    for number, line in enumerate(bounded_lines(stream, limit), start=1):
+        if line is None:
+            raise too_large(f"line {number} of the points", limit)
+        yield line
 
 
 def _table_writer(graph: Any, results: list[Any], fixed: Any, fmt: str, check: bool, out: TextIO) -> Any:
@@ -343,13 +359,17 @@ def _table_writer(graph: Any, results: list[Any], fixed: Any, fmt: str, check: b
 REQUEST_KEYS = {"expr", "at", "id", "expect"}
 
 
-def answer_request(line: str, number: int, cache: dict[str, Any], *, check: bool = False,
+def answer_request(line: str | None, number: int, cache: dict[str, Any], files: Files, *, check: bool = False,
                    timeout: float = DEFAULT_TIMEOUT, limit: int = SYMBOLIC_LIMIT) -> dict[str, Any]:
     """One batch line to one record (without the envelope): a result, or an error that names the
-    line.  `cache` keeps the graphs of expressions already seen."""
+    line.  `cache` keeps the graphs of expressions already seen; `files` says which files its
+    values may name (only under --data-dir); None stands for a line longer than the input limit."""
     from .views import json_view
 
     head: dict[str, Any] = {"line": number}
+    if line is None:
+        err = too_large(f"line {number}", files.limit)
+        return head | _error("limit", err.message, hint=err.hint)
     try:
         request = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -365,7 +385,7 @@ def answer_request(line: str, number: int, cache: dict[str, Any], *, check: bool
     if not isinstance(request.get("expr"), str):
         return head | _error("request", f"line {number} has no \"expr\" string")
     try:
-        return head | _answer(request, cache, check, timeout, limit)
+        return head | _answer(request, cache, files, check, timeout, limit)
     except SymgradError as err:
         return head | {"ok": False} | json_view.error_body(err)
 
@@ -393,7 +413,7 @@ def _bindings(value: Any, key: str) -> list[str]:
     raise SymgradError("request", f"{key} must be an object or a string")
 
 
-def _answer(request: dict[str, Any], cache: dict[str, Any], check: bool, timeout: float,
+def _answer(request: dict[str, Any], cache: dict[str, Any], files: Files, check: bool, timeout: float,
             limit: int) -> dict[str, Any]:
     from .views import grading, json_view
 
@@ -408,7 +428,7 @@ def _answer(request: dict[str, Any], cache: dict[str, Any], check: bool, timeout
         raise graph
     expect = _bindings(request.get("expect"), "expect")
     options = CheckOptions(timeout=timeout, limit=limit)
-    run = run_point(graph, _bindings(request.get("at"), "at"), checks=options if check or expect else None)
+    run = run_point(graph, _bindings(request.get("at"), "at"), files, checks=options if check or expect else None)
     result = json_view.result_body(run.trace, run.records)
     ok = True
     if check:

@@ -2,23 +2,26 @@
 
 A value is a constant expression of symgrad's language (numbers, constants,
 functions, [bracketed] arrays), or `@file` naming a .json file of nested
-lists or a .npy file.  Plain numeric arrays are read as JSON data for speed;
-nothing here evaluates user text as code.
+lists or a .npy file, where the `Files` policy allows it (files.py: anywhere
+from the command line, inside its folder from a homework file, under
+--data-dir from a batch line).  Plain numeric arrays are read as JSON data
+for speed; nothing here evaluates user text as code.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Sequence
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .engine import forward
 from .errors import Source, SymgradError
+from .files import NO_FILES, Files, read_bytes
 from .graph import Graph, build
 
 _NAME = re.compile(r"[^\W\d]\w*\Z")
@@ -40,20 +43,22 @@ def array_value(data: object, name: str, where: str) -> np.ndarray:
     return arr
 
 
-def file_value(path: str, name: str) -> np.ndarray:
-    """A value from @file: .npy, or JSON (a number or nested lists)."""
+def file_value(path: str, name: str, files: Files) -> np.ndarray:
+    """A value from @file: .npy, or JSON (a number or nested lists), where `files` allows the
+    path.  Raises SymgradError: "files" (refused), "io", "limit" (files.read_bytes), "binding"."""
+    data: Any
     try:
+        raw = read_bytes(files.path(path, f"the value of {name}"), files.limit, f" for {name}")
         if path.endswith(".npy"):
-            arr = np.load(path, allow_pickle=False)
+            arr = np.load(io.BytesIO(raw), allow_pickle=False)
             if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
                 raise SymgradError("binding", f"{path} (the value of {name}) does not hold numbers")
             return np.asarray(arr, dtype=float)
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(raw.decode("utf-8-sig"))
     except SymgradError:
         raise
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise SymgradError("io", f"cannot read {path} for {name}: {reason}") from None
+    except UnicodeDecodeError as exc:
+        raise SymgradError("io", f"cannot read {path} for {name}: it is not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise SymgradError("binding", f"{path} (the value of {name}) is not valid JSON: {exc.msg} "
                            f"at line {exc.lineno}, column {exc.colno}",
@@ -100,12 +105,12 @@ def constant_value(text: str, offset: int, source: Source, name: str) -> np.ndar
     return np.asarray(values[graph.output][0])
 
 
-def read_value(text: str, offset: int, source: Source, name: str) -> np.ndarray:
-    """One value: @file, a plain numeric array, or a constant expression."""
+def read_value(text: str, offset: int, source: Source, name: str, files: Files = NO_FILES) -> np.ndarray:
+    """One value: @file (where `files` allows it), a plain numeric array, or a constant expression."""
     stripped = text.strip()
     try:
         if stripped.startswith("@"):
-            return file_value(stripped[1:], name)
+            return file_value(stripped[1:], name, files)
         if _NUMERIC_ARRAY.match(text):
             try:
                 data = json.loads(stripped)
@@ -117,8 +122,10 @@ def read_value(text: str, offset: int, source: Source, name: str) -> np.ndarray:
         raise err.located(source, (offset, offset + len(text))) from None
 
 
-def parse_at(texts: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, tuple[Source, tuple[int, int]]]]:
-    """Bindings from one or more --at texts, and where each name was given."""
+def parse_at(texts: Sequence[str], files: Files = NO_FILES) -> tuple[dict[str, np.ndarray],
+                                                          dict[str, tuple[Source, tuple[int, int]]]]:
+    """Bindings from one or more --at texts, and where each name was given; `files` says which
+    @file values may be read (by default none: the command line passes Files.anywhere())."""
     point: dict[str, np.ndarray] = {}
     where: dict[str, tuple[Source, tuple[int, int]]] = {}
     for text in texts:
@@ -143,7 +150,7 @@ def parse_at(texts: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, tup
             if not value_text.strip():
                 raise SymgradError("binding", f"no value after {name}=", source=source,
                                    span=(value_offset - 1, value_offset), hint=f"write {name}=1")
-            point[name] = read_value(value_text, value_offset, source, name)
+            point[name] = read_value(value_text, value_offset, source, name, files)
             where[name] = (source, span)
     return point, where
 
@@ -168,7 +175,7 @@ def check_bindings(graph: Graph, point: dict[str, np.ndarray],
         )
 
 
-def exact_values(texts: Sequence[str]) -> dict[str, Any]:
+def exact_values(texts: Sequence[str], files: Files) -> dict[str, Any]:
     """The --at values as exact SymPy numbers, for --exact: 0.1 is 1/10, pi/4 stays pi/4.
     Values read from .npy files (binary floats) are left out.  Imports SymPy."""
     import sympy as sp
@@ -183,7 +190,8 @@ def exact_values(texts: Sequence[str]) -> dict[str, Any]:
             if stripped.startswith("@") and stripped.endswith(".npy"):
                 continue
             if stripped.startswith("@"):
-                data = json.loads(Path(stripped[1:]).read_text(encoding="utf-8"), parse_float=Fraction)
+                raw = read_bytes(files.path(stripped[1:], f"the value of {name}"), files.limit, f" for {name}")
+                data = json.loads(raw.decode("utf-8-sig"), parse_float=Fraction)
                 exact[name] = _rationals(sp, data)
             elif _NUMERIC_ARRAY.match(value_text):
                 exact[name] = _rationals(sp, json.loads(stripped, parse_float=Fraction))

@@ -16,6 +16,7 @@ from . import __version__, app
 from . import primitives as P
 from .app import DEFAULT_TIMEOUT, SYMBOLIC_LIMIT
 from .errors import SymgradError
+from .files import Files, parse_size
 
 EXAMPLES = """\b
 Examples:
@@ -49,8 +50,9 @@ Programs:
 FORMATS = ["table", "plain", "json", "jsonl", "csv", "tsv"]
 
 EXIT_CODES = """\b
-Exit status: 0 success (warnings included), 2 bad input or options,
-3 an internal error in symgrad, 130 interrupted.
+Exit status: 0 success (warnings included); 1 a check found a gradient wrong,
+an answer was graded wrong, or a row of --points or a line of batch failed;
+2 bad input or options; 3 an internal error in symgrad; 130 interrupted.
 """
 
 
@@ -64,6 +66,29 @@ def _symbolic_bounds(command: Callable[..., Any]) -> Callable[..., Any]:
         "--symbolic-limit", type=click.IntRange(min=1), default=SYMBOLIC_LIMIT, show_default=True, metavar="N",
         help="Largest expression the symbolic check takes on (its size times its depth squared); larger ones "
         "are skipped, the same on every machine.")(command)
+
+
+class _Size(click.ParamType):  # type: ignore[type-arg]
+    """A number of bytes, or with k, M or G (powers of 1024): 100M."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_size(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _input_limit(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--input-limit, as the `files` parameter: the command line's own policy (files.Files.anywhere)."""
+    return click.option(
+        "--input-limit", "files", type=_Size(), default="100M",
+        show_default=True, metavar="SIZE", callback=lambda ctx, param, value: Files.anywhere(value),
+        help="The largest input read whole (a program, an @file value, a homework file) and the longest "
+        "line of --points or batch input: bytes, or with k, M or G.")(command)
 
 
 class _Main(click.Group):
@@ -165,34 +190,39 @@ def main() -> None:
               help="Relative step of the finite differences (default 6e-6, times max(1, |x|)).")
 @click.option("--latex", is_flag=True, help="Also print the symbolic derivatives as LaTeX.")
 @click.option("--exact", is_flag=True, help="Also give the value and gradient exactly (-12, 1/4, e/(1 + e)).")
+@_input_limit
 def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None, points: str | None,
          check_points: bool, steps: bool, wrt: str | None, upstream: str | None, expand: bool, digits: int,
          strict: bool, no_check: bool, symbolic_limit: int, check_timeout: float, eps: float | None, latex: bool,
-         exact: bool) -> None:
+         exact: bool, files: Files) -> None:
     if points is not None:
         if upstream is not None:
             raise click.UsageError("--upstream does not go with --points: many points need a scalar output")
         rows_fmt = (fmt or "csv").lower()
-        _run(rows_fmt, lambda: _points(expr, at, file, rows_fmt, points, check_points, expand))
+        _run(rows_fmt, lambda: _points(expr, at, file, rows_fmt, points, check_points, expand, files))
         return
     out_fmt = (fmt or default_format()).lower()
     checks = None if no_check else app.CheckOptions(check_timeout, eps, latex, exact, symbolic_limit)
-    _run(out_fmt, lambda: _grad(expr, at, file, out_fmt, steps, wrt, upstream, expand, digits, strict, checks))
+    _run(out_fmt, lambda: _grad(expr, at, file, out_fmt, steps, wrt, upstream, expand, digits, strict, checks,
+                                files))
 
 
 def _points(expr: str | None, at: Sequence[str], file: str | None, fmt: str, points: str, check: bool,
-            expand: bool) -> None:
+            expand: bool, files: Files) -> None:
     """One graph over many points, streamed: rows in input order; exit 1 if a row failed."""
     if points == "-" and (expr == "-" or file == "-"):
         raise SymgradError("usage", "the program and the points cannot both come from standard input")
-    graph = _graph(expr, file, expand)
-    if not app.run_points(graph, at, points, fmt, check, sys.stdout):
+    graph = _graph(expr, file, files, expand)
+    tally = app.run_points(graph, at, points, fmt, check, sys.stdout, files)
+    if tally.failed:
+        sys.stdout.flush()
+        say(tally.summary("rows"), err=True)
         sys.exit(1)
 
 
-def _graph(expr: str | None, file: str | None, expand: bool = False) -> Any:
+def _graph(expr: str | None, file: str | None, files: Files, expand: bool = False) -> Any:
     """The program's graph; its notes (e is a variable here, ...) on stderr."""
-    graph = app.build_graph(*app.read_program(expr, file), expand=expand)
+    graph = app.build_graph(*app.read_program(expr, file, files.limit), expand=expand)
     for m in graph.notes:
         say(f"note: {m}", err=True)
     return graph
@@ -204,8 +234,10 @@ def default_format() -> str:
 
 
 def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps: bool, wrt: str | None,
-          upstream: str | None, expand: bool, digits: int, strict: bool, options: app.CheckOptions | None) -> None:
-    run = app.run_point(_graph(expr, file, expand), at, upstream=upstream, wrt=wrt, strict=strict, checks=options)
+          upstream: str | None, expand: bool, digits: int, strict: bool, options: app.CheckOptions | None,
+          files: Files) -> None:
+    run = app.run_point(_graph(expr, file, files, expand), at, files, upstream=upstream, wrt=wrt, strict=strict,
+                        checks=options)
     if run.trace is None:
         _symbolic_only(run, fmt)
         return
@@ -314,7 +346,7 @@ def _console() -> Any:
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Read the function from a file ('-' for standard input).")
 @click.option("--format", "fmt", type=click.Choice(["plain", "json"], case_sensitive=False), default="plain",
-              help="A table, or JSON (one record per problem for a homework file).")
+              help="A table, or JSON (for a homework file, one JSON object holding a record per problem).")
 @click.option("--sigfigs", type=click.IntRange(min=1), default=None, metavar="N",
               help="Rounded answers need at least N significant figures (2 by default).")
 @click.option("--decimals", type=click.IntRange(min=0), default=None, metavar="N",
@@ -325,9 +357,10 @@ def _console() -> Any:
               help="Absolute tolerance (replaces the digits rule).")
 @click.option("--require-all", is_flag=True, help="Unanswered gradients count as wrong.")
 @_symbolic_bounds
+@_input_limit
 def check(target: str | None, at: Sequence[str], expect: Sequence[str], file: str | None, fmt: str,
           sigfigs: int | None, decimals: int | None, rtol: float | None, atol: float | None, require_all: bool,
-          symbolic_limit: int, check_timeout: float) -> None:
+          symbolic_limit: int, check_timeout: float, files: Files) -> None:
     fmt = fmt.lower()
 
     def work() -> None:
@@ -340,19 +373,19 @@ def check(target: str | None, at: Sequence[str], expect: Sequence[str], file: st
                                hint="either a tolerance (--rtol, --atol) or a least number of digits")
         options = app.GradeOptions(rtol, atol, require_all, check_timeout, sigfigs, decimals, symbolic_limit)
         if target is not None and file is None and target.endswith(".toml") and Path(target).is_file():
-            _homework(target, fmt, options)
+            _homework(target, fmt, options, files.limit)
         else:
-            _check_one(target, at, expect, file, fmt, options)
+            _check_one(target, at, expect, file, fmt, options, files)
 
     _run(fmt, work)
 
 
 def _check_one(target: str | None, at: Sequence[str], expect: Sequence[str], file: str | None, fmt: str,
-               options: app.GradeOptions) -> None:
+               options: app.GradeOptions, files: Files) -> None:
     from .views import grading as view
 
-    text, name = app.read_program(target, file)
-    graph, trace, grading = app.grade_problem(text, name, at, expect, options)
+    text, name = app.read_program(target, file, files.limit)
+    graph, trace, grading = app.grade_problem(text, name, at, expect, options, files)
     if fmt == "json":
         from .numbers import exact
 
@@ -366,11 +399,11 @@ def _check_one(target: str | None, at: Sequence[str], expect: Sequence[str], fil
         sys.exit(1)
 
 
-def _homework(path: str, fmt: str, options: app.GradeOptions) -> None:
+def _homework(path: str, fmt: str, options: app.GradeOptions, limit: int) -> None:
     """Every problem of a homework file, a report and a total; exit 1 unless all passed."""
     from .views import grading as view
 
-    runs = app.grade_homework(path, options)
+    runs = app.grade_homework(path, options, limit)
     passed = sum(r.passed(options.require_all) for r in runs)
     if fmt == "json":
         click.echo(json_dumps(view.homework_record(runs, path, options.require_all)))
@@ -385,28 +418,43 @@ def _homework(path: str, fmt: str, options: app.GradeOptions) -> None:
     "batch",
     help="Answer many requests: one JSON object per line on standard input, "
     '{"expr": str, "at": {...}, "id": any, "expect": {...}} ("at" and "expect" may also be strings such as '
-    '"x=1,y=2"), and one JSON result per line on standard output, in the same order, carrying the id. A bad '
-    "line gets an error record and the batch goes on. Exit status 0 when every line succeeded, 1 otherwise.",
+    '"x=1,y=2"), and one JSON result on standard output for each non-blank input line, in the same order, '
+    "carrying its line number and id. A bad line gets an error record and the batch goes on. Values may name "
+    "files (@file) only under --data-dir. Exit status 0 when every line succeeded, 1 otherwise (with a count "
+    "of the failed lines on stderr).",
 )
 @click.option("--check", "check", is_flag=True, help="Also run the symbolic and numeric checks for every line.")
+@click.option("--data-dir", type=click.Path(file_okay=False, exists=True), default=None, metavar="DIR",
+              help="Let the requests' values name files (@file) inside DIR; without it they may name none.")
 @_symbolic_bounds
-def batch(check: bool, symbolic_limit: int, check_timeout: float) -> None:
-    _run("json", lambda: _batch(check, check_timeout, symbolic_limit))
+@_input_limit
+def batch(check: bool, data_dir: str | None, symbolic_limit: int, check_timeout: float, files: Files) -> None:
+    if data_dir is None:
+        files = Files(limit=files.limit, refusal="batch requests may name files only under --data-dir DIR",
+                      hint="run symgrad batch --data-dir DIR to allow the files inside DIR")
+    else:
+        files = Files.inside(data_dir, f"batch requests may name only files inside --data-dir ({data_dir})",
+                             files.limit)
+    _run("json", lambda: _batch(check, check_timeout, symbolic_limit, files))
 
 
-def _batch(check: bool, timeout: float, limit: int = SYMBOLIC_LIMIT) -> None:
-    """One JSON record per input line, in order; exit 1 if a line failed."""
+def _batch(check: bool, timeout: float, limit: int, files: Files) -> None:
+    """One JSON record per non-blank input line, in order; exit 1 if a line failed, with a count
+    of the failed lines on stderr."""
+    from .files import bounded_lines, open_stdin
     from .views.json_view import envelope
 
     cache: dict[str, Any] = {}
-    failed = False
-    for number, line in enumerate(sys.stdin, start=1):
-        if not line.strip():
+    tally = app.Tally()
+    for number, line in enumerate(bounded_lines(open_stdin(), files.limit), start=1):
+        if line is not None and not line.strip():
             continue
-        record = app.answer_request(line, number, cache, check=check, timeout=timeout, limit=limit)
-        failed |= not record.get("ok", False)
+        record = app.answer_request(line, number, cache, files, check=check, timeout=timeout, limit=limit)
+        tally.add(number, record.get("ok", False))
         click.echo(json_dumps(envelope(record)))
-    if failed:
+    if tally.failed:
+        sys.stdout.flush()
+        say(tally.summary("lines"), err=True)
         sys.exit(1)
 
 

@@ -20,6 +20,7 @@ import symgrad
 from symgrad.binding import parse_at
 from symgrad.engine import Trace, evaluate, evaluate_points
 from symgrad.errors import SymgradError
+from symgrad.files import Files
 
 Hand = Callable[..., tuple[Any, dict[str, Any]]]
 
@@ -837,7 +838,8 @@ def test_parse_at_json_and_npy_files(tmp_path: Any) -> None:
     (tmp_path / "W.json").write_text(json.dumps(W.tolist()), encoding="utf-8")
     np.save(tmp_path / "x.npy", np.array(LECTURE_X))
     (tmp_path / "s.json").write_text("2.5", encoding="utf-8")
-    point, _ = parse_at([f"W=@{tmp_path / 'W.json'},x=@{tmp_path / 'x.npy'}", f"s=@{tmp_path / 's.json'}"])
+    point, _ = parse_at([f"W=@{tmp_path / 'W.json'},x=@{tmp_path / 'x.npy'}", f"s=@{tmp_path / 's.json'}"],
+                        Files.anywhere())
     close(point["W"], W)
     close(point["x"], LECTURE_X)
     close(point["s"], 2.5)
@@ -849,7 +851,7 @@ def test_parse_at_json_and_npy_files(tmp_path: Any) -> None:
 def test_parse_at_npy_matrix(tmp_path: Any) -> None:
     W = r(3, 4)
     np.save(tmp_path / "W.npy", W)
-    point, _ = parse_at([f"W=@{tmp_path / 'W.npy'}"])
+    point, _ = parse_at([f"W=@{tmp_path / 'W.npy'}"], Files.anywhere())
     assert point["W"].shape == (3, 4)
     close(point["W"], W)
 
@@ -857,11 +859,11 @@ def test_parse_at_npy_matrix(tmp_path: Any) -> None:
 def test_parse_at_missing_file(tmp_path: Any) -> None:
     missing = tmp_path / "nope.json"
     with pytest.raises(SymgradError) as info:
-        parse_at([f"W=@{missing}"])
+        parse_at([f"W=@{missing}"], Files.anywhere())
     assert info.value.kind == "io"
     assert str(missing) in info.value.message and "W" in info.value.message
     with pytest.raises(SymgradError):
-        parse_at([f"W=@{tmp_path / 'nope.npy'}"])
+        parse_at([f"W=@{tmp_path / 'nope.npy'}"], Files.anywhere())
 
 
 @pytest.mark.parametrize(("content", "word"), [('[[1, 2], [3]]', "ragged"), ('[["a", 1]]', "numbers"),
@@ -870,7 +872,7 @@ def test_parse_at_bad_json_file(tmp_path: Any, content: str, word: str) -> None:
     path = tmp_path / "W.json"
     path.write_text(content, encoding="utf-8")
     with pytest.raises(SymgradError) as info:
-        parse_at([f"W=@{path}"])
+        parse_at([f"W=@{path}"], Files.anywhere())
     assert info.value.kind == "binding"
     assert "W" in info.value.message and word in info.value.message
 
