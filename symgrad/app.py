@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import SymgradError
 from .files import DEFAULT_INPUT_LIMIT, Files, bounded_lines, open_stdin, read_stdin, read_text, regular_file, too_large
+from .numbers import json_loads
 
 DEFAULT_TIMEOUT = 20.0  # seconds: a safety net; the symbolic check's work is bounded by size
 SYMBOLIC_LIMIT = 500_000  # symbolic.SYMBOLIC_LIMIT, without importing the checks for --help
@@ -371,9 +372,11 @@ def answer_request(line: str | None, number: int, cache: dict[str, Any], files: 
         err = too_large(f"line {number}", files.limit)
         return head | _error("limit", err.message, hint=err.hint)
     try:
-        request = json.loads(line)
+        request = json_loads(line)
     except json.JSONDecodeError as exc:
         return head | _error("request", f"line {number} is not valid JSON: {exc.msg} at column {exc.colno}")
+    except SymgradError as err:
+        return head | _error(err.kind, f"line {number}: {err.message}", hint=err.hint)
     if not isinstance(request, dict):
         return head | _error("request", f"line {number} is not a JSON object")
     if "id" in request:

@@ -23,6 +23,7 @@ from .engine import forward
 from .errors import Source, SymgradError
 from .files import NO_FILES, Files, read_bytes
 from .graph import Graph, build
+from .numbers import json_loads
 
 _NAME = re.compile(r"[^\W\d]\w*\Z")
 # Nested lists of plain numbers: read as JSON data rather than parsed as an expression.
@@ -54,7 +55,7 @@ def file_value(path: str, name: str, files: Files) -> np.ndarray:
             if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
                 raise SymgradError("binding", f"{path} (the value of {name}) does not hold numbers")
             return np.asarray(arr, dtype=float)
-        data = json.loads(raw.decode("utf-8-sig"))
+        data = json_loads(raw.decode("utf-8-sig"))
     except SymgradError:
         raise
     except UnicodeDecodeError as exc:
@@ -113,7 +114,7 @@ def read_value(text: str, offset: int, source: Source, name: str, files: Files =
             return file_value(stripped[1:], name, files)
         if _NUMERIC_ARRAY.match(text):
             try:
-                data = json.loads(stripped)
+                data = json_loads(stripped)
             except json.JSONDecodeError:
                 return constant_value(text, offset, source, name)
             return array_value(data, name, f"{source.name} {name}=...")
@@ -191,10 +192,10 @@ def exact_values(texts: Sequence[str], files: Files) -> dict[str, Any]:
                 continue
             if stripped.startswith("@"):
                 raw = read_bytes(files.path(stripped[1:], f"the value of {name}"), files.limit, f" for {name}")
-                data = json.loads(raw.decode("utf-8-sig"), parse_float=Fraction)
+                data = json_loads(raw.decode("utf-8-sig"), exact=True)
                 exact[name] = _rationals(sp, data)
             elif _NUMERIC_ARRAY.match(value_text):
-                exact[name] = _rationals(sp, json.loads(stripped, parse_float=Fraction))
+                exact[name] = _rationals(sp, json_loads(stripped, exact=True))
             else:
                 graph = build(" " * (offset + len(piece) - len(value_text)) + value_text, "--at", start="value")
                 exact[name] = symbolic_values(graph, sp, {})[graph.output][0]

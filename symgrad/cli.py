@@ -546,5 +546,18 @@ def _quiet_pipe(status: int = 0) -> NoReturn:
 
 
 def run() -> None:
-    """Entry point for the console script and python -m symgrad."""
-    main(prog_name="symgrad")
+    """Entry point for the console script and python -m symgrad.  A closed standard output (or
+    error) and a write that fails (a full disk) end with a message and exit status 2, never a
+    traceback; a reader that went away (| head) ends quietly."""
+    if sys.stderr is None:  # closed: messages go nowhere, but nothing may crash on them
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (kept open for the whole run)
+    if sys.stdout is None:
+        click.echo("error: standard output is closed: there is nowhere to write the result", err=True)
+        sys.exit(2)
+    try:
+        main(prog_name="symgrad")
+    except BrokenPipeError:
+        _quiet_pipe()
+    except OSError as exc:  # --help or --version written to a full device
+        click.echo(f"error: cannot write the output: {exc.strerror or exc}", err=True)
+        _quiet_pipe(status=2)

@@ -2,13 +2,51 @@
 
 from __future__ import annotations
 
+import json
 import math
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
+from .errors import SymgradError
+
 # Arrays with more elements than this are summarised in tables.
 SHOWN_ELEMENTS = 24
+# The most characters one written number may have: float64 needs 17 significant digits and an
+# exponent, and longer numbers (a 5,000-digit integer) would cost time to convert for nothing.
+LONGEST_NUMBER = 1000
+
+
+def too_long(text: str) -> SymgradError:
+    """The error for a number longer than LONGEST_NUMBER characters."""
+    return SymgradError("value", f"a number of {len(text):,} characters ({text[:12]}...): numbers may have at "
+                        f"most {LONGEST_NUMBER:,}", hint="write it with an exponent, as in 7.77e4999")
+
+
+def _int(text: str) -> int | float:
+    if len(text) > LONGEST_NUMBER:
+        raise too_long(text)
+    return int(text)
+
+
+def _float(text: str) -> float:
+    if len(text) > LONGEST_NUMBER:
+        raise too_long(text)
+    return float(text)
+
+
+def _fraction(text: str) -> Fraction:
+    if len(text) > LONGEST_NUMBER:
+        raise too_long(text)
+    return Fraction(text)
+
+
+def json_loads(text: str | bytes, *, exact: bool = False) -> Any:
+    """JSON data, each number at most LONGEST_NUMBER characters long; with `exact`, numbers with
+    a point or an exponent as Fractions (0.1 is 1/10).  Raises json.JSONDecodeError for text that
+    is not JSON, and SymgradError ("value") for a number that is too long."""
+    return json.loads(text, parse_int=_int, parse_float=_fraction if exact else _float)
 
 
 def _scalar(x: float, digits: int) -> str:

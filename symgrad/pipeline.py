@@ -21,7 +21,7 @@ import numpy as np
 from .engine import Trace, core, evaluate_points
 from .errors import SymgradError
 from .graph import Graph
-from .numbers import is_number, read_number
+from .numbers import is_number, json_loads, read_number
 
 Array = np.ndarray
 CHUNK = 65_536  # points evaluated together
@@ -73,9 +73,12 @@ def read_jsonl(stream: Iterable[str], variables: list[str], fixed: Mapping[str, 
         if not text.strip():
             continue
         try:
-            data = json.loads(text)
+            data = json_loads(text)
         except json.JSONDecodeError as exc:
             yield Row(k, None, f"line {k} is not valid JSON: {exc.msg} at column {exc.colno}")
+            continue
+        except SymgradError as err:
+            yield Row(k, None, f"line {k}: {err.message}")
             continue
         if not isinstance(data, dict):
             yield Row(k, None, f"line {k} is not a JSON object of variables")

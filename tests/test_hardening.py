@@ -1,0 +1,74 @@
+"""No internal errors and no tracebacks where the environment is hostile: closed or full output
+streams, numbers too long to convert, closed input.  These need real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from support import run
+
+LONG = "7" * 5000  # past Python's 4,300-digit limit for converting text to an integer
+
+
+def symgrad(*args: str, stdout: object = subprocess.PIPE, stdin: object = subprocess.DEVNULL,
+            close: tuple[int, ...] = ()) -> subprocess.CompletedProcess:
+    """`python -m symgrad ARGS` in a real process, with the descriptors in `close` closed."""
+    return subprocess.run([sys.executable, "-m", "symgrad", *args], stdout=stdout, stderr=subprocess.PIPE,
+                          stdin=stdin, text=True, check=False,
+                          preexec_fn=(lambda: [os.close(fd) for fd in close]) if close else None)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["x", "--at", "x=1"], ["batch", "--help"]])
+def test_a_full_device_is_a_clean_error(args: list[str]) -> None:
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    with open("/dev/full", "w") as full:
+        proc = symgrad(*args, stdout=full)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: cannot write the output: No space left on device"
+
+
+@pytest.mark.parametrize("args", [["--help"], ["x", "--at", "x=1"], ["x", "--at", "x=1", "--format", "json"]])
+def test_closed_standard_output_is_a_clean_error(args: list[str]) -> None:
+    proc = symgrad(*args, close=(1,))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: standard output is closed: there is nowhere to write the result"
+
+
+def test_closed_standard_error_does_not_matter() -> None:
+    proc = symgrad("x", "--at", "x=1", "--format", "json", close=(2,))
+    assert proc.returncode == 0 and json.loads(proc.stdout)["value"] == 1
+    proc = symgrad("x", "--at", "x=", close=(2,))
+    assert proc.returncode == 2
+
+
+def test_a_reader_that_goes_away_ends_quietly() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "symgrad", "x", "--points", "-", "--no-check"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdout.close()  # the reader is gone before anything is written
+    _, err = proc.communicate("x\n" + "1\n" * 200_000)
+    assert proc.returncode == 0 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args", [
+    ["x", "--at", f"x=[{LONG}]"],
+    ["x", "--at", f"x=[1.5, {LONG}]", "--exact"],
+    ["x", "--at", f"x=[1, 2.{LONG}]"],
+])
+def test_a_number_too_long_to_convert_is_a_clean_error(args: list[str]) -> None:
+    result = run(*args, code=2)
+    assert "a number of 5,00" in result.stderr and "at most 1,000" in result.stderr
+
+
+def test_a_number_too_long_in_a_batch_line_or_a_json_row() -> None:
+    line = json.dumps({"expr": "x", "at": {"x": 1}}).replace("1}", LONG + "}")
+    rec = json.loads(run("batch", input=line + "\n", code=1).stdout)
+    assert rec["ok"] is False and "at most 1,000" in rec["error"]["message"]
+    rows = run("x", "--points", "-", "--format", "jsonl", input='{"x": ' + LONG + '}\n{"x": 2}\n', code=1)
+    first, second = (json.loads(r) for r in rows.stdout.splitlines())
+    assert "at most 1,000" in first["error"]["message"] and second["value"] == 2
