@@ -115,7 +115,9 @@ class _Main(click.Group):
         sys.exit(status if isinstance(status, int) else 0)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version", "-V"):
+        if args and args[0] == "help":  # symgrad help [COMMAND]: the help, never a variable named help
+            args = [*args[1:2], "--help"]
+        elif args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version", "-V"):
             args = ["grad", *args]
         return super().parse_args(ctx, args)
 
@@ -195,6 +197,8 @@ def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None,
          check_points: bool, steps: bool, wrt: str | None, upstream: str | None, expand: bool, digits: int,
          strict: bool, no_check: bool, symbolic_limit: int, check_timeout: float, eps: float | None, latex: bool,
          exact: bool, files: Files) -> None:
+    if check_points and no_check:
+        raise click.UsageError("--check and --no-check contradict each other: give one")
     if points is not None:
         if upstream is not None:
             raise click.UsageError("--upstream does not go with --points: many points need a scalar output")

@@ -340,16 +340,20 @@ def _inspect(trace: Trace) -> None:
                     f"{graph.labels[flow.edge.source]} is {_what(flow.downstream)}{_inputs_at(graph, i, values)}"))
 
 
+def as_floats(value: Any, what: str) -> Array:
+    """A number or nested lists of numbers as a float64 array; SymgradError ("binding") for
+    anything else (text, ragged lists), naming `what` ("the value of x")."""
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        raise SymgradError("binding", f"{what} is not a number or an array of numbers",
+                           hint="give a number, or nested lists of numbers with rows of one length") from None
+
+
 def point_inputs(graph: Graph, at: Mapping[str, Any]) -> dict[str, Array]:
     """One point's values, each given the leading axis of length 1."""
     check_point(graph, at)
-    inputs = {}
-    for name in graph.variables:
-        try:
-            inputs[name] = np.asarray(at[name], dtype=float)[None]
-        except (TypeError, ValueError):
-            raise SymgradError("binding", f"the value of {name} is not a number or an array of numbers") from None
-    return inputs
+    return {name: as_floats(at[name], f"the value of {name}")[None] for name in graph.variables}
 
 
 def evaluate(graph: Graph, at: Mapping[str, Any], *, upstream: Any = None) -> Trace:
@@ -362,7 +366,7 @@ def evaluate(graph: Graph, at: Mapping[str, Any], *, upstream: Any = None) -> Tr
     values, warnings = forward(graph, point_inputs(graph, at))
     seed = None
     if upstream is not None:
-        seed = np.asarray(upstream, dtype=float)
+        seed = as_floats(upstream, "the upstream gradient")
         want = core(values[graph.output])
         if seed.shape != want:
             raise SymgradError("shape", f"the upstream gradient has shape {seed.shape}, but the output "
@@ -382,7 +386,7 @@ def evaluate_points(graph: Graph, points: Mapping[str, Any], fixed: Mapping[str,
     gradient per point."""
     fixed = fixed or {}
     check_point(graph, {**points, **fixed})
-    columns = {name: np.asarray(v, dtype=float) for name, v in points.items()}
+    columns = {name: as_floats(v, f"the values of {name}") for name, v in points.items()}
     count = next(iter(columns.values())).shape[0] if columns else 1
     for name, a in columns.items():
         if a.ndim == 0 or a.shape[0] != count:
@@ -390,10 +394,10 @@ def evaluate_points(graph: Graph, points: Mapping[str, Any], fixed: Mapping[str,
                                f"but the others have {count}")
     inputs = dict(columns)
     for name, v in fixed.items():
-        a = np.asarray(v, dtype=float)
+        a = as_floats(v, f"the value of {name}")
         inputs[name] = np.broadcast_to(a, (count, *a.shape))
     values, warnings = forward(graph, inputs, watch=False)
-    seed = None if upstream is None else np.asarray(upstream, dtype=float)
+    seed = None if upstream is None else as_floats(upstream, "the upstream gradient")
     trace = backward(graph, values, seed, many=True)
     trace.warnings[:0] = warnings
     return trace

@@ -72,3 +72,50 @@ def test_a_number_too_long_in_a_batch_line_or_a_json_row() -> None:
     rows = run("x", "--points", "-", "--format", "jsonl", input='{"x": ' + LONG + '}\n{"x": 2}\n', code=1)
     first, second = (json.loads(r) for r in rows.stdout.splitlines())
     assert "at most 1,000" in first["error"]["message"] and second["value"] == 2
+
+
+# ---- small ones ---------------------------------------------------------------------------
+
+
+def test_help_is_a_command_not_a_variable() -> None:
+    assert run("help", code=0).stdout == run("--help", code=0).stdout
+    assert run("help", "check", code=0).stdout == run("check", "--help", code=0).stdout
+    assert "help = 3" in run("f(help) = help", "--at", "help=3", "--no-check", code=0).stdout
+
+
+def test_check_and_no_check_contradict() -> None:
+    assert "contradict" in run("x", "--at", "x=1", "--check", "--no-check", code=2).stderr
+
+
+def test_top_level_help_lists_every_exit_status() -> None:
+    text = " ".join(run("--help", code=0).stdout.split())
+    for status in ("0 success", "1 a check found a gradient wrong", "2 bad input", "3 an internal error"):
+        assert status in text
+
+
+def test_the_python_api_validates_like_the_command_line() -> None:
+    import doctest
+
+    import symgrad
+    from symgrad import SymgradError
+
+    assert doctest.testmod(symgrad).failed == 0
+    value, grad = symgrad.gradient("f(W, x) = sum(W @ x)", W=[[1, 2], [3, 4]], x=[1, 1])
+    assert value == 10 and grad["W"].tolist() == [[1, 1], [1, 1]] and grad["x"].tolist() == [4, 6]
+    bad: list[tuple[str, dict, str]] = [
+        ("f(W, x) = sum(W @ x)", {"W": "a", "x": [1, 1]}, "binding"),
+        ("f(W, x) = sum(W @ x)", {"W": [[1, 2], [3]], "x": [1, 1]}, "binding"),
+        ("f(W, x) = sum(W @ x)", {"W": [[1, 2], [3, 4]]}, "binding"),
+        ("f(W, x) = sum(W @ x)", {"W": [[1, 2], [3, 4]], "x": [1, 1, 1]}, "shape"),
+        ("f(x) = [x, x]", {"x": 1}, "shape"),
+        ("f(x) = x +", {"x": 1}, "syntax"),
+    ]
+    for text, at, kind in bad:
+        with pytest.raises(SymgradError) as info:
+            symgrad.gradient(text, **at)
+        assert info.value.kind == kind, (text, info.value.message)
+    with pytest.raises(SymgradError) as info:
+        symgrad.evaluate(symgrad.parse("f(x) = x"), {"x": 1}, upstream="a")
+    assert info.value.kind == "binding"
+    with pytest.raises(SymgradError):
+        symgrad.parse(None)  # type: ignore[arg-type]
