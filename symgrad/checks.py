@@ -317,11 +317,24 @@ def _work_within(graph: Graph, trace: Trace | None, todo: list[tuple[str, tuple[
     if exact is not None and trace is not None and all(label in exact for label in symbols):
         point = {symbols[label]: exact[label] for label in symbols}
         if len(targets) == 1:
-            send(("exact", graph.output_name, show(sp.simplify(targets[0].subs(point)))))
+            send(("exact", graph.output_name, exact_text(sp, targets[0].subs(point), show)))
         for _, _, label in todo[:SHOWN_DERIVATIVES]:
             if label in derivs and len(derivs[label]) == 1:
-                send(("exact", label, show(sp.simplify(derivs[label][0].subs(point)))))
+                send(("exact", label, exact_text(sp, derivs[label][0].subs(point), show)))
     send(("done",))
+
+
+def exact_text(sp: Any, value: Any, show: Callable[[Any], str]) -> str:
+    """An exact value for --exact, bounded by size: simplified only when small (S.SIMPLIFY_OPS
+    operations), not shown past S.SHOWN_OPS, and marked "≈" where SymPy had to keep a float
+    (a power too large to compute exactly, symbolic._sym_pow)."""
+    ops = sp.count_ops(value)
+    if ops > S.SHOWN_OPS:
+        return f"(an exact expression of {ops:,} operations; not shown)"
+    if ops <= S.SIMPLIFY_OPS:
+        value = sp.simplify(value)
+    text = show(value)
+    return f"≈ {text}" if value.has(sp.Float) else text
 
 
 def run_budgeted(work: Callable[[Callable[[tuple[Any, ...]], None]], None],

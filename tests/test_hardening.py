@@ -119,3 +119,26 @@ def test_the_python_api_validates_like_the_command_line() -> None:
     assert info.value.kind == "binding"
     with pytest.raises(SymgradError):
         symgrad.parse(None)  # type: ignore[arg-type]
+
+
+# ---- resource limits ----------------------------------------------------------------------
+
+
+def test_exact_arithmetic_is_bounded_and_says_where_it_is_not_exact() -> None:
+    # (1+1e-15)^(10^17) exactly would be a rational of about 10^19 digits: it is kept at 40 digits.
+    out = run("x", "--at", "x=(1+1e-15)^(10^17)", "--exact", code=0).stdout
+    assert "exact: f ≈ 2.6881171418160010425" in out and "∂f/∂x = 1" in out
+    assert "exact: f = 1/300, ∂f/∂x = 1/15" in run("x^2/3", "--at", "x=0.1", "--exact", code=0).stdout
+
+
+def test_a_numeric_check_that_overflows_is_not_a_wrong_verdict() -> None:
+    result = run("f(x)=x^1e9", "--at", "x=1.0000001", code=0)
+    assert "wrong" not in result.stdout.lower()
+    assert "the check failed, not backprop" in result.stdout
+
+
+def test_the_symbolic_check_of_a_deep_composition_is_skipped_by_size() -> None:
+    program = "; ".join(["a0 = x"] + [f"a{i} = sigmoid(a{i - 1}*a{i - 1} + a{i - 1})" for i in range(1, 16)])
+    out = run(program, "--at", "x=0.3", code=0).stdout
+    assert "symbolic check skipped: the expression is too large for SymPy" in out
+    assert "--symbolic-limit raises it" in out

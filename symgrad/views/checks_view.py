@@ -110,6 +110,9 @@ def exact_line(check: Check, graph: Graph, sym: Symbols) -> str | None:
     if not check.exact:
         return None
     d, out = sym.partial, graph.output_name
-    parts = [f"{out} = {check.exact[out]}"] if out in check.exact else []
-    parts += [f"{d}{out}/{d}{label} = {v}" for label, v in check.exact.items() if label != out]
+    def equals(v: str) -> str:  # "= 1/4", or "≈ 2.69e+43" where the value could not be kept exact
+        return v if v.startswith("≈") else f"= {v}"
+
+    parts = [f"{out} {equals(check.exact[out])}"] if out in check.exact else []
+    parts += [f"{d}{out}/{d}{label} {equals(v)}" for label, v in check.exact.items() if label != out]
     return "exact: " + ", ".join(parts)
