@@ -38,7 +38,7 @@ from .binding import split_top
 from .engine import Trace, evaluate_points, forward
 from .errors import Source, SymgradError
 from .graph import Graph, build
-from .numbers import short
+from .numbers import LONGEST_NUMBER, short
 from .verdicts import Reference
 
 Array = np.ndarray
@@ -847,6 +847,12 @@ def read_homework(text: str, path: str) -> list[Problem]:
             data = tomllib.loads(chunk, parse_float=str)["problem"][0]
         except tomllib.TOMLDecodeError as exc:
             problem.error = _toml_error(exc, start, path, chunk)
+            problem.name = _guess_name(chunk) or problem.name
+            problems.append(problem)
+            continue
+        except ValueError as exc:  # an integer too long for Python to convert (more than 4,300 digits)
+            problem.error = SymgradError("homework", f"line {start + 1}: a value cannot be read: {exc}".split(";")[0],
+                                         hint=f"numbers may have at most {LONGEST_NUMBER:,} characters")
             problem.name = _guess_name(chunk) or problem.name
             problems.append(problem)
             continue

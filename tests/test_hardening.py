@@ -142,3 +142,13 @@ def test_the_symbolic_check_of_a_deep_composition_is_skipped_by_size() -> None:
     out = run(program, "--at", "x=0.3", code=0).stdout
     assert "symbolic check skipped: the expression is too large for SymPy" in out
     assert "--symbolic-limit raises it" in out
+
+
+def test_a_number_too_long_in_a_homework_file(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "hw.toml"
+    path.write_text(f'[[problem]]\nfunction = "f(x)=x"\nat = {{ x = {LONG} }}\nexpect = "x=1"\n\n'
+                    '[[problem]]\nfunction = "f(x)=x*x"\nat = "x=3"\nexpect = "x=6"\n', encoding="utf-8")
+    result = run("check", str(path), code=1)
+    assert "line 1: a value cannot be read" in result.stdout and "1 of 2 problems right" in result.stdout
