@@ -317,12 +317,13 @@ class _Builder:
         if s.kind == "attr":
             return self._add(gate(self.names.attribute(s, span), args, span))
         prim = self.names.primitive(s, len(args), span)
-        for k, a in enumerate(args):
-            if not prim.differentiable(k) and self.dep[a]:
+        for k in prim.constant_args:
+            if self.dep[args[k]]:
+                example = ", ".join(("0" if p == "axis" else "2") if m == k else p for m, p in enumerate(prim.params))
                 raise self.names.error(
                     "value", f"the {prim.params[k]} of {s.text} must be a constant number",
                     (fr.syntax[s.children[k]].start, fr.syntax[s.children[k]].end)
-                    if fr.syntax is self.syntax else span, f"write it as a number: {s.text}(x, 0)")
+                    if fr.syntax is self.syntax else span, f"write it as a number: {s.text}({example})")
         return self._add(gate(prim.name, args, span))
 
 

@@ -60,6 +60,9 @@ class Primitive:
     vjp: VJP | None = None  # non-elementwise primitives: (k, g, out, *args) -> gradient for input k
     call: str | None = None  # the name it is called by, where several arities share one
     nondiff_from: int | None = None  # inputs from this position on carry no gradient (indices, axes)
+    # Inputs that must be constant numbers, not reached from any variable (an axis, a count): the
+    # graph refuses a variable there.  An index or a label carries no gradient but may be a variable.
+    constant_args: tuple[int, ...] = ()
     check: Callable[..., str | None] | None = None  # a problem with the inputs, in words ({0}: input 0)
     min_arity: int = 1  # for arity -1
     branch: Callable[..., Any] | None = None  # which side of its kink each point is on
@@ -360,24 +363,49 @@ def _softmax_vjp(k: int, g: Array, out: Array, a: Array) -> Array:
     return np.asarray(out * (g - np.sum(g * out, axis=-1, keepdims=True)))
 
 
+def _index_shape(idx: tuple[Array, ...]) -> tuple[int, ...]:
+    """The core shape the index arrays broadcast to (NumPy's advanced indexing): () for whole numbers."""
+    return tuple(np.broadcast_shapes(*(_core(i) for i in idx)))
+
+
 def _index_arrays(a: Array, idx: tuple[Array, ...], lead: int) -> tuple[Array, ...]:
+    """The index arrays that pick a[..., idx] point by point: the leading axis (each point's own
+    row of a, or its only one) and each index broadcast to (lead, *B), B the indices' core shape.
+    The indices are whole numbers as floats, SymPy numbers or replay numbers: int() of each."""
+    shape = _index_shape(idx)
     rows = np.arange(lead) if a.shape[0] == lead else np.zeros(lead, dtype=int)
-    return (rows, *(np.broadcast_to(np.asarray(i, dtype=int).reshape(-1), (lead,)) for i in idx))
+    out = [rows.reshape((lead,) + (1,) * len(shape))]
+    for i in idx:
+        i = np.asarray(i, dtype=int)
+        i = i.reshape(i.shape[:1] + (1,) * (len(shape) + 1 - i.ndim) + i.shape[1:])
+        out.append(np.broadcast_to(i, (lead, *shape)))
+    return tuple(out)
 
 
 def _index(a: Array, *idx: Array) -> Array:
+    """a[i, j, ...] as NumPy reads it: each index a whole number or an array of whole numbers
+    (0-based, negative from the end), the index arrays broadcast together to B, and the result
+    shaped B + the axes of a not indexed (NumPy's advanced indexing with integer arrays).  So
+    S[y] with a vector y gathers rows of S, and S[arange(N), y] the element y[i] of each row i."""
     lead = max(a.shape[0], *(i.shape[0] for i in idx))
     return np.asarray(a[_index_arrays(a, idx, lead)])
 
 
 def _index_check(a: Array, *idx: Array) -> str | None:
+    """Too many indices, index arrays whose shapes do not broadcast, an empty axis, an index that
+    is not a whole number or out of range: in words.  Where a vector of labels indexes a matrix
+    out of range, the message points at the per-row gather S[arange(N), y]."""
     core = _core(a)
     if len(idx) > len(core):
         what = "a scalar" if not core else f"of shape {core}"
         return f"{len(idx)} indices given, but {{0}} is {what}"
+    try:
+        _index_shape(idx)
+    except ValueError:
+        shapes = " and ".join(f"{{{k + 1}}} of shape {_core(i)}" for k, i in enumerate(idx))
+        return (f"the index arrays {shapes} do not broadcast together: NumPy's advanced indexing pairs "
+                f"their elements, so they need the same shape (or shapes that broadcast)")
     for k, i in enumerate(idx):
-        if i.ndim > 1:
-            return f"index {{{k + 1}}} must be one whole number, but it is an array of shape {_core(i)}"
         if core[k] == 0:
             return f"axis {k} of {{0}} is empty: there is nothing to index"
         values = np.asarray(i).reshape(-1)
@@ -387,15 +415,84 @@ def _index_check(a: Array, *idx: Array) -> str | None:
         n = core[k]
         bad = values[(values < -n) | (values >= n)]
         if bad.size:
-            return (f"index {{{k + 1}}} = {int(bad[0])} is out of range for axis {k} of {{0}}, shape {core}: "
-                    f"valid indices are 0 to {n - 1} (or -{n} to -1)")
+            what = f"index {{{k + 1}}} = {bad[0]:g} is" if i.ndim == 1 else \
+                f"index {{{k + 1}}} has the entry {bad[0]:g},"
+            problem = (f"{what} out of range for axis {k} of {{0}}, shape {core}: "
+                       f"valid indices are 0 to {n - 1} (or -{n} to -1)")
+            if len(idx) == 1 and len(core) == 2 and i.ndim == 2:
+                problem += (f"; {{0}}[{{1}}] with a vector {{1}} selects whole rows of {{0}}, as in NumPy: "
+                            f"to pick the entry {{1}}[i] of each row i, write {{0}}[arange({n}), {{1}}]")
+            return problem
     return None
 
 
 def _index_vjp(k: int, g: Array, out: Array, a: Array, *idx: Array) -> Array:
+    """Scatter-add: each element of g goes back to the element of a it was picked from, and an
+    element picked several times (a repeated index) gets the sum (np.add.at)."""
     grad = np.zeros(g.shape[:1] + _core(a), dtype=g.dtype) + 0.0  # the replay's object arrays too
     np.add.at(grad, _index_arrays(grad, idx, g.shape[0]), g)
     return grad
+
+
+# Larger results of arange and onehot are refused: a typo (arange(1e9)) must not fill the memory.
+MAKE_LIMIT = 10_000_000
+
+
+def _whole(a: Array) -> int:
+    """A constant whole number given as an argument (a float, a SymPy or a replay number)."""
+    return int(np.asarray(a).reshape(-1)[0])
+
+
+def _count_check(n: Array, what: str, least: int = 0) -> str | None:
+    """A count given as an argument: one whole number, at least `least`, not too large."""
+    if _core(n) != ():
+        return f"{what} must be one whole number, but it is an array of shape {_core(n)}"
+    v = float(np.asarray(n, dtype=float).reshape(-1)[0])
+    if not (v == np.round(v) and v >= least):
+        return f"{what} must be a whole number, {least} or more, but it is {v:g}"
+    if v > MAKE_LIMIT:
+        return f"{what} is {v:g}: too large, symgrad makes arrays of at most {MAKE_LIMIT:,} entries here"
+    return None
+
+
+def _arange(n: Array) -> Array:
+    """0, 1, ..., n - 1 as a vector (NumPy's arange(n)); n a constant whole number."""
+    return np.repeat(np.arange(_whole(n), dtype=float)[None], n.shape[0], axis=0)
+
+
+def _onehot(y: Array, c: Array) -> Array:
+    """1 where the last axis's position equals the label, else 0: shape y's + (C,)."""
+    return np.asarray(np.asarray(y, dtype=float)[..., None] == np.arange(_whole(c)), dtype=float)
+
+
+def _onehot_check(y: Array, c: Array) -> str | None:
+    problem = _count_check(c, "the number of classes C of onehot", least=1)
+    if problem is not None:
+        return problem
+    n = _whole(c)
+    if np.asarray(y).size * n > MAKE_LIMIT:
+        return f"onehot({{0}}, {{1}}) would have more than {MAKE_LIMIT:,} entries"
+    values = np.asarray(y, dtype=float).reshape(-1)
+    bad = values[values != np.round(values)]
+    if bad.size:
+        return f"the label {{0}} = {bad[0]:g} is not a whole number"
+    bad = values[(values < 0) | (values >= n)]
+    if bad.size:
+        return f"the label {{0}} = {bad[0]:g} is out of range for {n} classes: labels are 0 to {n - 1}"
+    return None
+
+
+def _no_gradient(k: int, g: Array, out: Array, *args: Array) -> Array:
+    """For a gate whose inputs all carry no gradient (nondiff_from=0): never asked, but shaped right."""
+    return np.zeros(g.shape[:1] + _core(args[k]))
+
+
+def _integers(sp: Any, a: Array) -> Array:
+    """A float array of whole numbers as an object array of SymPy integers (exact)."""
+    out = np.empty(a.shape, dtype=object)
+    for idx in np.ndindex(*a.shape):
+        out[idx] = sp.Integer(int(a[idx]))
+    return out
 
 
 def _stack(*items: Array) -> Array:
@@ -698,8 +795,8 @@ _TABLE: list[Primitive] = [
         "sum_axis", 2, lambda a, axis: np.asarray(np.sum(a, axis=_axis(a, axis))), (),
         lambda sp, a, axis: _sym_sum(sp, a, _axis(a, axis)),
         "sum along one axis (0-based; negative counts from the end)", call="sum",
-        local_text=("1",), vjp=_sum_axis_vjp, params=("x", "axis"), nondiff_from=1, check=_axis_check,
-        error_kind="value",
+        local_text=("1",), vjp=_sum_axis_vjp, params=("x", "axis"), nondiff_from=1, constant_args=(1,),
+        check=_axis_check, error_kind="value",
     ),
     Primitive(
         "mean", 1, _reduce_all(np.mean), (), lambda sp, a: _sym_sum(sp, a) / _count(a),
@@ -710,7 +807,7 @@ _TABLE: list[Primitive] = [
         lambda sp, a, axis: _sym_sum(sp, a, _axis(a, axis)) / _count(a, axis),
         "mean along one axis", call="mean", local_text=("1/n",),
         vjp=lambda k, g, out, a, axis: _sum_axis_vjp(k, g, out, a, axis) / _count(a, axis),
-        params=("x", "axis"), nondiff_from=1, check=_axis_check,
+        params=("x", "axis"), nondiff_from=1, constant_args=(1,), check=_axis_check,
         error_kind="value",
     ),
     Primitive(
@@ -751,10 +848,24 @@ _TABLE: list[Primitive] = [
     ),
     Primitive(
         "index", -1, _index, (), lambda sp, a, *idx: _index(a, *idx),
-        "indexing: s[i], W[i, j], W[i] (0-based; negative counts from the end)",
+        "indexing: s[i], W[i, j], W[i] (0-based; negative counts from the end); arrays of whole numbers "
+        "gather as in NumPy: S[y] the rows y, S[arange(N), y] the entry y[i] of each row i",
         local_text=("1 at the index",), vjp=_index_vjp, nondiff_from=1, check=_index_check,
         callable=False, operator=True, min_arity=2, params=("a", "i"),
         written="{0}[{rest}]", error_kind="value",
+    ),
+    Primitive(
+        "arange", 1, _arange, (), lambda sp, n: _integers(sp, _arange(n)),
+        "0, 1, ..., n - 1 as a vector (n a constant whole number; no gradient)",
+        vjp=_no_gradient, params=("n",), nondiff_from=0, constant_args=(0,),
+        check=lambda n: _count_check(n, "the length n of arange"), error_kind="value",
+    ),
+    Primitive(
+        "onehot", 2, _onehot, (), lambda sp, y, c: _integers(sp, _onehot(y, c)),
+        "1 at each label y (0 to C - 1) along a new last axis of length C (C a constant whole number; "
+        "no gradient)",
+        vjp=_no_gradient, params=("y", "C"), nondiff_from=0, constant_args=(1,),
+        check=_onehot_check, error_kind="value",
     ),
     Primitive(
         "stack", -1, _stack, (), lambda sp, *items: _stack(*items), "an array of its entries: [a, b, c]",

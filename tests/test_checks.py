@@ -282,6 +282,8 @@ TENSOR_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("f(a) = max(a)", {"a": V3}, "amax"),
     ("f(a) = min(a) * 2", {"a": V3}, "amin"),
     ("f(a, b) = sum([a, b, a * b]^2)", {"a": 1.5, "b": -0.5}, "stack"),
+    ("f(W, y) = -sum(log(softmax(W)[arange(2), y]))", {"W": W23, "y": [2, 0]}, "arange"),
+    ("f(W, y) = sum(W * onehot(y, 3))^2", {"W": W23, "y": [2, 0]}, "onehot"),
 ]
 
 

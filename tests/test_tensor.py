@@ -441,12 +441,15 @@ def test_index_of_expressions(text: str, want: float) -> None:
     check_against_fd(text, at, trace)
 
 
-def test_index_that_is_an_array_is_a_clear_error() -> None:
-    # an index is one whole number; an array of two is refused in words, not with NumPy's message
-    err = error_of("x[i]", x=[1.0, 2.0, 3.0], i=[0.0, 1.0])
-    assert err.kind == "value"
-    assert "i" in err.message
-    assert "broadcast" not in err.message and "remapped" not in err.message
+def test_index_that_is_an_array_gathers_and_a_bad_one_is_a_clear_error() -> None:
+    # an array of whole numbers gathers, as in NumPy (tests/test_language_gaps.py); one out of range
+    # or not whole is refused in words, not with NumPy's message
+    close(trace_of("x[i]", x=[1.0, 2.0, 3.0], i=[2.0, 0.0]).value, [3.0, 1.0])
+    for i in ([0.0, 3.0], [0.5, 1.0]):
+        err = error_of("x[i]", x=[1.0, 2.0, 3.0], i=i)
+        assert err.kind == "value"
+        assert "i" in err.message
+        assert "remapped" not in err.message and "IndexError" not in err.message
 
 
 def test_variable_used_as_index_and_in_arithmetic_keeps_its_gradient() -> None:
