@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from . import primitives as P
 from .errors import Source
-from .parser import Program, Syntax, parse, post_order
+from .parser import Program, Syntax, number_value, parse, post_order
 from .scope import Names, labels
 
 
@@ -301,7 +301,7 @@ class _Builder:
         """The node of one syntax entry whose children are built (a call that runs a body is not one)."""
         span = (s.start, s.end) if fr.syntax is self.syntax else fr.call_span
         if s.kind == "num":
-            return self._add(Node(Kind.CONST, value=float(s.text), text=s.text, span=span))
+            return self._add(Node(Kind.CONST, value=number_value(s.text), text=s.text, span=span))
         if s.kind == "name":
             meaning = self.names.lookup(s.text, fr.env, span)
             if isinstance(meaning, int):

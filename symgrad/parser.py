@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import threading
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -26,8 +27,9 @@ from .errors import Source, SymgradError
 class Syntax:
     """One entry of the flat syntax list.
 
-    kind is "num" (text is the literal), "name", "call" (text is the function
-    name), "op" (text is the operation: add, sub, mul, div, matmul, neg, pow),
+    kind is "num" (text is the literal, or a vulgar fraction: ½), "name", "call" (text
+    is the function name; ‖x‖ is a call of norm), "op" (text is the operation: add, sub,
+    mul, div, matmul, neg, pow),
     "index" (children: the indexed value, then the indices), "attr" (text is
     the attribute, as in W.T) or "array" (a bracketed list, [a, b]).
     children are indices of earlier entries.
@@ -78,6 +80,26 @@ def grammar_text() -> str:
 
 
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
+
+# The vulgar fractions pasted text carries (¼ ½ ¾ and ⅐ to ⅞, the grammar's FRACTION token), exactly.
+VULGAR_FRACTIONS: dict[str, Fraction] = {
+    ch: Fraction(value) for ch, value in zip(
+        "¼½¾⅐⅑⅒⅓⅔⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞",
+        ["1/4", "1/2", "3/4", "1/7", "1/9", "1/10", "1/3", "2/3", "1/5", "2/5", "3/5", "4/5", "1/6", "5/6", "1/8",
+         "3/8", "5/8", "7/8"], strict=True)
+}
+
+
+def number(text: str) -> Fraction:
+    """The exact value of a number as the grammar reads it: a literal (2, 0.1, 1e-3) or a vulgar
+    fraction (½ is 1/2).  Raises ValueError for any other text."""
+    return VULGAR_FRACTIONS.get(text) or Fraction(text)
+
+
+def number_value(text: str) -> float:
+    """A number as the grammar reads it, in float64: 0.1, ½ is 0.5, 1e999 is inf."""
+    fraction = VULGAR_FRACTIONS.get(text)
+    return float(text) if fraction is None else float(fraction)
 
 # The grammar's binary rule keeps its operator's token; this is the operation each one names.
 _OPERATION = {"PLUS": "add", "MINUS": "sub", "TIMES": "mul", "DIVIDE": "div", "MATMUL": "matmul", "POWER": "pow"}
@@ -166,6 +188,12 @@ class _Builder(Transformer[Token, Any]):
 
     def attribute(self, a: int, dot: Token, name: Token) -> int:
         return self._add("attr", str(name), (a,), self._span(a)[0], name.end_pos or 0)
+
+    def transpose(self, a: int, tok: Token) -> int:
+        return self._add("attr", "T", (a,), self._span(a)[0], tok.end_pos or 0)  # Wᵀ is W.T
+
+    def norm(self, left: Token, inner: int, right: Token) -> int:
+        return self._add("call", "norm", (inner,), left.start_pos or 0, right.end_pos or 0)  # ‖x‖ is norm(x)
 
     def array(self, lsqb: Token, args: list[int], rsqb: Token) -> int:
         return self._add("array", "[]", tuple(args), lsqb.start_pos or 0, rsqb.end_pos or 0)
@@ -321,17 +349,117 @@ def _hint(source: Source, pos: int, token: Token | None, prev: Token | None) -> 
         where = f"column {col}" if "\n" not in source.text else f"line {line}, column {col}"
         what = "parenthesis" if source.text[opened[-1]] == "(" else "bracket"
         return f"a {what} opened at {where} is never closed"
-    if token is not None and prev is not None:
-        left, right = str(prev), str(token)
-        if prev.type in ("NUMBER", "NAME", "RPAR") and token.type in ("NUMBER", "NAME", "LPAR"):
-            if prev.type == "NAME" and token.type == "LPAR":
-                return None
-            if prev.type == "NAME" and _is_function(left):
-                return f"a function's argument goes in parentheses: write {left}({right})"
-            return f"missing operator between '{left}' and '{right}'? write {left}*{right}"
+    if token is not None and prev is not None and prev.type in _ENDS_OPERAND and token.type in _STARTS_OPERAND:
+        return _juxtaposed(source.text, pos, prev, token)
+    if token is not None and token.type == "COMMA" and not _brackets(source.text[_line_start(source.text, pos):pos])[0]:
+        return _comma_hint(source.text, pos)
     if token is not None and token.type == "EQUAL":
         return "'=' assigns a name (q = x + y) or defines a function (f(x) = ...); it cannot stand inside an expression"
     return None
+
+
+# What may end an operand (so that the next one needs an operator first), and what may start one.
+_ENDS_OPERAND = {"NUMBER", "FRACTION", "NAME", "RPAR", "RSQB", "TRANSPOSE", "SUPERSCRIPT", "NORM"}
+_STARTS_OPERAND = {"NUMBER", "FRACTION", "NAME", "LPAR", "NORM"}
+_TOKEN_OPERAND = {"NUMBER", "FRACTION", "NAME"}  # an operand that is one token
+_CLOSING = {")": "(", "]": "[", "‖": "‖"}
+_OPENING = {"(": ")", "[": "]", "‖": "‖"}
+# How far the operands shown in a hint reach, at most: a hint quotes, it does not copy a program.
+_QUOTE = 40
+
+
+def _juxtaposed(text: str, pos: int, prev: Token, token: Token) -> str | None:
+    """Two operands side by side (2x, (x+y)z, sin(x) cos(x), ½x): symgrad does not multiply by
+    juxtaposition, so the hint writes the '*' between the operands as written."""
+    if prev.type == "NAME" and token.type == "LPAR":
+        return None  # a call: its error is elsewhere
+    if prev.type == "NAME" and token.type in ("NAME", "NUMBER") and _is_function(str(prev)):
+        return f"a function's argument goes in parentheses: write {prev}({token})"
+    if prev.type == "NUMBER" and token.type == "FRACTION":
+        return f"a number and a fraction side by side: write {prev} + {token} for the mixed number, or {prev}*{token}"
+    left = str(prev) if prev.type in _TOKEN_OPERAND else _operand_before(text, pos)
+    right = str(token) if token.type in ("NUMBER", "FRACTION") else _operand_after(text, pos)
+    return f"missing operator between '{left}' and '{right}'? write {left}*{right}"
+
+
+def _line_start(text: str, pos: int) -> int:
+    return text.rfind("\n", 0, pos) + 1
+
+
+def _is_name_char(ch: str) -> bool:
+    """Part of a name or a number (letters, digits, superscripts, ᵀ and ½ count: str.isalnum)."""
+    return ch.isalnum() or ch in "_."
+
+
+def _operand_before(text: str, pos: int) -> str:
+    """The operand that ends just before pos (spaces skipped), as written: '2', 'x', '(x+y)', 'f(x)',
+    'W[0]', 'Wᵀ', '‖x‖'.  One backward scan; brackets matched by counting, not by recursion."""
+    end = pos
+    while end > 0 and text[end - 1] in " \t":
+        end -= 1
+    start = end
+    while start > 0 and end - start <= _QUOTE:
+        ch = text[start - 1]
+        if ch in _CLOSING:
+            opener, depth, k = _CLOSING[ch], 0, start - 1
+            if ch == "‖":
+                k = text.rfind("‖", 0, start - 1)
+                if k < 0:
+                    break
+            else:
+                while k >= 0:
+                    depth += {ch: 1, opener: -1}.get(text[k], 0)
+                    if depth == 0:
+                        break
+                    k -= 1
+                if k < 0:
+                    break
+            start = k
+            continue  # a call's name or an indexed value may stand before the bracket
+        if _is_name_char(ch) or ch == "⁻":
+            start -= 1
+            continue
+        break
+    return text[start:end] if end - start <= _QUOTE else "..." + text[end - _QUOTE:end]
+
+
+def _operand_after(text: str, pos: int) -> str:
+    """The operand that starts at pos, as written: 'z', '(x-y)', 'cos(x)', 'W[0]', '‖x‖' (up to the
+    bracket that closes it).  One forward scan; brackets matched by counting."""
+    end = pos
+    while end < len(text) and end - pos <= _QUOTE:
+        ch = text[end]
+        if ch in _OPENING:
+            closer, depth, k = _OPENING[ch], 0, end
+            if ch == "‖":
+                k = text.find("‖", end + 1)
+            else:
+                while k < len(text):
+                    depth += {ch: 1, closer: -1}.get(text[k], 0)
+                    if depth == 0:
+                        break
+                    k += 1
+            if not 0 <= k < len(text):
+                return text[pos:end + 1] + "..."
+            end = k + 1
+            continue  # W[0][1], f(x)[0]
+        if _is_name_char(ch) and (end == pos or text[end - 1] not in _CLOSING):
+            end += 1
+            continue
+        break
+    return text[pos:end] if end - pos <= _QUOTE else text[pos:pos + _QUOTE] + "..."
+
+
+def _comma_hint(text: str, pos: int) -> str:
+    """A ',' outside brackets: statements are separated by ';' or new lines (q = x + y, f = q*z)."""
+    start = _line_start(text, pos)
+    end = text.find("\n", pos)
+    line = text[start:len(text) if end < 0 else end]
+    before, after = line[:pos - start].rstrip(), line[pos - start + 1:].strip()
+    separate = "statements are separated by ';' or new lines"
+    if "=" in after and len(line) <= 2 * _QUOTE:
+        return f"{separate}, not ',': write {before}; {after}"
+    return f"{separate}; ',' separates the arguments of a call or the entries of an array [a, b]"
 
 
 def _is_function(name: str) -> bool:

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 Span = tuple[int, int]
 
+# W^T with T not a variable is the transpose as papers write it: refused, with W.T offered.
+TRANSPOSE_NAME = "T"
+
 # What a constant's name means when it is not the user's variable, and how to write it then.
 MEANING = {"e": ("Euler's number", "exp(1)"), "pi": ("the number π", "4*atan(1)")}
 
@@ -200,9 +203,11 @@ class Names:
                     f"{name}({', '.join((*params, s.text))}) = ...",
                 )
             if s.kind == "name" and canonical(s.text) not in params and not P.constant(s.text):
+                transpose = self._transpose_meant([body]) if s.text == TRANSPOSE_NAME else None
                 raise self.error(
                     "name", f"{s.text} is not a parameter of {name}", (s.start, s.end),
-                    f"a function body sees only its parameters, constants and functions; "
+                    (f"{self._transpose_hint(transpose[0])}; " if transpose is not None else "")
+                    + f"a function body sees only its parameters, constants and functions; "
                     f"add it to the header: {name}({', '.join((*params, s.text))}) = ...",
                 )
             if s.kind == "call":
@@ -247,7 +252,19 @@ class Names:
                         "choose another name for the new value",
                     )
                 assigned[name] = span[0]
+        transpose = self._transpose_meant([step.root for step in steps]) if TRANSPOSE_NAME in free else None
         if header is None:
+            if transpose is not None and transpose[1]:
+                power = transpose[0][0]
+                last = steps[-1]
+                out = last.name or self.output_name(list(free), set())
+                body = self._text(self.syntax[last.root])
+                raise self.error(
+                    "name", f"{self._text(power)} reads as a power, and {TRANSPOSE_NAME} is not a declared variable",
+                    (power.start, power.end),
+                    f"{self._transpose_hint(transpose[0])}; for a power of a variable {TRANSPOSE_NAME}, declare it "
+                    f"in a header on the last line: {out}({', '.join(free)}) = {body}",
+                )
             return list(free)
         fname, params, hspan = header.name, header.params, header.span
         if fname in params:
@@ -259,11 +276,43 @@ class Names:
                                  f"and cannot also be a parameter of {fname}", hspan)
         for v, where in free.items():
             if v not in params:
+                listed = f"{fname}({', '.join((*params, v))}) = ..."
+                if v == TRANSPOSE_NAME and transpose is not None:
+                    power = transpose[0][0]
+                    raise self.error(
+                        "name", f"{self._text(power)}: {v} is not a parameter of {fname}", (power.start, power.end),
+                        f"{self._transpose_hint(transpose[0])}; for a power of a variable {v}, add it to the "
+                        f"header: {listed}",
+                    )
                 raise self.error(
                     "name", f"{v} is not a parameter of {fname}", where,
-                    f"every variable must be listed in the header: {fname}({', '.join((*params, v))}) = ...",
+                    f"every variable must be listed in the header: {listed}",
                 )
         return list(params)
+
+    def _text(self, s: Syntax) -> str:
+        return self.source.text[s.start:s.end]
+
+    def _transpose_meant(self, roots: list[int]) -> tuple[list[Syntax], bool] | None:
+        """Where the program writes W^T (or W**T) with T a name and W not a number or a constant, as
+        papers write the transpose: those powers, and whether T is used nowhere else.  None if none."""
+        powers: list[Syntax] = []
+        uses = 0
+        for root in roots:
+            for j in post_order(self.syntax, root):
+                s = self.syntax[j]
+                if s.kind == "name" and canonical(s.text) == TRANSPOSE_NAME:
+                    uses += 1
+                if s.kind == "op" and s.text == "pow":
+                    base, exponent = (self.syntax[c] for c in s.children)
+                    if (exponent.kind == "name" and exponent.text == TRANSPOSE_NAME and base.kind != "num"
+                            and not (base.kind == "name" and P.constant(base.text))):
+                        powers.append(s)
+        return (powers, len(powers) == uses) if powers else None
+
+    def _transpose_hint(self, powers: list[Syntax]) -> str:
+        base = self._text(self.syntax[powers[0].children[0]])
+        return f"for the transpose write {base}.T (or {base}ᵀ)"
 
     def _resolve_function(self, s: Syntax) -> None:
         """Check that a call names a known function."""

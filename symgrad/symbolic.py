@@ -17,13 +17,13 @@ result that lost precision from a rule that is wrong.)
 from __future__ import annotations
 
 from collections.abc import Callable
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from .engine import Trace, align, core
 from .graph import Graph, Kind, edges
+from .parser import number
 
 Array = np.ndarray
 
@@ -44,14 +44,14 @@ SHOWN_OPS = 400
 
 
 def exact_constant(text: str | None, value: float | None, sp: Any) -> Any:
-    """A constant of the program as an exact SymPy number: 0.1 is 1/10, pi is pi."""
+    """A constant of the program as an exact SymPy number: 0.1 is 1/10, ½ is 1/2, pi is pi."""
     if text == "pi":
         return sp.pi
     if text == "e":
         return sp.E
     if text is not None:
         try:
-            f = Fraction(text)  # a numeric literal the grammar accepted
+            f = number(text)  # a numeric literal or a vulgar fraction the grammar accepted
         except ValueError:
             f = None
         if f is not None:

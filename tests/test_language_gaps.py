@@ -1,4 +1,4 @@
-"""The language gaps users hit (issue 12): minibatch losses (and, to come, text pasted from papers).
+"""The language gaps users hit (issue 12): minibatch losses and text pasted from papers.
 
 Minibatch losses: indexing with arrays of whole numbers as NumPy reads it (S[y] gathers rows,
 S[arange(N), y] one entry per row, repeated indices add up their gradients), arange(n) and
@@ -11,15 +11,22 @@ gradients are also compared with finite differences of symgrad's own forward pas
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import numpy as np
 import pytest
+import sympy as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from support import close, finite_differences, run, run_json, strict_json, trace_of
 
 import symgrad
 from symgrad import checks as C
+from symgrad import primitives as P
 from symgrad.errors import SymgradError
+from symgrad.parser import VULGAR_FRACTIONS, number
+from symgrad.symbolic import exact_constant
 
 S23 = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
 
@@ -281,3 +288,216 @@ def test_the_minibatch_softmax_loss_passes_the_three_way_checks() -> None:
     plain = run(LOSS, "--at", LOSS_AT, "--format", "plain", code=0).stdout
     assert "wrong" not in plain and "backprop, symbolic and numeric agree" in plain
     assert "y is used only as an index: it has no gradient" in plain
+
+
+# ---------------------------------------------------------------------------
+# vulgar fractions
+
+
+@pytest.mark.parametrize("ch", sorted(VULGAR_FRACTIONS))
+def test_every_vulgar_fraction_is_its_number(ch: str) -> None:
+    value = unicodedata.numeric(ch)
+    trace = trace_of(f"f(x) = {ch}*x", x=3.0)
+    close(trace.value, 3 * value, rtol=1e-15)
+    close(trace.gradient["x"], value, rtol=1e-15)
+    exact = exact_constant(ch, value, sp)
+    assert exact == sp.Rational(number(ch).numerator, number(ch).denominator)
+    assert float(exact) == pytest.approx(value, rel=1e-15)
+
+
+def test_the_vulgar_fractions_are_the_unicode_ranges() -> None:
+    expected = [chr(c) for c in [*range(0x00BC, 0x00BF), *range(0x2150, 0x215F)]]
+    assert sorted(VULGAR_FRACTIONS) == sorted(expected)
+    assert exact_constant("½", 0.5, sp) == sp.Rational(1, 2)
+    assert exact_constant("⅓", 1 / 3, sp) == sp.Rational(1, 3)
+
+
+def test_half_is_exact_for_sympy() -> None:
+    # f = ⅓ x + x^½ at 4: 4/3 + 2 = 10/3, f' = ⅓ + ½ x^-½ = 1/3 + 1/4 = 7/12
+    data = run_json("f(x) = ⅓*x + x^½", "--at", "x=4", "--exact")
+    assert data["exact"] == {"f": "10/3", "x": "7/12"}
+    close(data["value"], 10 / 3)
+    close(data["gradient"]["x"], 7 / 12)
+    assert {r["verdict"] for r in data["checks"]["symbolic"]["inputs"].values()} == {"excellent"}
+
+
+def test_a_power_of_a_half_is_the_square_root() -> None:
+    trace = trace_of("f(x) = x^½ + x**¼", x=16.0)
+    close(trace.value, 4.0 + 2.0)
+    close(trace.gradient["x"], 0.5 / 4 + 0.25 * 16 ** -0.75)
+    assert "½" in trace.graph.labels  # the constant keeps its written form in the tables
+
+
+def test_a_fraction_is_a_value_for_at() -> None:
+    data = run_json("f(x, y) = x * y", "--at", "x=½,y=¾", "--exact")
+    assert data["at"] == {"x": 0.5, "y": 0.75}
+    assert data["exact"]["f"] == "3/8"
+
+
+@pytest.mark.parametrize(("text", "hint"), [
+    ("f(x) = ½x", "missing operator between '½' and 'x'? write ½*x"),
+    ("f(x) = x½", "missing operator between 'x' and '½'? write x*½"),
+    ("f(x) = 1½ * x", "a number and a fraction side by side: write 1 + ½ for the mixed number, or 1*½"),
+])
+def test_a_fraction_side_by_side_with_an_operand_is_an_error(text: str, hint: str) -> None:
+    with pytest.raises(SymgradError) as info:
+        symgrad.parse(text)
+    assert info.value.kind == "syntax"
+    assert info.value.hint == hint
+
+
+def test_a_fraction_is_never_part_of_a_name() -> None:
+    assert symgrad.parse("f(x) = x^½").variables == ["x"]
+    result = run("x½", "--at", "x=1", code=2)
+    assert "write x*½" in result.stderr
+
+
+# ---------------------------------------------------------------------------
+# Wᵀ, W^T and ‖x‖
+
+
+def test_superscript_t_is_the_transpose() -> None:
+    W = np.array([[1.0, 2.0], [3.0, 4.0]])
+    x = np.array([1.0, -1.0])
+    trace = trace_of("f(W, x) = sum(Wᵀ @ x)", W=W, x=x)
+    close(trace.value, np.sum(W.T @ x))  # W.T @ x = [1 - 3, 2 - 4]
+    close(trace.gradient["W"], [[1.0, 1.0], [-1.0, -1.0]])  # d/dW[i, j] of sum_j sum_i W[i, j] x[i] = x[i]
+    assert trace.graph.variables == ["W", "x"]
+    assert "transpose" in {n.op for n in trace.graph.nodes}
+    same = trace_of("f(W, x) = sum(W.T @ x)", W=W, x=x)
+    close(same.gradient["W"], trace.gradient["W"])
+    close(trace_of("f(W, x) = (W @ x)ᵀ @ x", W=W, x=x).value, (W @ x) @ x)  # a vector's transpose is itself
+    close(trace_of("f(W) = sum(Wᵀ²)", W=W).value, 30.0)  # (Wᵀ)², elementwise
+
+
+def test_w_to_the_t_without_a_variable_t_offers_the_transpose() -> None:
+    result = run("f = sum(W^T @ x)", "--at", "W=[[1,2],[3,4]],x=[1,1]", code=2)
+    assert "error: W^T reads as a power, and T is not a declared variable" in result.stderr
+    assert "hint: for the transpose write W.T (or Wᵀ); for a power of a variable T, declare it in a header " \
+           "on the last line: f(W, T, x) = sum(W^T @ x)" in result.stderr
+    data = run_json("W**T", "--at", "W=2", code=2)
+    assert data["error"]["kind"] == "name" and "W.T" in data["error"]["hint"]
+    # following the old hint (binding T) no longer silently computes a power
+    run("sum(W^T)", "--at", "W=[[1,2],[3,4]],T=1", code=2)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("f(W) = sum(W^T)", "W^T: T is not a parameter of f"),
+    ("g(W) = W^T\nf(W) = sum(g(W))", "T is not a parameter of g"),
+])
+def test_w_to_the_t_with_a_header_or_in_a_function_offers_the_transpose(text: str, message: str) -> None:
+    with pytest.raises(SymgradError) as info:
+        symgrad.parse(text)
+    assert info.value.message == message
+    assert info.value.hint is not None and info.value.hint.startswith("for the transpose write W.T (or Wᵀ)")
+
+
+@pytest.mark.parametrize(("text", "at", "value"), [
+    ("f(W, T) = sum(W^T)", {"W": [[1.0, 2.0], [3.0, 4.0]], "T": 2.0}, 30.0),  # declared: a power
+    ("T = 2; f = sum(W^T)", {"W": [[1.0, 2.0], [3.0, 4.0]]}, 30.0),  # assigned: a power
+    ("sum(x^T) + T", {"x": [1.0, 2.0], "T": 2.0}, 7.0),  # T used as a value too: a variable
+    ("e^T", {"T": 1.0}, np.e),  # a constant's power: exp(T)
+    ("2^T", {"T": 3.0}, 8.0),
+])
+def test_w_to_the_t_stays_a_power_where_t_is_a_variable(text: str, at: dict[str, Any], value: float) -> None:
+    trace = trace_of(text, **at)
+    close(trace.value, value)
+    assert "pow" in {n.op for n in trace.graph.nodes}
+
+
+def test_double_bars_are_the_norm() -> None:
+    trace = trace_of("f(x) = ‖x‖", x=[3.0, 4.0])
+    close(trace.value, 5.0)
+    close(trace.gradient["x"], [0.6, 0.8])  # x / ‖x‖
+    assert "norm" in {n.op for n in trace.graph.nodes}
+    assert verdicts(trace) == {"excellent"}
+    close(trace_of("f(W) = ‖W‖^2", W=S23).value, 91.0)  # the Frobenius norm squared: 1 + 4 + ... + 36
+    # ‖ ‖x‖ x ‖ = ‖x‖²: 25 at [3, 4], gradient 2x
+    nested = trace_of("f(x) = ‖‖x‖ * x‖ + ‖x - x‖", x=[3.0, 4.0])
+    close(nested.value, 25.0)
+    close(nested.gradient["x"], [6.0, 8.0])
+
+
+def test_double_bars_are_written_back_as_norm() -> None:
+    # the program as the output's first line writes it: ½ as typed, ‖x + 1‖ as norm(x + 1), Wᵀ as W.T
+    result = run("f(x, W) = ½*‖x + 1‖^2 + sum(Wᵀ @ x)", "--at", "x=[1,2],W=[[1,0],[0,1]]", "--no-check",
+                 "--format", "plain", code=0)
+    assert result.stdout.splitlines()[0].startswith("f(x, W) = ½ * norm(x + 1)^2 + sum(W.T @ x)")
+    # ½ (2² + 3²) + (1 + 2) = 9.5
+    assert "f = 9.5" in result.stdout
+
+
+def test_the_norm_at_zero_is_a_kink_with_gradient_zero() -> None:
+    assert P.PRIMITIVES["norm"].kink_text == "the gradient of norm at 0 is taken as 0"
+    trace = trace_of("f(x) = ‖x‖", x=[0.0, 0.0])
+    close(trace.gradient["x"], [0.0, 0.0])
+    assert trace.kinks
+    assert verdicts(trace) == {"kink"}
+
+
+# ---------------------------------------------------------------------------
+# juxtaposition and ',' between statements
+
+
+@pytest.mark.parametrize(("text", "hint"), [
+    ("(x+y)z", "missing operator between '(x+y)' and 'z'? write (x+y)*z"),
+    ("2x", "missing operator between '2' and 'x'? write 2*x"),
+    ("f(x, y) = 2x + y", "missing operator between '2' and 'x'? write 2*x"),
+    ("(x+y)(x-y)", "missing operator between '(x+y)' and '(x-y)'? write (x+y)*(x-y)"),
+    ("sin(x) cos(y)", "missing operator between 'sin(x)' and 'cos(y)'? write sin(x)*cos(y)"),
+    ("W[0] x", "missing operator between 'W[0]' and 'x'? write W[0]*x"),
+    ("‖x‖y", "missing operator between '‖x‖' and 'y'? write ‖x‖*y"),
+    ("2‖x‖", "missing operator between '2' and '‖x‖'? write 2*‖x‖"),
+    ("x²y", "missing operator between 'x²' and 'y'? write x²*y"),
+    ("exp x", "a function's argument goes in parentheses: write exp(x)"),
+])
+def test_side_by_side_operands_get_the_star_in_the_hint(text: str, hint: str) -> None:
+    with pytest.raises(SymgradError) as info:
+        symgrad.parse(text)
+    assert info.value.kind == "syntax"
+    assert info.value.hint == hint
+    result = run(text, "--at", "x=1", code=2)
+    assert f"hint: {hint}" in result.stderr
+
+
+def test_a_long_operand_is_quoted_short() -> None:
+    inner = " + ".join(f"x{k}" for k in range(30))
+    with pytest.raises(SymgradError) as info:
+        symgrad.parse(f"({inner})z")
+    assert info.value.hint is not None and len(info.value.hint) < 200
+    assert info.value.hint.endswith("*z")
+
+
+def test_statements_separated_by_a_comma_get_a_hint() -> None:
+    result = run("q = x + y, f = q*z", "--at", "x=1,y=2,z=3", code=2)
+    assert "unexpected ','" in result.stderr
+    assert "hint: statements are separated by ';' or new lines, not ',': write q = x + y; f = q*z" in result.stderr
+    with pytest.raises(SymgradError) as info:
+        symgrad.parse("x, y")
+    assert info.value.hint is not None and "statements are separated by ';' or new lines" in info.value.hint
+    # a comma inside brackets is not a statement separator
+    close(trace_of("f(x) = sum([x, 2*x])", x=1.0).value, 3.0)
+    with pytest.raises(SymgradError) as inside:
+        symgrad.parse("f(x) = max(x, , 2)")
+    assert inside.value.hint is None or "statements" not in inside.value.hint
+
+
+def test_the_errors_are_json_with_where_what_and_hint() -> None:
+    data = run_json("f(x, y, z) = (x+y)z", "--at", "x=1,y=2,z=3", code=2)
+    error = data["error"]
+    assert error["kind"] == "syntax" and error["line"] == 1 and error["column"] == 19
+    assert error["hint"] == "missing operator between '(x+y)' and 'z'? write (x+y)*z"
+
+
+TOKENS = ["x", "y", "W", "T", "2", "½", "⅓", "ᵀ", "‖", "(", ")", "[", "]", ",", ";", "\n", "=", "^", "*", "+",
+          "-", " ", "@", ".T", "arange(", "onehot(", "sum(", "f(", "²", "1e308"]
+
+
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(TOKENS), max_size=16).map("".join))
+def test_random_pasted_text_is_a_graph_or_a_clear_error(text: str) -> None:
+    try:
+        symgrad.parse(text)
+    except SymgradError as err:
+        assert err.message
+        err.render()
