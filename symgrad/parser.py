@@ -351,8 +351,10 @@ def _hint(source: Source, pos: int, token: Token | None, prev: Token | None) -> 
         return f"a {what} opened at {where} is never closed"
     if token is not None and prev is not None and prev.type in _ENDS_OPERAND and token.type in _STARTS_OPERAND:
         return _juxtaposed(source.text, pos, prev, token)
-    if token is not None and token.type == "COMMA" and not _brackets(source.text[_line_start(source.text, pos):pos])[0]:
-        return _comma_hint(source.text, pos)
+    if token is not None and token.type == "COMMA":
+        joined = join_bracketed_lines(source.text)  # as parsed: a statement's open brackets span its lines
+        if not _brackets(joined[_line_start(joined, pos):pos])[0]:
+            return _comma_hint(joined, pos)
     if token is not None and token.type == "EQUAL":
         return "'=' assigns a name (q = x + y) or defines a function (f(x) = ...); it cannot stand inside an expression"
     return None
@@ -373,12 +375,12 @@ def _juxtaposed(text: str, pos: int, prev: Token, token: Token) -> str | None:
     juxtaposition, so the hint writes the '*' between the operands as written."""
     if prev.type == "NAME" and token.type == "LPAR":
         return None  # a call: its error is elsewhere
-    if prev.type == "NAME" and token.type in ("NAME", "NUMBER") and _is_function(str(prev)):
-        return f"a function's argument goes in parentheses: write {prev}({token})"
     if prev.type == "NUMBER" and token.type == "FRACTION":
         return f"a number and a fraction side by side: write {prev} + {token} for the mixed number, or {prev}*{token}"
     left = str(prev) if prev.type in _TOKEN_OPERAND else _operand_before(text, pos)
     right = str(token) if token.type in ("NUMBER", "FRACTION") else _operand_after(text, pos)
+    if prev.type == "NAME" and _is_function(left):
+        return f"a function's argument goes in parentheses: write {left}({right})"
     return f"missing operator between '{left}' and '{right}'? write {left}*{right}"
 
 

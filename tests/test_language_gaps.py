@@ -450,6 +450,7 @@ def test_the_norm_at_zero_is_a_kink_with_gradient_zero() -> None:
     ("2‖x‖", "missing operator between '2' and '‖x‖'? write 2*‖x‖"),
     ("x²y", "missing operator between 'x²' and 'y'? write x²*y"),
     ("exp x", "a function's argument goes in parentheses: write exp(x)"),
+    ("exp ‖x‖", "a function's argument goes in parentheses: write exp(‖x‖)"),
 ])
 def test_side_by_side_operands_get_the_star_in_the_hint(text: str, hint: str) -> None:
     with pytest.raises(SymgradError) as info:
@@ -475,6 +476,12 @@ def test_statements_separated_by_a_comma_get_a_hint() -> None:
     with pytest.raises(SymgradError) as info:
         symgrad.parse("x, y")
     assert info.value.hint is not None and "statements are separated by ';' or new lines" in info.value.hint
+    # a statement that goes on over lines inside brackets is one statement
+    result = run("q = max(x,\n y), f = q", "--at", "x=1,y=2", code=2)
+    assert "statements are separated by ';' or new lines, not ','" in result.stderr
+    with pytest.raises(SymgradError) as listed:
+        symgrad.parse("f = [1,\n, 2]")
+    assert listed.value.hint is None or "statements" not in listed.value.hint
     # a comma inside brackets is not a statement separator
     close(trace_of("f(x) = sum([x, 2*x])", x=1.0).value, 3.0)
     with pytest.raises(SymgradError) as inside:
