@@ -164,13 +164,15 @@ def _checks(graph: Any, trace: Any, at: Sequence[str], options: CheckOptions, wr
 
 
 def grade_problem(text: str, name: str, at: Sequence[str], expect: Sequence[str], options: GradeOptions,
-                  files: Files) -> Any:
-    """Build and evaluate (@file values as `files` allows); verify the truth with the checks first;
-    then grade the answers against the references the checks give (`checks.references`).
-    Returns (graph, trace, grading)."""
-    from .binding import check_bindings, parse_at
-    from .checks import references, run_checks, summary
+                  files: Files, upstream: str | None = None) -> Any:
+    """Build and evaluate (@file values as `files` allows), backpropagating `upstream` (a layer's
+    dout, as `grad --upstream`) where given; verify the truth with the checks first; then grade the
+    answers against the references the checks give (`checks.references`, `checks.node_references`
+    for answers about other nodes).  Returns (graph, trace, grading)."""
+    from .binding import check_bindings, parse_at, read_value
+    from .checks import node_references, references, run_checks, summary
     from .engine import evaluate
+    from .errors import Source
     from .homework import grade, parse_expect
 
     graph = build_graph(text, name)
@@ -183,9 +185,12 @@ def grade_problem(text: str, name: str, at: Sequence[str], expect: Sequence[str]
     if at or not graph.variables:
         point, where = parse_at(at, files)
         check_bindings(graph, point, where)
-        trace = evaluate(graph, point)
+        seed = None if upstream is None else read_value(upstream, 0, Source(upstream, "--upstream"), "upstream", files)
+        trace = evaluate(graph, point, upstream=seed)
         own = run_checks(graph, trace, timeout=options.timeout, limit=options.limit)
-        refs = references(graph, trace, own)
+        others, verified = node_references(graph, trace, answers, timeout=options.timeout, limit=options.limit)
+        refs = references(graph, trace, own) | others
+        own += verified
     grading = grade(graph, trace, answers, references=refs, rtol=options.rtol, atol=options.atol,
                     sigfigs=options.sigfigs, decimals=options.decimals, timeout=options.timeout)
     if own:
@@ -232,7 +237,7 @@ def grade_homework(path: str, options: GradeOptions, limit: int = DEFAULT_INPUT_
                 own = replace(options, sigfigs=p.sigfigs, decimals=p.decimals)
             try:
                 _, _, run.grading = grade_problem(p.function, f"{path}, line {p.function_line}",
-                                                  [p.at] if p.at else [], p.expect, own, files)
+                                                  [p.at] if p.at else [], p.expect, own, files, p.upstream)
             except SymgradError as err:
                 run.error = err
         runs.append(run)
@@ -438,12 +443,15 @@ def _answer(request: dict[str, Any], cache: dict[str, Any], files: Files, check:
         result |= json_view.checks_json(run.checks)
         ok = not run.failed
     if expect:
-        from .checks import references
+        from .checks import node_references, references
         from .homework import grade, parse_expect
 
-        graded = grade(graph, run.trace, parse_expect(expect, graph), timeout=timeout,
-                       references=references(graph, run.trace, run.checks))
-        answers = grading.result_body(graded, False)
-        result |= {k: answers[k] for k in ("answers", "score", "passed")}
+        answers = parse_expect(expect, graph)
+        others, verified = node_references(graph, run.trace, answers, timeout=timeout, limit=limit)
+        graded = grade(graph, run.trace, answers, timeout=timeout,
+                       references=references(graph, run.trace, run.checks) | others)
+        ok = ok and not any(c.failed for c in verified)
+        body = grading.result_body(graded, False)
+        result |= {k: body[k] for k in ("answers", "score", "passed")}
         ok = ok and graded.passed(False)
     return {"ok": ok} | result

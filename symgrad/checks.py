@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -794,6 +794,66 @@ def references(graph: Graph, trace: Trace, checks: list[Check] | None = None) ->
                 notes.append(f"{label}: at a kink ({convention}): {shown} accepted")
         refs[name] = Reference(value, tuple(others), "; ".join(notes), "; ".join(texts), status)
     return refs
+
+
+def node_references(graph: Graph, trace: Trace, answers: list[Any], *, timeout: float = 5.0,
+                    limit: int | None = None) -> tuple[dict[str, Any], list[Check]]:
+    """References for answers about other nodes than the inputs (`homework.Answer`s whose target
+    `references` does not give), and the checks that verified them.
+
+    value(q): the node's value.  d output / d q: the gradient of the graph cut at q
+    (`graph.cut(graph, [q], output)`, q's value an input), checked by both checks as any input's
+    gradient is, so that the upstream gradient backprop gives q is verified, not assumed.
+    dq/dx: the gradient of the graph of q alone (`graph.cut(graph, q's inputs, q)`), checked too:
+    q's local gradient, parallel edges summed; for an elementwise gate with an input of its own
+    shape, the elementwise local gradient (the Jacobian's diagonal) is accepted as well.
+    """
+    from .engine import evaluate
+    from .graph import cut
+    from .verdicts import Reference
+
+    refs: dict[str, Any] = {}
+    own: list[Check] = []
+    node_of = {label: i for i, label in enumerate(graph.labels) if label}
+    bounds: dict[str, Any] = {"timeout": timeout} | ({"limit": limit} if limit is not None else {})
+    for a in answers:
+        if a.target in refs or not a.target or a.target in graph.variables or a.node < 0:
+            continue
+        value = trace.value_of(trace.values[a.node])
+        if a.kind == "value":
+            refs[a.target] = Reference(np.asarray(value, dtype=float), scale=_size(value))
+            continue
+        if a.kind == "gradient" and a.node == graph.output:  # d L / d L: the seed
+            seed = np.ones(trace.out_shape) if trace.upstream is None else trace.upstream
+            refs[a.target] = Reference(np.asarray(seed, dtype=float))
+            continue
+        if a.kind == "gradient":
+            part = cut(graph, [a.node], graph.output)
+            label, upstream = graph.labels[a.node], trace.upstream
+        else:
+            part = cut(graph, graph.nodes[a.node].inputs, a.node)
+            label, upstream = graph.labels[a.wrt], None
+        point = {v: trace.value_of(trace.values[node_of[v]]) for v in part.variables}
+        sub = evaluate(part, point, upstream=upstream)
+        checks = run_checks(part, sub, only=[label], **bounds)
+        own += checks
+        ref = references(part, sub, checks)[label]
+        scale = max([1.0, *(noise_scale(sub, var, idx) for var, idx, _ in elements(sub, [label]))])
+        reshaped: tuple[Array, ...] = ()
+        prim = graph.nodes[a.node].prim
+        if a.kind == "local" and prim is not None and prim.elementwise:
+            node_shape, input_shape = core(trace.values[a.node]), core(trace.values[a.wrt])
+            if node_shape == input_shape and node_shape != ():
+                n = int(np.prod(node_shape))
+                reshaped = (np.asarray(ref.value).reshape(n, n).diagonal().reshape(node_shape),)
+        refs[a.target] = replace(ref, scale=scale, reshaped=reshaped)
+    return refs, own
+
+
+def _size(value: Any) -> float:
+    finite = np.abs(np.asarray(value, dtype=float))
+    finite = finite[np.isfinite(finite)]
+    return max(1.0, float(finite.max()) if finite.size else 0.0)
 
 
 def _tidy(x: float) -> float:

@@ -346,7 +346,10 @@ def _console() -> Any:
 @click.argument("target", required=False)
 @click.option("--at", "at", multiple=True, metavar="NAME=VALUE,...", help="The point, as for symgrad grad.")
 @click.option("--expect", multiple=True, metavar="NAME=ANSWER,...",
-              help="The answers: numbers, nested lists, or formulas in the inputs (x=z, z=x+y).")
+              help="The answers: numbers, nested lists, or formulas in the inputs and the nodes' labels (x=z, "
+              "z=q); for an input (x, dL/dx), any node (dL/dq, value(q)) or a local gradient (dq/dx).")
+@click.option("--upstream", metavar="G", help="The gradient arriving at a vector or matrix output (a layer's "
+              "dout), as for symgrad grad: the answers are the backward pass from it.")
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Read the function from a file ('-' for standard input).")
 @click.option("--format", "fmt", type=click.Choice(["plain", "json"], case_sensitive=False), default="plain",
@@ -362,9 +365,9 @@ def _console() -> Any:
 @click.option("--require-all", is_flag=True, help="Unanswered gradients count as wrong.")
 @_symbolic_bounds
 @_input_limit
-def check(target: str | None, at: Sequence[str], expect: Sequence[str], file: str | None, fmt: str,
-          sigfigs: int | None, decimals: int | None, rtol: float | None, atol: float | None, require_all: bool,
-          symbolic_limit: int, check_timeout: float, files: Files) -> None:
+def check(target: str | None, at: Sequence[str], expect: Sequence[str], upstream: str | None, file: str | None,
+          fmt: str, sigfigs: int | None, decimals: int | None, rtol: float | None, atol: float | None,
+          require_all: bool, symbolic_limit: int, check_timeout: float, files: Files) -> None:
     fmt = fmt.lower()
 
     def work() -> None:
@@ -379,17 +382,17 @@ def check(target: str | None, at: Sequence[str], expect: Sequence[str], file: st
         if target is not None and file is None and target.endswith(".toml") and Path(target).is_file():
             _homework(target, fmt, options, files.limit)
         else:
-            _check_one(target, at, expect, file, fmt, options, files)
+            _check_one(target, at, expect, upstream, file, fmt, options, files)
 
     _run(fmt, work)
 
 
-def _check_one(target: str | None, at: Sequence[str], expect: Sequence[str], file: str | None, fmt: str,
-               options: app.GradeOptions, files: Files) -> None:
+def _check_one(target: str | None, at: Sequence[str], expect: Sequence[str], upstream: str | None,
+               file: str | None, fmt: str, options: app.GradeOptions, files: Files) -> None:
     from .views import grading as view
 
     text, name = app.read_program(target, file, files.limit)
-    graph, trace, grading = app.grade_problem(text, name, at, expect, options, files)
+    graph, trace, grading = app.grade_problem(text, name, at, expect, options, files, upstream)
     if fmt == "json":
         from .numbers import exact
 

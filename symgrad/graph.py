@@ -327,6 +327,44 @@ class _Builder:
         return self._add(gate(prim.name, args, span))
 
 
+def cut(graph: Graph, inputs: Iterable[int], output: int) -> Graph:
+    """The graph of node `output` as a function of the nodes `inputs`, each made an input named
+    by its label (and of the graph's own inputs that `output` still reads by another way).
+
+    cut(graph, [q], graph.output) differentiates the output with respect to q's value, every path
+    from q to the output included: its gradient for q is d output / d q, the upstream gradient
+    backprop gives q.  cut(graph, node.inputs, q) has q as its output and q's direct inputs as its
+    inputs: its gradient is q's local gradient (its Jacobian), parallel edges (q = x * x) summed.
+    Only the nodes the output needs are kept, renumbered in their order; grouped gates are not
+    kept as groups.  Labels stay as the original graph shows them.  One pass each way; no recursion.
+    """
+    made = set(inputs)
+    needed = [False] * (output + 1)
+    needed[output] = True
+    for i in range(output, -1, -1):
+        if needed[i] and i not in made:
+            for j in graph.nodes[i].inputs:
+                needed[j] = True
+    keep = [i for i in range(output + 1) if needed[i]]
+    new = {old: k for k, old in enumerate(keep)}
+    nodes = []
+    for old in keep:
+        node = graph.nodes[old]
+        if old in made and old != output:
+            nodes.append(Node(Kind.INPUT, name=graph.labels[old], span=node.span))
+        else:
+            nodes.append(Node(node.kind, node.prim, tuple(new[j] for j in node.inputs), node.name, node.value,
+                              node.text, node.span))
+    inputs_kept = [k for k, n in enumerate(nodes) if n.kind is Kind.INPUT]
+    variables = [nodes[k].name or "" for k in inputs_kept]
+    name = graph.output_name if output == graph.output else graph.labels[output]
+    result = Graph(graph.program, graph.source, nodes, variables, inputs_kept, new[output], name,
+                   f"{name}({', '.join(variables)})", functions=graph.functions)
+    result.labels = [graph.labels[old] for old in keep]
+    result.index_only = _index_only(result)
+    return result
+
+
 def _index_only(graph: Graph) -> list[str]:
     """Inputs that reach the output only as indices (a class label y): they get no gradient."""
     as_index = [False] * len(graph.nodes)

@@ -37,7 +37,7 @@ import numpy as np
 from .binding import split_top
 from .engine import Trace, evaluate_points, forward
 from .errors import Source, SymgradError
-from .graph import Graph, build
+from .graph import Graph, Kind, build
 from .numbers import LONGEST_NUMBER, short
 from .verdicts import Reference
 
@@ -47,7 +47,11 @@ Array = np.ndarray
 _DECIMAL = re.compile(r"^\s*[+\-]?(\d*)(?:\.(\d*))?(?:[eE]([+\-]?\d+))?\s*$", flags=re.ASCII)
 # inf, -inf, +inf, infinity, nan, undefined: answers where the gradient is infinite or undefined.
 _SPECIAL = re.compile(r"^\s*(?P<sign>[+\-]?)\s*(?P<word>inf|infinity|nan|undefined)\s*$", flags=re.I)
-_KEY = re.compile(r"^(?:(?:∂|d)\s*(?P<out>[^\W\d]\w*)\s*/\s*(?:∂|d)\s*(?P<var>[^\W\d]\w*)|(?P<name>[^\W\d]\w*))$")
+# An answer's key: dL/dq (or ∂L/∂q), value(q), or a bare label (q, dq, L); labels as the tables show
+# them: names, generated n1, reassigned c' and c''.
+_LABEL = r"[^\W\d][\w'′]*"
+_KEY = re.compile(rf"^(?:(?:∂|d)\s*(?P<out>{_LABEL})\s*/\s*(?:∂|d)\s*(?P<var>{_LABEL})|value\((?P<value>{_LABEL})\)"
+                  rf"|(?P<name>{_LABEL}))$")
 _TOKENS = re.compile(r"\[|\]|,|[^\s\[\],]+")
 EXACT = 1e-9  # relative tolerance of the exact rule
 FLOOR = 1e-10  # times the scale of the computation: differences below it count as agreement
@@ -152,15 +156,19 @@ class Rules:
 
 @dataclass
 class Answer:
-    key: str  # as written: x, dx, df/dx, ∂f/∂x, f
-    target: str  # the input whose gradient it answers, or "" for the output's value
+    key: str  # as written: x, dx, df/dx, ∂f/∂x, f, value(q), dq/dx
+    target: str  # what it answers, as the references name it: a node's label for d output / d node
+    # (an input's name for an input), "" for the output's value, "value(q)", or "dq/dx" for a local gradient
     text: str  # the answer as written
     span: tuple[int, int] | None = None
     source: Source | None = None
     numbers: Array | None = None  # a numeric answer, as float64 (for shapes and display)
     written: Array | None = None  # the same, element by element: Written (object array)
     rule: str = EXACT_RULE
-    formula: Graph | None = None  # an answer in terms of the inputs
+    formula: Graph | None = None  # an answer in terms of the inputs (and the labels of the graph's nodes)
+    kind: str = "gradient"  # "gradient" (d output / d node), "value" (a node's value) or "local" (d node / d input)
+    node: int = -1  # the graph node it is about (-1: the output's value)
+    wrt: int | None = None  # for a local gradient: the direct input of `node` it is taken with respect to
 
 
 @dataclass
@@ -180,6 +188,10 @@ class Graded:
     mismatches: list[dict[str, Any]] = field(default_factory=list)  # {index, given, correct, difference}
     max_abs: float | None = None  # the largest absolute difference
     max_rel: float | None = None  # the largest difference relative to the correct value
+    kind: str = "gradient"  # what it is about, as Answer.kind: gradient, value or local
+    node: str | None = None  # the label of the node (an input's name); None for the output's value
+    wrt: str | None = None  # for a local gradient: the label of the direct input
+    input: str | None = None  # the input whose gradient it is, if it is one
 
     @property
     def right(self) -> bool:
@@ -220,25 +232,73 @@ class Grading:
 # ---- reading answers -----------------------------------------------------------------
 
 
-def _target(key: str, graph: Graph, source: Source | None, span: tuple[int, int] | None) -> str:
-    clean = key.replace(" ", "")
-    if clean in graph.variables:
-        return clean
-    if clean == graph.output_name:
-        return ""
+@dataclass(frozen=True)
+class Target:
+    """What an answer is about: `key` as the references name it (see Answer.target), `kind`
+    ("gradient", "value" or "local"), the graph `node`, and for a local gradient the input `wrt`."""
+
+    key: str
+    kind: str
+    node: int
+    wrt: int | None = None
+
+
+def shown_labels(graph: Graph) -> dict[str, int]:
+    """The label of every node the tables show (inputs, named intermediates, n1, c'), to its node."""
+    return {graph.labels[i]: i for i, n in enumerate(graph.nodes)
+            if n.kind is not Kind.CONST and graph.visible(i) and graph.labels[i]}
+
+
+def _target(key: str, graph: Graph, source: Source | None, span: tuple[int, int] | None) -> Target:
+    """What a key names: x, dx, dL/dx, ∂L/∂x (the gradient of the output L with respect to any node the
+    tables show: an input, q, n1, c'); L and value(q) (values); dq/dx with x a direct input of q (q's
+    local gradient, parallel edges summed).  SymgradError ("answer") names what exists instead."""
+    clean = key.replace(" ", "").replace("′", "'")
+    known = shown_labels(graph)
+    out = graph.output_name
+
+    def gradient(label: str) -> Target:
+        return Target(label if label != out else out, "gradient", known[label])
+
+    if clean == out:
+        return Target("", "value", graph.output)
+    if clean in known:
+        return gradient(clean)
     m = _KEY.match(clean)
+    if m and m.group("value"):
+        name = m.group("value")
+        if name not in known:
+            raise _unknown(key, name, graph, known, source, span)
+        return Target("" if name == out else f"value({name})", "value", known[name])
     if m and m.group("var"):
-        if m.group("out") != graph.output_name:
-            raise SymgradError("answer", f"{key}: the output is called {graph.output_name}",
-                               source=source, span=span, hint=f"write d{graph.output_name}/d{m.group('var')}")
-        clean = m.group("var")
-    elif m and m.group("name") and clean.startswith("d") and clean[1:] in graph.variables:
-        clean = clean[1:]
-    if clean not in graph.variables:
-        known = ", ".join(graph.variables) or "none"
-        raise SymgradError("answer", f"there is an answer for {key}, but {graph.header} has no input {clean}",
-                           source=source, span=span, hint=f"its inputs are: {known}")
-    return clean
+        top, var = m.group("out"), m.group("var")
+        if top == out:
+            if var not in known:
+                raise _unknown(key, var, graph, known, source, span)
+            return gradient(var)
+        if top not in known:
+            raise SymgradError("answer", f"{key}: the output is called {out} ({top} is no node of the graph)",
+                               source=source, span=span, hint=f"write d{out}/d{var} for a gradient of the output")
+        node = known[top]
+        direct = [graph.labels[j] for j in dict.fromkeys(graph.nodes[node].inputs) if graph.labels[j]]
+        if var not in direct or var not in known:
+            pairs = ", ".join(f"d{top}/d{d}" for d in direct) or "none"
+            raise SymgradError("answer", f"{key}: {var} is not a direct input of {top}", source=source, span=span,
+                               hint=f"local gradients of {top}: {pairs}; or d{out}/d{var} for the gradient of "
+                               f"the output {out}")
+        return Target(f"d{top}/d{var}", "local", node, known[var])
+    if m and m.group("name") and clean.startswith("d") and clean[1:] in known:
+        return gradient(clean[1:])
+    raise _unknown(key, clean, graph, known, source, span)
+
+
+def _unknown(key: str, name: str, graph: Graph, known: dict[str, int], source: Source | None,
+             span: tuple[int, int] | None) -> SymgradError:
+    inputs = ", ".join(graph.variables) or "none"
+    others = [label for label, i in known.items() if graph.nodes[i].prim is not None]
+    more = f"; its other nodes: {', '.join(others)}" if others else ""
+    return SymgradError("answer", f"there is an answer for {key}, but {graph.header} has no input or node {name}",
+                        source=source, span=span, hint=f"its inputs are: {inputs}{more}")
 
 
 def _nested(text: str) -> Any:
@@ -317,7 +377,7 @@ def read_answer(key: str, text: str, graph: Graph, *, source: Source | None = No
     function's inputs (read by symgrad's grammar)."""
     target = _target(key, graph, source, span)
     stripped = text.strip()
-    answer = Answer(key, target, stripped, span, source)
+    answer = Answer(key, target.key, stripped, span, source, kind=target.kind, node=target.node, wrt=target.wrt)
     if stripped.startswith("["):
         tree = _nested(stripped)
         if tree is not None:
@@ -345,11 +405,13 @@ def read_answer(key: str, text: str, graph: Graph, *, source: Source | None = No
         if source is not None and err.source is not None:
             err.source = source
         raise
-    unknown = [v for v in formula.variables if v not in graph.variables]
+    known = shown_labels(graph)
+    unknown = [v for v in formula.variables if v not in known]
     if unknown:
-        raise SymgradError("answer", f"the answer for {key} uses {unknown[0]}, which is not an input of "
+        raise SymgradError("answer", f"the answer for {key} uses {unknown[0]}, which is not an input or a node of "
                            f"{graph.header}", source=source, span=value_span,
-                           hint="a formula may use the function's inputs, constants and functions")
+                           hint="a formula may use the function's inputs, the labels of its nodes as the table "
+                           "shows them (q, n1, the output), constants and functions")
     if not formula.variables:
         values, _ = forward(formula, {})
         numbers = np.asarray(values[formula.output][0], dtype=float)
@@ -393,7 +455,16 @@ def parse_expect(texts: Sequence[str], graph: Graph) -> list[Answer]:
 
 
 def _label(target: str, graph: Graph, partial: str) -> str:
-    return graph.output_name if not target else f"{partial}{graph.output_name}/{partial}{target}"
+    """How an answer is named in reports: L (the output's value), value(q), ∂q/∂x (a local
+    gradient), ∂L/∂q (the gradient of the output with respect to a node or an input)."""
+    if not target:
+        return graph.output_name
+    if target.startswith("value("):
+        return target
+    if "/" in target:  # dq/dx: labels never hold a "/"
+        top, var = target[1:].split("/d", 1)
+        return f"{partial}{top}/{partial}{var}"
+    return f"{partial}{graph.output_name}/{partial}{target}"
 
 
 def grade(graph: Graph, trace: Trace | None, answers: list[Answer], *,
@@ -402,34 +473,27 @@ def grade(graph: Graph, trace: Trace | None, answers: list[Answer], *,
           timeout: float = 5.0, partial: str = "∂") -> Grading:
     """Compare each answer with the truth; gradients nobody answered are listed as missing.
 
-    `references` (by variable name, "" for the output's value) are what numbers are graded
-    against; without them they are built from the trace (`checks.references`).  `sigfigs` (2
-    by default) or `decimals` is the least a rounded answer must give; `rtol`/`atol` replace
-    the digit rules.
+    `references` (by Answer.target: an input's name, "" for the output's value, a node's label,
+    value(q), dq/dx) are what numbers are graded against; without them they are built from the
+    trace (`checks.references`, and `checks.node_references` for answers about other nodes).
+    `sigfigs` (2 by default) or `decimals` is the least a rounded answer must give; `rtol`/`atol`
+    replace the digit rules.
     """
     rules = Rules(SIGFIGS if sigfigs is None else sigfigs, decimals, rtol, atol)
     if references is None and trace is not None:
+        from .checks import node_references
         from .checks import references as from_trace
 
-        references = from_trace(graph, trace)
+        references = from_trace(graph, trace) | node_references(graph, trace, answers)[0]
     refs = dict(references or {})
-    scales = {name: _scale(trace, name) for name in refs} if trace is not None else {}
+    scales = {name: ref.scale if ref.scale is not None else _scale(trace, name)
+              for name, ref in refs.items()} if trace is not None else {}
     result = Grading()
     answered = {a.target for a in answers}
     for a in answers:
         label = _label(a.target, graph, partial)
-        if a.formula is not None:
-            result.graded.append(_grade_formula(graph, trace, a, label, timeout))
-        elif references is None:
-            raise SymgradError("answer", f"the answer for {a.key} is a number: give the point with --at",
-                               hint="formulas can be checked without a point, numbers cannot")
-        elif a.target not in refs:
-            result.graded.append(Graded(label, a.target, a.text, "none", "wrong",
-                                        f"{a.target} is used only as an index and has no gradient"))
-        else:
-            upstream = _upstream(graph, trace, a.target) if trace is not None else None
-            floor = Decimal(FLOOR * scales.get(a.target, 1.0))
-            result.graded.append(_grade_number(a, refs[a.target], label, rules, floor, upstream))
+        result.graded.append(_grade_one(graph, trace, a, label, references, refs, scales, rules, timeout))
+        result.graded[-1] = _about(result.graded[-1], graph, a)
     for v in graph.variables:
         if v in answered or v in graph.index_only:
             continue
@@ -438,11 +502,35 @@ def grade(graph: Graph, trace: Trace | None, answers: list[Answer], *,
         result.graded.append(Graded(_label(v, graph, partial), v, "", "-" if ref is None else _shown(ref),
                                     "missing", reason, value=None if ref is None else np.asarray(ref.value),
                                     exact=ref.exact if ref is not None else "",
-                                    note=ref.note if ref is not None else ""))
+                                    note=ref.note if ref is not None else "", node=v, input=v))
     for key, ref in refs.items():
         if ref.status in NOTED and ref.note:
             result.notes.append(Note(_label(key, graph, partial), key, ref.status, ref.note))
     return result
+
+
+def _grade_one(graph: Graph, trace: Trace | None, a: Answer, label: str, references: Any,
+               refs: dict[str, Reference], scales: dict[str, float], rules: Rules, timeout: float) -> Graded:
+    """One answer: a formula by _grade_formula, a number against its reference."""
+    if a.formula is not None:
+        return _grade_formula(graph, trace, a, label, timeout)
+    if references is None:
+        raise SymgradError("answer", f"the answer for {a.key} is a number: give the point with --at",
+                           hint="formulas can be checked without a point, numbers cannot")
+    if a.target not in refs:
+        return Graded(label, a.target, a.text, "none", "wrong", f"{a.target} is used only as an index and has no "
+                      "gradient")
+    upstream = _upstream(graph, trace, a.target) if trace is not None else None
+    floor = Decimal(FLOOR * scales.get(a.target, 1.0))
+    return _grade_number(a, refs[a.target], label, rules, floor, upstream)
+
+
+def _about(g: Graded, graph: Graph, a: Answer) -> Graded:
+    """A graded answer with what it is about (Graded.kind, node, wrt, input), for JSON."""
+    node = graph.labels[a.node] if a.target and a.node >= 0 else None
+    wrt = graph.labels[a.wrt] if a.wrt is not None else None
+    return replace(g, kind=a.kind, node=node, wrt=wrt,
+                   input=a.target if a.kind == "gradient" and a.target in graph.variables else None)
 
 
 def _scale(trace: Trace, target: str) -> float:
@@ -553,6 +641,9 @@ def _grade_number(a: Answer, ref: Reference, label: str, rules: Rules, floor: De
                   upstream: tuple[str, Array] | None) -> Graded:
     assert a.written is not None
     given = a.written
+    other = next((r for r in ref.reshaped if np.shape(r) == given.shape), None)
+    if np.shape(ref.value) != given.shape and other is not None:
+        ref = replace(ref, value=np.asarray(other), accepted=(), reshaped=())
     value = np.asarray(ref.value, dtype=float)
     shown = _shown(ref)
     rule = f"within rtol {rules.rtol or 0.0:g}, atol {rules.atol or 0.0:g}" if rules.tolerance else a.rule
@@ -747,8 +838,29 @@ def _grade_formula(graph: Graph, trace: Trace | None, a: Answer, label: str, tim
     return graded
 
 
+def _part(graph: Graph, a: Answer) -> Graph | None:
+    """The graph whose gradient an answer about another node is (graph.cut): the output cut at the
+    node for d output / d q, the node alone for dq/dx; None for an input's gradient or a value."""
+    from .graph import cut
+
+    if a.kind == "gradient" and a.target and a.target not in graph.variables and a.node != graph.output:
+        return cut(graph, [a.node], graph.output)
+    if a.kind == "local" and a.node >= 0:
+        return cut(graph, graph.nodes[a.node].inputs, a.node)
+    return None
+
+
+def _wrt(graph: Graph, a: Answer) -> str:
+    """The variable the truth is a derivative with respect to ("" for a value)."""
+    if a.kind == "value" or not a.target:
+        return ""
+    return graph.labels[a.wrt] if a.kind == "local" and a.wrt is not None else graph.labels[a.node]
+
+
 def _formula_symbolic(graph: Graph, a: Answer, timeout: float) -> tuple[bool, str]:
-    """Whether SymPy shows the difference is 0 (in time), and the true derivative as text."""
+    """Whether SymPy shows the difference is 0 (in time), and the true derivative as text.  Labels
+    of nodes in the formula, and the inputs of a cut graph, stand for their expressions in the
+    function's inputs."""
     import sympy  # noqa: F401 - loaded once, before the check forks
 
     from .checks import run_budgeted
@@ -756,16 +868,27 @@ def _formula_symbolic(graph: Graph, a: Answer, timeout: float) -> tuple[bool, st
 
     formula = a.formula
     assert formula is not None
+    part = _part(graph, a)
+    wrt = _wrt(graph, a)
 
     def work(send: Any) -> None:
         import sympy as sp
 
         arrays, symbols = input_symbols(graph, sp, {}, {})
-        f = symbolic_values(graph, sp, arrays)[graph.output].reshape(-1)[0]
-        derivative = sp.diff(f, symbols[a.target]) if a.target else f
-        given = symbolic_values(formula, sp, {v: arrays[v] for v in formula.variables})[formula.output]
-        send(("derivative", Printer(sp)(sp.simplify(derivative))))
-        difference = sp.simplify(derivative - given.reshape(-1)[0])
+        nodes = symbolic_values(graph, sp, arrays)
+        expr = {graph.labels[i]: nodes[i] for i in range(len(graph.nodes)) if graph.labels[i]}
+        if a.kind == "value":
+            truth = nodes[a.node if a.target else graph.output].reshape(-1)[0]
+        elif part is None:
+            truth = sp.diff(nodes[graph.output].reshape(-1)[0], symbols[wrt])
+        else:
+            cut_arrays, cut_symbols = input_symbols(part, sp, {}, {})
+            top = symbolic_values(part, sp, cut_arrays)[part.output].reshape(-1)[0]
+            stand_in = {cut_symbols[v]: expr[v].reshape(-1)[0] for v in part.variables if v not in graph.variables}
+            truth = sp.diff(top, cut_symbols[wrt]).subs(stand_in)
+        given = symbolic_values(formula, sp, {v: expr[v] for v in formula.variables})[formula.output]
+        send(("derivative", Printer(sp)(sp.simplify(truth))))
+        difference = sp.simplify(truth - given.reshape(-1)[0])
         send(("result", bool(difference == 0)))
 
     messages, _ = run_budgeted(work, timeout)
@@ -781,13 +904,21 @@ def _formula_numeric(graph: Graph, trace: Trace | None, a: Answer, label: str) -
     for v, node in zip(graph.variables, graph.inputs):
         center = 0.0 if trace is None else float(trace.values[node].reshape(-1)[0])
         points[v] = center + rng.normal(0.0, max(1.0, abs(center)), FORMULA_POINTS)
+    part = _part(graph, a)
     try:
         many = evaluate_points(graph, points)
-        values, _ = forward(a.formula, {v: points[v] for v in a.formula.variables})
+        at = {graph.labels[i]: many.values[i] for i in range(len(graph.nodes)) if graph.labels[i]}
+        at = {v: np.broadcast_to(x, (FORMULA_POINTS, *x.shape[1:])) for v, x in at.items()}
+        values, _ = forward(a.formula, {v: at[v] for v in a.formula.variables}, watch=False)
+        if a.kind == "value":
+            truth = many.values[a.node if a.target else graph.output].reshape(FORMULA_POINTS)
+        elif part is None:
+            truth = many.gradient[_wrt(graph, a)]
+        else:
+            truth = evaluate_points(part, {v: at[v] for v in part.variables}).gradient[_wrt(graph, a)]
     except SymgradError:
         return Graded(label, a.target, a.text, "?", "wrong", "cannot be compared at random points", "formula",
                       None, "numeric")
-    truth = many.gradient[a.target] if a.target else many.value
     given = np.broadcast_to(values[a.formula.output].reshape(-1), truth.shape)
     valid = np.isfinite(truth) & np.isfinite(given)
     if not valid.any():
@@ -803,7 +934,7 @@ def _formula_numeric(graph: Graph, trace: Trace | None, a: Answer, label: str) -
     k = int(np.argmax(bad))
     where = ", ".join(f"{v} = {short(points[v][k], 4)}" for v in graph.variables)
     return Graded(label, a.target, a.text, short(truth[k], 6), "wrong",
-                  f"at {where} it gives {short(given[k], 6)}, the {'derivative' if a.target else 'value'} is "
+                  f"at {where} it gives {short(given[k], 6)}, the {'value' if a.kind == 'value' else 'derivative'} is "
                   f"{short(truth[k], 6)}", "formula",
                   float(diff[k] / scale[k]) if scale[k] else None, "numeric")
 
@@ -823,10 +954,11 @@ class Problem:
     sigfigs: int | None = None  # the problem's own digit rule, replacing the command line's
     decimals: int | None = None
     error: SymgradError | None = None
+    upstream: str | None = None  # the gradient arriving at a vector or matrix output (a layer's dout)
 
 
 _PROBLEM = re.compile(r"^\s*\[\[\s*problem\s*\]\]\s*(#.*)?$")
-_KEYS = {"name", "function", "at", "expect", "sigfigs", "decimals"}
+_KEYS = {"name", "function", "at", "expect", "sigfigs", "decimals", "upstream"}
 
 
 def read_homework(text: str, path: str) -> list[Problem]:
@@ -894,6 +1026,8 @@ def _fill(problem: Problem, data: dict[str, Any]) -> None:
         raise SymgradError("homework", "the problem has no function (a string)", hint='function = "f(x)=x^2"')
     problem.function = data["function"]
     problem.at = _as_bindings(data.get("at", ""), "at")
+    if "upstream" in data:
+        problem.upstream = _toml_value(data["upstream"], "upstream", "upstream")
     expect = data.get("expect")
     if expect is None:
         raise SymgradError("homework", "the problem has no expect", hint='expect = "x=-4,y=-4"')

@@ -14,7 +14,7 @@ below 1e-5 fine, below 1e-3 suspicious, above that wrong.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -170,7 +170,12 @@ class Reference:
     note: str = ""
     exact: str = ""
     status: str = "finite"  # finite, infinite, undefined, kink or unstable
-    extra: dict[str, Any] = field(default_factory=dict)
+    # The size below which differences are noise (a difference under 1e-10 times it is float64's
+    # rounding): set where it is not the graded input's own (checks.noise_scale), as for other nodes.
+    scale: float | None = None
+    # The same values in another shape that is right too: for a local gradient of an elementwise
+    # gate, the elementwise one (the Jacobian's diagonal) beside the Jacobian.
+    reshaped: tuple[Array, ...] = ()
 
 
 # How much a verdict says, for combining the checks' verdicts on one element: the last wins.

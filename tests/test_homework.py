@@ -35,8 +35,8 @@ NEURON_AT = {"w0": 2, "x0": -1, "w1": -3, "x1": -2, "w2": -3}
 MATRIX = "f(W,x)=sum((W @ x)^2)"
 MATRIX_AT = "W=[[0.1,0.5],[-0.3,0.8]],x=[0.2,0.4]"
 MATRIX_POINT = {"W": np.array([[0.1, 0.5], [-0.3, 0.8]]), "x": np.array([0.2, 0.4])}
-ANSWER_KEYS = {"answer", "input", "given", "correct", "correct_exact", "verdict", "reason", "note", "rule", "method",
-               "rel_error", "mismatches", "max_abs_difference", "max_rel_difference"}
+ANSWER_KEYS = {"answer", "input", "target", "given", "correct", "correct_exact", "verdict", "reason", "note", "rule",
+               "method", "rel_error", "mismatches", "max_abs_difference", "max_rel_difference"}
 
 
 # ---------------------------------------------------------------------------
@@ -173,15 +173,15 @@ def test_a_variable_called_dx_is_its_own_answer() -> None:
 def test_answer_for_a_nonexistent_variable_exits_2() -> None:
     result = run("check", LECTURE, "--at", POINT, "--expect", "x=-4,w=1")
     assert result.exit_code == 2
-    assert "no input w" in result.stderr
+    assert "has no input or node w" in result.stderr
     assert "x, y, z" in result.stderr  # the hint lists the inputs
     data = run_json("check", LECTURE, "--at", POINT, "--expect", "x=-4,w=1", code=2)
-    assert "no input w" in data["error"]["message"]
+    assert "no input or node w" in data["error"]["message"]
 
 
 @pytest.mark.parametrize("key", ["dw", "df/dw", "∂f/∂w"])
 def test_every_spelling_of_a_nonexistent_variable_is_an_error(key: str) -> None:
-    with pytest.raises(SymgradError, match=r"no input d?w\b"):
+    with pytest.raises(SymgradError, match=r"no input or node d?w\b"):
         parse_expect([f"{key}=1"], symgrad.parse(LECTURE))
 
 
@@ -566,7 +566,8 @@ def test_json_of_a_single_check() -> None:
     for a in data["answers"]:
         assert set(a) == ANSWER_KEYS
     answers = by_input(data)
-    assert answers["x"] == {"answer": "∂f/∂x", "input": "x", "given": "-4", "correct": -4, "correct_exact": None,
+    assert answers["x"] == {"answer": "∂f/∂x", "input": "x", "target": {"kind": "gradient", "node": "x", "wrt": None},
+                            "given": "-4", "correct": -4, "correct_exact": None,
                             "verdict": "right", "reason": "", "note": "", "rule": "exact (relative 1e-9)",
                             "method": "numbers", "rel_error": 0, "mismatches": [], "max_abs_difference": 0,
                             "max_rel_difference": 0}

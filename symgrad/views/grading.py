@@ -66,7 +66,8 @@ def _correct(g: Graded) -> Any:
 def record(g: Graded) -> dict[str, Any]:
     """One graded answer as a JSON object."""
     return {
-        "answer": g.answer, "input": g.target or None, "given": g.given or None,
+        "answer": g.answer, "input": g.input, "target": {"kind": g.kind, "node": g.node, "wrt": g.wrt},
+        "given": g.given or None,
         "correct": _correct(g), "correct_exact": g.exact or None,
         "verdict": g.verdict, "reason": g.reason, "note": g.note, "rule": g.rule, "method": g.method,
         "rel_error": None if g.rel_error is None else exact(g.rel_error),
