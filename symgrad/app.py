@@ -106,11 +106,11 @@ class PointRun:
         return any(r.verdict == "unstable" for c in self.checks for r in c.inputs.values())
 
 
-def build_graph(text: str, name: str, *, expand: bool = False) -> Any:
-    """The graph of a program."""
+def build_graph(text: str, name: str, *, expand: bool = False, nodes: int | None = None) -> Any:
+    """The graph of a program, of at most `nodes` nodes (None: graph.node_limit)."""
     from .graph import build
 
-    return build(text, name, expand=expand)
+    return build(text, name, expand=expand, nodes=nodes)
 
 
 def run_point(graph: Any, at: Sequence[str], files: Files, *, upstream: str | None = None, wrt: str | None = None,
@@ -175,7 +175,7 @@ def grade_problem(text: str, name: str, at: Sequence[str], expect: Sequence[str]
     from .errors import Source
     from .homework import grade, parse_expect
 
-    graph = build_graph(text, name)
+    graph = build_graph(text, name, nodes=files.nodes)
     if not expect:
         raise SymgradError("usage", "no answers to check", hint="give them with --expect x=-4,y=4")
     answers = parse_expect(expect, graph)
@@ -219,7 +219,8 @@ class ProblemRun:
         return f"problem {self.problem.index} ({', '.join(dict.fromkeys(n.status for n in self.grading.notes))})"
 
 
-def grade_homework(path: str, options: GradeOptions, limit: int = DEFAULT_INPUT_LIMIT) -> list[ProblemRun]:
+def grade_homework(path: str, options: GradeOptions, limit: int = DEFAULT_INPUT_LIMIT,
+                   nodes: int | None = None) -> list[ProblemRun]:
     """Every problem of a homework file, each on its own: a broken one is reported and the others
     are still graded.  A problem's own sigfigs or decimals replace the command line's.  Its values
     may name files inside the homework file's folder only; nothing read is larger than `limit`."""
@@ -227,7 +228,8 @@ def grade_homework(path: str, options: GradeOptions, limit: int = DEFAULT_INPUT_
 
     text = read_text(path, limit)
     folder = Path(path).parent
-    files = Files.inside(folder, f"a homework file may name only files inside its own folder ({folder})", limit)
+    files = Files.inside(folder, f"a homework file may name only files inside its own folder ({folder})", limit,
+                         nodes)
     runs = []
     for p in read_homework(text, path):
         run = ProblemRun(p, error=p.error)
@@ -428,7 +430,7 @@ def _answer(request: dict[str, Any], cache: dict[str, Any], files: Files, check:
     text = request["expr"]
     if text not in cache:
         try:
-            cache[text] = build_graph(text, "expression")
+            cache[text] = build_graph(text, "expression", nodes=files.nodes)
         except SymgradError as err:
             cache[text] = err
     graph = cache[text]

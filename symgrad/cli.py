@@ -34,8 +34,9 @@ def _functions_help() -> str:
     for name in P.function_names():
         for prim in P.overloads(name):
             lines.append(f"  {name}({', '.join(prim.params)}): {prim.summary}")
-    lines.append("  Constants: pi (π), e.  Operators: + - * / ^ (or **), unary -, parentheses.")
-    lines.append("  Also read: − × · ÷ π σ(...), ln = log.")
+    lines.append("  Constants: pi (π), e.  Operators: + - * / ^ (or **), @, unary -, parentheses; W.T, s[i], "
+                 "S[arange(N), y].")
+    lines.append("  Also read: − × · ÷ π σ(...), ln = log, ½ ¼ ⅓ … ⅞ as numbers, Wᵀ = W.T, ‖x‖ = norm(x).")
     return "\n".join(lines)
 
 
@@ -83,12 +84,19 @@ class _Size(click.ParamType):  # type: ignore[type-arg]
 
 
 def _input_limit(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--input-limit, as the `files` parameter: the command line's own policy (files.Files.anywhere)."""
-    return click.option(
+    """--input-limit and --node-limit, as the `files` parameter: the command line's own policy
+    (files.Files.anywhere) with those limits."""
+    command = click.option(
         "--input-limit", "files", type=_Size(), default="100M",
-        show_default=True, metavar="SIZE", callback=lambda ctx, param, value: Files.anywhere(value),
+        show_default=True, metavar="SIZE",
+        callback=lambda ctx, param, value: Files.anywhere(value, ctx.meta.get("symgrad.nodes")),
         help="The largest input read whole (a program, an @file value, a homework file) and the longest "
         "line of --points or batch input: bytes, or with k, M or G.")(command)
+    return click.option(
+        "--node-limit", type=click.IntRange(min=1), default=None, metavar="N", expose_value=False, is_eager=True,
+        callback=lambda ctx, param, value: ctx.meta.__setitem__("symgrad.nodes", value),
+        help="The most nodes a program may build (calls of your functions are inlined): by default 50 per "
+        "character of the program, at least 1,000,000.")(command)
 
 
 class _Main(click.Group):
@@ -226,7 +234,7 @@ def _points(expr: str | None, at: Sequence[str], file: str | None, fmt: str, poi
 
 def _graph(expr: str | None, file: str | None, files: Files, expand: bool = False) -> Any:
     """The program's graph; its notes (e is a variable here, ...) on stderr."""
-    graph = app.build_graph(*app.read_program(expr, file, files.limit), expand=expand)
+    graph = app.build_graph(*app.read_program(expr, file, files.limit), expand=expand, nodes=files.nodes)
     for m in graph.notes:
         say(f"note: {m}", err=True)
     return graph
@@ -380,7 +388,7 @@ def check(target: str | None, at: Sequence[str], expect: Sequence[str], upstream
                                hint="either a tolerance (--rtol, --atol) or a least number of digits")
         options = app.GradeOptions(rtol, atol, require_all, check_timeout, sigfigs, decimals, symbolic_limit)
         if target is not None and file is None and target.endswith(".toml") and Path(target).is_file():
-            _homework(target, fmt, options, files.limit)
+            _homework(target, fmt, options, files)
         else:
             _check_one(target, at, expect, upstream, file, fmt, options, files)
 
@@ -406,11 +414,11 @@ def _check_one(target: str | None, at: Sequence[str], expect: Sequence[str], ups
         sys.exit(1)
 
 
-def _homework(path: str, fmt: str, options: app.GradeOptions, limit: int) -> None:
+def _homework(path: str, fmt: str, options: app.GradeOptions, files: Files) -> None:
     """Every problem of a homework file, a report and a total; exit 1 unless all passed."""
     from .views import grading as view
 
-    runs = app.grade_homework(path, options, limit)
+    runs = app.grade_homework(path, options, files.limit, files.nodes)
     passed = sum(r.passed(options.require_all) for r in runs)
     if fmt == "json":
         click.echo(json_dumps(view.homework_record(runs, path, options.require_all)))
@@ -438,10 +446,10 @@ def _homework(path: str, fmt: str, options: app.GradeOptions, limit: int) -> Non
 def batch(check: bool, data_dir: str | None, symbolic_limit: int, check_timeout: float, files: Files) -> None:
     if data_dir is None:
         files = Files(limit=files.limit, refusal="batch requests may name files only under --data-dir DIR",
-                      hint="run symgrad batch --data-dir DIR to allow the files inside DIR")
+                      hint="run symgrad batch --data-dir DIR to allow the files inside DIR", nodes=files.nodes)
     else:
         files = Files.inside(data_dir, f"batch requests may name only files inside --data-dir ({data_dir})",
-                             files.limit)
+                             files.limit, files.nodes)
     _run("json", lambda: _batch(check, check_timeout, symbolic_limit, files))
 
 

@@ -69,16 +69,18 @@ class Files:
     refusal: str = "values here may not name files"
     hint: str | None = None
     limit: int = DEFAULT_INPUT_LIMIT
+    nodes: int | None = None  # --node-limit: the most nodes a program read may build (None: graph.node_limit)
 
     @classmethod
-    def anywhere(cls, limit: int = DEFAULT_INPUT_LIMIT) -> Files:
+    def anywhere(cls, limit: int = DEFAULT_INPUT_LIMIT, nodes: int | None = None) -> Files:
         """The command line's own policy: any regular file."""
-        return cls(True, None, limit=limit)
+        return cls(True, None, limit=limit, nodes=nodes)
 
     @classmethod
-    def inside(cls, root: str | Path, refusal: str, limit: int = DEFAULT_INPUT_LIMIT) -> Files:
+    def inside(cls, root: str | Path, refusal: str, limit: int = DEFAULT_INPUT_LIMIT,
+               nodes: int | None = None) -> Files:
         """Relative paths inside `root` only (a homework file's folder, batch's --data-dir)."""
-        return cls(True, Path(root), refusal, limit=limit)
+        return cls(True, Path(root), refusal, limit=limit, nodes=nodes)
 
     def path(self, text: str, what: str) -> Path:
         """The file to open for `@text`, the value of `what`.  Raises SymgradError ("files")

@@ -17,7 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from . import primitives as P
-from .errors import Source
+from .errors import Source, SymgradError
+from .numbers import LONGEST_NUMBER, too_long
 from .parser import Program, Syntax, number_value, parse, post_order
 from .scope import Names, labels
 
@@ -117,9 +118,24 @@ class Graph:
         return g is None or self.groups[g].output == node_id
 
 
-def build(text: str, name: str = "expression", *, expand: bool = False, start: str = "program") -> Graph:
-    """Parse a program (or with start="value", a single expression) and build its graph."""
-    return _Builder(parse(text, name, start=start), expand).run()
+NODES_PER_CHARACTER = 50  # the automatic node limit: this many per character of the program,
+LEAST_NODE_LIMIT = 1_000_000  # and at least this many
+
+
+def node_limit(text: str) -> int:
+    """The most nodes a program may build unless told otherwise: 50 per character of its text, at
+    least 1,000,000.  Calls of the user's functions are inlined, so a short program can ask for
+    exponentially many (g2(x) = g1(g1(x)), g3(x) = g2(g2(x)), ...); this keeps memory linear in
+    the input."""
+    return max(LEAST_NODE_LIMIT, NODES_PER_CHARACTER * len(text))
+
+
+def build(text: str, name: str = "expression", *, expand: bool = False, start: str = "program",
+          nodes: int | None = None) -> Graph:
+    """Parse a program (or with start="value", a single expression) and build its graph, of at most
+    `nodes` nodes (None: node_limit(text)).  Raises SymgradError: the parser's and the names'
+    kinds, "limit" past the node limit, "value" for a number of more than 1,000 characters."""
+    return _Builder(parse(text, name, start=start), expand, node_limit(text) if nodes is None else nodes).run()
 
 
 def reach(nodes: Sequence[Node], start: Iterable[int], *, every_edge: bool = False) -> list[bool]:
@@ -172,8 +188,9 @@ class _Builder:
     and call means.  Calls of the user's functions (and with --expand, of grouped gates) run
     their bodies inline on an explicit stack of frames, never by recursion."""
 
-    def __init__(self, program: Program, expand: bool) -> None:
+    def __init__(self, program: Program, expand: bool, limit: int) -> None:
         self.program = program
+        self.limit = limit
         self.source = program.source
         self.syntax = program.syntax
         self.expand = expand
@@ -236,6 +253,12 @@ class _Builder:
     # ---- expressions -----------------------------------------------------------
 
     def _add(self, node: Node) -> int:
+        if len(self.nodes) >= self.limit:
+            raise SymgradError(
+                "limit", f"the program builds more than {self.limit:,} nodes (the calls of your functions are "
+                f"inlined, and a call of a call multiplies them)", source=self.source, span=node.span,
+                hint="raise the limit with --node-limit N (by default 50 nodes per character of the program, at "
+                "least 1,000,000)")
         self.nodes.append(node)
         self.dep.append(node.kind is Kind.INPUT or reads_reached(node, self.dep, every_edge=True))
         return len(self.nodes) - 1
@@ -301,6 +324,8 @@ class _Builder:
         """The node of one syntax entry whose children are built (a call that runs a body is not one)."""
         span = (s.start, s.end) if fr.syntax is self.syntax else fr.call_span
         if s.kind == "num":
+            if len(s.text) > LONGEST_NUMBER:
+                raise too_long(s.text).located(self.source, span)
             return self._add(Node(Kind.CONST, value=number_value(s.text), text=s.text, span=span))
         if s.kind == "name":
             meaning = self.names.lookup(s.text, fr.env, span)

@@ -16,13 +16,13 @@ imports mpmath only when it runs (a disagreement is rare).
 from __future__ import annotations
 
 from collections.abc import Callable
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from .engine import Trace, align, core, unbroadcast
 from .graph import Graph, Kind, describe
+from .parser import number
 
 Array = np.ndarray
 DIGITS = 40
@@ -241,7 +241,7 @@ def _constant(text: str | None, value: float | None) -> Hi:
         return Hi(mpmath.e)
     if text is not None:
         try:
-            f = Fraction(text)
+            f = number(text)  # as the grammar reads it: 0.1 is 1/10, ⅓ is 1/3
         except ValueError:
             f = None
         if f is not None:

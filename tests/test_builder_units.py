@@ -7,7 +7,7 @@ import pytest
 
 from symgrad.engine import depends_on_inputs
 from symgrad.errors import SymgradError
-from symgrad.graph import _Builder, build, reach
+from symgrad.graph import _Builder, build, node_limit, reach
 from symgrad.parser import parse, post_order
 from symgrad.scope import Names, Step, canonical
 
@@ -172,7 +172,7 @@ def test_an_index_carries_no_gradient_but_its_value_depends_on_the_input() -> No
 
 @pytest.mark.parametrize("text", PROGRAMS)
 def test_the_builder_tracks_every_edge_reach_as_it_goes(text: str) -> None:
-    builder = _Builder(parse(text), False)
+    builder = _Builder(parse(text), False, node_limit(text))
     graph = builder.run()
     assert builder.dep == reach(graph.nodes, graph.inputs, every_edge=True)
 

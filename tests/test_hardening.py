@@ -152,3 +152,25 @@ def test_a_number_too_long_in_a_homework_file(tmp_path: object) -> None:
                     '[[problem]]\nfunction = "f(x)=x*x"\nat = "x=3"\nexpect = "x=6"\n', encoding="utf-8")
     result = run("check", str(path), code=1)
     assert "line 1: a value cannot be read" in result.stdout and "1 of 2 problems right" in result.stdout
+
+
+def test_a_program_that_inlines_exponentially_many_nodes_is_stopped() -> None:
+    from symgrad.errors import SymgradError
+    from symgrad.graph import build, node_limit
+
+    levels = "; ".join(["g0(x) = x*x"] + [f"g{i}(x) = g{i - 1}(g{i - 1}(x))" for i in range(1, 30)])
+    text = levels + "; f(x) = g29(x)"  # 2^30 calls from 500 characters
+    assert node_limit(text) == 1_000_000 and node_limit("x" * 100_000) == 5_000_000
+    with pytest.raises(SymgradError) as info:
+        build(text, nodes=10_000)
+    assert info.value.kind == "limit" and "more than 10,000 nodes" in info.value.message
+    assert "--node-limit" in (info.value.hint or "")
+    result = run("x*x + x", "--at", "x=1", "--no-check", "--node-limit", "2", code=2)
+    assert "more than 2 nodes" in result.stderr
+    assert run("x*x + x", "--at", "x=1", "--no-check", "--node-limit", "3", code=0)
+
+
+def test_a_number_literal_of_more_than_1000_characters_is_an_error() -> None:
+    result = run(f"x * {'7' * 1001}", "--at", "x=1", code=2)
+    assert "a number of 1,001 characters" in result.stderr and "7.77e4999" in result.stderr
+    assert run(f"x * {'7' * 1000}", "--at", "x=1", "--no-check", code=0)
