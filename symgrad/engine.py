@@ -11,7 +11,7 @@ down, a Flow: the local gradient and the downstream gradient sent along it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,6 +239,8 @@ def unbroadcast(g: Array, shape: tuple[int, ...]) -> Array:
 
 
 Grads = dict[int, Array]
+# A replacement for edge_vjp, with its arguments: (edge, primitive, g, out, args, shape) -> (local, downstream).
+EdgeRule = Callable[[Edge, P.Primitive, Array, Array, list[Array], tuple[int, ...]], tuple[Any, Array]]
 
 
 def edge_vjp(prim: P.Primitive, k: int, g: Array, out: Array, args: list[Array],
@@ -259,12 +261,15 @@ def edge_vjp(prim: P.Primitive, k: int, g: Array, out: Array, args: list[Array],
 
 
 def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: int,
-          seed: Array, *, record: bool = True) -> tuple[Grads, list[Flow]]:
+          seed: Array, *, record: bool = True, rule: EdgeRule | None = None) -> tuple[Grads, list[Flow]]:
     """Reverse accumulation: backpropagate `seed` from node `top` through nodes start..top.
 
     Returns the upstream gradient of every node reached, by node id, and (with `record`) the
-    flow along every edge a gradient went down, in the order the sweep took them.
+    flow along every edge a gradient went down, in the order the sweep took them.  `rule`, where
+    given, computes each edge's flow instead of edge_vjp (mistakes.py simulates a student's
+    mistake with it).
     """
+    vjp = rule or (lambda edge, prim, g, out, args, shape: edge_vjp(prim, edge.position, g, out, args, shape))
     grads: Grads = {top: seed}
     flows: list[Flow] = []
     with np.errstate(all="ignore"):
@@ -279,7 +284,7 @@ def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: i
             for edge in edges(node, i):
                 j = edge.source
                 if edge.differentiable and dep[j]:
-                    local, d = edge_vjp(prim, edge.position, g, values[i], args, core(values[j]))
+                    local, d = vjp(edge, prim, g, values[i], args, core(values[j]))
                     grads[j] = d if j not in grads else grads[j] + d
                     if record:
                         flows.append(Flow(edge, local, d))

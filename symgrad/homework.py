@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -188,6 +188,7 @@ class Graded:
     mismatches: list[dict[str, Any]] = field(default_factory=list)  # {index, given, correct, difference}
     max_abs: float | None = None  # the largest absolute difference
     max_rel: float | None = None  # the largest difference relative to the correct value
+    mistake: str = ""  # the backprop mistake that reproduces a wrong answer, in one sentence
     kind: str = "gradient"  # what it is about, as Answer.kind: gradient, value or local
     node: str | None = None  # the label of the node (an input's name); None for the output's value
     wrt: str | None = None  # for a local gradient: the label of the direct input
@@ -522,7 +523,12 @@ def _grade_one(graph: Graph, trace: Trace | None, a: Answer, label: str, referen
                       "gradient")
     upstream = _upstream(graph, trace, a.target) if trace is not None else None
     floor = Decimal(FLOOR * scales.get(a.target, 1.0))
-    return _grade_number(a, refs[a.target], label, rules, floor, upstream)
+    tried: Iterable[Any] = ()
+    if trace is not None and a.kind != "value":
+        from .mistakes import candidates
+
+        tried = candidates(trace, a.kind, a.node, a.wrt)
+    return _grade_number(a, refs[a.target], label, rules, floor, upstream, tried)
 
 
 def _about(g: Graded, graph: Graph, a: Answer) -> Graded:
@@ -638,7 +644,10 @@ def _relative(w: Decimal, r: Decimal) -> float:
 
 
 def _grade_number(a: Answer, ref: Reference, label: str, rules: Rules, floor: Decimal,
-                  upstream: tuple[str, Array] | None) -> Graded:
+                  upstream: tuple[str, Array] | None, mistakes: Iterable[Any] = ()) -> Graded:
+    """One numeric answer against its reference; where it is wrong, the reason: first a named
+    mistake that reproduces it (`mistakes`: mistakes.Candidate, tried in order), else the generic
+    hints (wrong sign, a factor, transposed, close, too few digits)."""
     assert a.written is not None
     given = a.written
     other = next((r for r in ref.reshaped if np.shape(r) == given.shape), None)
@@ -653,8 +662,9 @@ def _grade_number(a: Answer, ref: Reference, label: str, rules: Rules, floor: De
         transposed = (given.ndim == 2 and given.shape[::-1] == value.shape
                       and _all_right(list(given.T.reshape(-1)), list(candidates[0].reshape(-1)), rules, floor))
         shapes = f"expected shape {value.shape}, got {given.shape}"
-        return replace(base, verdict="wrong shape",
-                       reason=_join([f"{shapes}: transposed" if transposed else shapes, ref.note]))
+        named = "" if transposed else _named_mistake(given, candidates[0], mistakes, rules, floor)
+        return replace(base, verdict="wrong shape", mistake=named,
+                       reason=_join([f"{shapes}: transposed" if transposed else shapes, named, ref.note]))
     flat = list(given.reshape(-1))
     columns = [list(c.reshape(-1)) for c in candidates]
     judged: list[tuple[bool, str, Decimal]] = []  # per element: right, the judge (or why not), compared with
@@ -676,11 +686,40 @@ def _grade_number(a: Answer, ref: Reference, label: str, rules: Rules, floor: De
         w, against = flat[0], judged[0][2]
         if w.kind == "rounded" and (rules.too_few(w) or abs(w.value - against) > w.half_unit * _SLACK):
             graded.rule = EXACT_RULE  # its own digits would not have done: the exact rule decided
+    named = "" if right else _named_mistake(given, candidates[0], mistakes, rules, floor)
+    graded.mistake = named
     reasons = [] if right else _hints(given, candidates[0], judged, rules, floor, upstream)
+    if named:  # a named mistake wins over the generic hints; an exact sign flip is said first, as the simpler
+        reasons = ["wrong sign", f"or {named}"] if reasons[:1] == ["wrong sign"] else [named]
     if not right and given.size > 1:
         reasons.append(_mismatch_text(graded, given.size))
     graded.reason = _join([*reasons, ref.note])
     return graded
+
+
+def _named_mistake(given: Array, truth: Array, mistakes: Iterable[Any], rules: Rules, floor: Decimal) -> str:
+    """The mistake whose result the answer equals (to the rules that grade it) where the truth does
+    not: its sentence, or "".  Of several, the closest to the answer; of equally close ones, the
+    first (the nearest to the node asked about)."""
+    flat: list[Written] = list(given.reshape(-1))
+    answer = np.array([float(w.value) for w in flat])
+    true = [float(r) for r in truth.reshape(-1)]
+    if not np.isfinite(true).all() or not np.isfinite(answer).all():
+        return ""  # an infinite or undefined gradient has hints of its own
+    if given.shape == truth.shape and _all_right(flat, list(truth.reshape(-1)), rules, floor):
+        return ""  # right to its own digits: too few of them to tell a mistake from the truth
+    best, distance = "", np.inf
+    for m in mistakes:
+        value = np.asarray(m.value, dtype=float)
+        if value.shape != given.shape or not np.isfinite(value).all():
+            continue
+        if value.size == len(true) and np.allclose(value.reshape(-1), true, rtol=1e-9, atol=0.0):
+            continue  # this mistake changes nothing here: it cannot be told from the truth
+        if _all_right(flat, list(_decimals(value).reshape(-1)), rules, floor):
+            gap = float(np.max(np.abs(value.reshape(-1) - answer) / np.maximum(np.abs(answer), 1e-300)))
+            if gap < distance:
+                best, distance = str(m.sentence), gap
+    return best
 
 
 def _join(parts: Sequence[str]) -> str:

@@ -83,6 +83,9 @@ class Primitive:
     error_kind: str = "shape"  # the kind of error its `check` or forward reports: "shape" or "value"
     # What to do instead where float64 overflows or underflows in this gate.
     unstable_hint: str | None = None
+    # The usual mistakes with this gate's local gradient, for naming a wrong answer: each a sentence
+    # ({node}: the node as "q = x * y") and the wrong partials, one per input (elementwise gates).
+    mistakes: tuple[tuple[str, tuple[Partial, ...]], ...] = ()
 
     @property
     def elementwise(self) -> bool:
@@ -599,6 +602,8 @@ _TABLE: list[Primitive] = [
         lambda sp, a, b: a - b,
         "a - b", symbol="-", prec=PREC_SUM, local_text=("1", "-1"),
         params=("a", "b"), callable=False, operator=True,
+        mistakes=(("you lost a sign at the subtraction {node}: its local gradient for the second input is -1",
+                   (_ones, _ones)),),
     ),
     Primitive(
         "mul", 2, np.multiply,
@@ -606,6 +611,10 @@ _TABLE: list[Primitive] = [
         lambda sp, a, b: a * b,
         "a * b", symbol="*", prec=PREC_PRODUCT, local_text=("{1}", "{0}"),
         role="switches", params=("a", "b"), callable=False, operator=True,
+        mistakes=(("you swapped the inputs of the mul gate {node}: each input's local gradient is the "
+                   "other input's value, not its own",
+                   (lambda out, a, b: np.broadcast_to(a, out.shape),
+                    lambda out, a, b: np.broadcast_to(b, out.shape))),),
     ),
     Primitive(
         "div", 2, np.divide,
@@ -620,6 +629,7 @@ _TABLE: list[Primitive] = [
         lambda sp, a: -a,
         "-a", symbol="-", prec=PREC_UNARY, local_text=("-1",),
         params=("a",), callable=False, operator=True,
+        mistakes=(("you lost a sign at the unary minus {node}: its local gradient is -1", (_ones,)),),
     ),
     Primitive(
         "pow", 2, np.power, (_pow_base, _pow_exponent),
@@ -636,6 +646,8 @@ _TABLE: list[Primitive] = [
         "exp", 1, np.exp, (lambda out, x: out,),
         lambda sp, x: sp.exp(x),
         "e to the power x", local_text=("exp({0})",),
+        mistakes=(("you used exp's input where its output was needed at {node}: d exp(x)/dx = exp(x)",
+                   (lambda out, x: np.broadcast_to(x, out.shape),)),),
         unstable_hint="exp overflows float64 above 709.78: the built-ins sigmoid, softplus, logsumexp and "
         "softmax compute the usual formulas stably",
     ),
@@ -722,11 +734,13 @@ _TABLE: list[Primitive] = [
         "tanh", 1, np.tanh, (lambda out, x: 1.0 - out * out,),
         lambda sp, x: sp.tanh(x), "hyperbolic tangent (grouped gate)",
         local_text=("1 - {out}^2",), expansion="(exp(x) - exp(-x)) / (exp(x) + exp(-x))",
+        mistakes=(("you used tanh where 1 - tanh² was needed at {node}", (lambda out, x: out,)),),
     ),
     Primitive(
         "sigmoid", 1, _sigmoid, (lambda out, x: out * (1.0 - out),),
         lambda sp, x: 1 / (1 + sp.exp(-x)), "logistic sigmoid 1/(1+exp(-x)) (also σ; grouped gate)",
         local_text=("{out}*(1 - {out})",), expansion="1 / (exp(-x) + 1)",
+        mistakes=(("you used σ(x) where σ(x)(1 − σ(x)) was needed at {node}", (lambda out, x: out,)),),
     ),
     Primitive(
         # max(x, 0) + log1p(exp(-|x|)): stable, and built of functions every array type has

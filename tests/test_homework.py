@@ -35,7 +35,8 @@ NEURON_AT = {"w0": 2, "x0": -1, "w1": -3, "x1": -2, "w2": -3}
 MATRIX = "f(W,x)=sum((W @ x)^2)"
 MATRIX_AT = "W=[[0.1,0.5],[-0.3,0.8]],x=[0.2,0.4]"
 MATRIX_POINT = {"W": np.array([[0.1, 0.5], [-0.3, 0.8]]), "x": np.array([0.2, 0.4])}
-ANSWER_KEYS = {"answer", "input", "target", "given", "correct", "correct_exact", "verdict", "reason", "note", "rule",
+ANSWER_KEYS = {"answer", "input", "target", "given", "correct", "correct_exact", "verdict", "reason", "mistake", "note",
+               "rule",
                "method", "rel_error", "mismatches", "max_abs_difference", "max_rel_difference"}
 
 
@@ -44,10 +45,18 @@ ANSWER_KEYS = {"answer", "input", "target", "given", "correct", "correct_exact",
 
 
 def row(result: Result, label: str) -> str:
-    """The line of the table for one answer (∂f/∂x, f, ...)."""
-    rows = [line for line in result.stdout.splitlines() if line.split() and line.split()[0] == label]
-    assert len(rows) == 1, (label, result.stdout)
-    return rows[0]
+    """The row of the table for one answer (∂f/∂x, f, ...): its line, and a long reason's lines under it
+    (indented), joined by spaces."""
+    lines = result.stdout.splitlines()
+    starts = [k for k, line in enumerate(lines) if line.split() and line.split()[0] == label]
+    assert len(starts) == 1, (label, result.stdout)
+    k = starts[0]
+    text = [lines[k]]
+    depth = len(lines[k]) - len(lines[k].lstrip())
+    while k + 1 < len(lines) and len(lines[k + 1]) - len(lines[k + 1].lstrip()) > depth + 10:
+        k += 1
+        text.append(lines[k].strip())
+    return " ".join(text)
 
 
 def by_input(data: dict[str, Any]) -> dict[str | None, dict[str, Any]]:
@@ -568,9 +577,9 @@ def test_json_of_a_single_check() -> None:
     answers = by_input(data)
     assert answers["x"] == {"answer": "∂f/∂x", "input": "x", "target": {"kind": "gradient", "node": "x", "wrt": None},
                             "given": "-4", "correct": -4, "correct_exact": None,
-                            "verdict": "right", "reason": "", "note": "", "rule": "exact (relative 1e-9)",
-                            "method": "numbers", "rel_error": 0, "mismatches": [], "max_abs_difference": 0,
-                            "max_rel_difference": 0}
+                            "verdict": "right", "reason": "", "mistake": None, "note": "",
+                            "rule": "exact (relative 1e-9)", "method": "numbers", "rel_error": 0, "mismatches": [],
+                            "max_abs_difference": 0, "max_rel_difference": 0}
     assert answers["y"]["verdict"] == "wrong" and answers["y"]["reason"] == "wrong sign"
     assert answers["y"]["rel_error"] == 2.0  # |4 - (-4)| / 4
     assert answers["y"]["mismatches"] == [{"index": [], "given": 4, "correct": -4, "difference": 8}]
@@ -1107,11 +1116,14 @@ def test_the_local_gradient_alone_is_off_by_the_upstream_gradient() -> None:
     # gradient dn1/dx = 1 alone is what a student gives who forgot the chain rule
     result = run("check", LECTURE, "--at", POINT, "--expect", "x=1,z=3")
     assert result.exit_code == 1
-    assert "off by the upstream gradient at n1 (-4): multiply the local gradient by it" in row(result, "∂f/∂x")
+    # the named mistake, reproduced on the graph, wins over the generic "off by the upstream gradient" hint
+    assert ("you did not multiply the local gradient of n1 = x + y by the upstream gradient ∂f/∂n1 = -4"
+            in row(result, "∂f/∂x"))
     # z's consumer is the output itself (upstream 1): no such hint; 2 for 3 is no known slip
     assert one(LECTURE, {"x": -2, "y": 5, "z": -4}, "z=2").reason == ""
-    # x feeds two nodes: no single upstream gradient, no hint
-    assert one("f(x, y) = x*y + x", {"x": 2, "y": 3}, "x=3").reason == ""
+    # x feeds two nodes: no single upstream gradient; 3 for y + 1 = 4 is the swap at x*y (2 + 1), which the
+    # mistakes tried on the graph name (it is also the branch through f left out: the nearer one is named)
+    assert one("f(x, y) = x*y + x", {"x": 2, "y": 3}, "x=3").reason.startswith("you swapped the inputs")
 
 
 def test_no_rounding_hint_for_the_other_sign() -> None:

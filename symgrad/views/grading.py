@@ -2,36 +2,49 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from ..homework import Graded, Grading
 from ..numbers import exact
 
 MARKS = {"right": "✓", "wrong": "✗", "missing": "–", "wrong shape": "✗"}
+REASON_WIDTH = 50  # longer reasons get lines of their own under the row
 
 
 def table(grading: Grading, require_all: bool) -> list[str]:
     """The answers as an aligned table (answer, given, correct, verdict with its reason, rule),
-    then the score and, where the checks found a problem with the truth itself, their summary."""
+    then the score and, where the checks found a problem with the truth itself, their summary.
+    A reason longer than REASON_WIDTH characters (a named mistake) goes on lines of its own under
+    the verdict, wrapped, so that the columns stay narrow."""
     rows = [["answer", "given", "correct", "verdict", "rule"]]
+    below: list[str] = []  # per row: a long reason shown under it
     for g in grading.graded:
         mark = MARKS[g.verdict]
+        reason = ""
         if g.verdict == "missing":
             verdict = f"{mark}  missing" + (" (counts as wrong: --require-all)" if require_all else "")
             verdict += f": {g.note}" if g.note else ""
         else:
             verdict = mark if g.verdict != "wrong shape" else f"{mark}  wrong shape"
-            if g.reason:
+            if len(g.reason) > REASON_WIDTH:
+                reason = g.reason
+            elif g.reason:
                 verdict += f"  {g.reason}" if g.verdict != "wrong shape" else f": {g.reason}"
         rule = g.rule if g.method == "numbers" else f"{g.rule}, {g.method}"
         rows.append([g.answer, g.given or "-", g.correct, verdict, rule])
+        below.append(reason)
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     right_aligned = {1, 2}
+    indent = " " * (sum(widths[:3]) + 3 * 3 + 3)  # under the verdict, past its mark
     lines = []
-    for r in rows:
+    for k, r in enumerate(rows):
         cells = [r[c].rjust(widths[c]) if c in right_aligned and len(r[c]) < 24 else r[c].ljust(widths[c])
                  for c in range(len(r))]
         lines.append("   ".join(cells).rstrip())
+        if k and below[k - 1]:
+            lines += textwrap.wrap(below[k - 1], width=max(60, len(indent) + 60), initial_indent=indent,
+                                   subsequent_indent=indent)
     lines.append(score_line(grading, require_all))
     if grading.own_checks:
         lines.append(grading.own_checks)
@@ -69,7 +82,8 @@ def record(g: Graded) -> dict[str, Any]:
         "answer": g.answer, "input": g.input, "target": {"kind": g.kind, "node": g.node, "wrt": g.wrt},
         "given": g.given or None,
         "correct": _correct(g), "correct_exact": g.exact or None,
-        "verdict": g.verdict, "reason": g.reason, "note": g.note, "rule": g.rule, "method": g.method,
+        "verdict": g.verdict, "reason": g.reason, "mistake": g.mistake or None, "note": g.note, "rule": g.rule,
+        "method": g.method,
         "rel_error": None if g.rel_error is None else exact(g.rel_error),
         "mismatches": [{k: exact(v) if k != "index" else v for k, v in m.items()} for m in g.mismatches],
         "max_abs_difference": None if g.max_abs is None else exact(g.max_abs),
