@@ -193,6 +193,7 @@ def grade_problem(text: str, name: str, at: Sequence[str], expect: Sequence[str]
         own += verified
     grading = grade(graph, trace, answers, references=refs, rtol=options.rtol, atol=options.atol,
                     sigfigs=options.sigfigs, decimals=options.decimals, timeout=options.timeout)
+    grading.references = dict(refs or {})
     if own:
         ok, line = summary(own)
         grading.own_checks = line if not ok else ""
@@ -236,7 +237,9 @@ def grade_homework(path: str, options: GradeOptions, limit: int = DEFAULT_INPUT_
         if run.error is None:
             own = options
             if p.sigfigs is not None or p.decimals is not None:
-                own = replace(options, sigfigs=p.sigfigs, decimals=p.decimals)
+                own = replace(options, sigfigs=p.sigfigs, decimals=p.decimals, rtol=None, atol=None)
+            if p.rtol is not None or p.atol is not None:
+                own = replace(options, rtol=p.rtol, atol=p.atol, sigfigs=None, decimals=None)
             try:
                 _, _, run.grading = grade_problem(p.function, f"{path}, line {p.function_line}",
                                                   [p.at] if p.at else [], p.expect, own, files, p.upstream)
@@ -244,6 +247,43 @@ def grade_homework(path: str, options: GradeOptions, limit: int = DEFAULT_INPUT_
                 run.error = err
         runs.append(run)
     return runs
+
+
+# ---- worksheets ---------------------------------------------------------------------------
+
+
+def make_worksheets(text: str, name: str, at: Sequence[str], files: Files, *, seed: int | None = None,
+                    students: str | None = None, one_decimal: bool = False) -> list[Any]:
+    """The worksheets of a program (worksheet.py): at the point given, or drawn from `seed`; one per
+    student named in the file `students` (one name a line), each at a point of their own."""
+    from .binding import check_bindings, parse_at
+    from .worksheet import variants
+
+    graph = build_graph(text, name, nodes=files.nodes)
+    point = None
+    if at:
+        point, where = parse_at(at, files)
+        check_bindings(graph, point, where)
+    names: list[str] = []
+    if students is not None:
+        names = [line.strip() for line in read_text(students, files.limit).splitlines() if line.strip()]
+        if not names:
+            raise SymgradError("usage", f"{students} names no student", hint="one name a line")
+    return variants(graph, text, point, seed=seed, students=names, one_decimal=one_decimal)
+
+
+def grade_class(key: str, submissions: str, options: GradeOptions, files: Files) -> list[Any]:
+    """A class report (classwork.py): every submission in the file `submissions` graded against the
+    homework file `key`.  The submissions may name no files."""
+    from .classwork import grade_class as grade_all
+    from .classwork import read_submissions
+    from .homework import read_homework
+
+    problems = read_homework(read_text(key, files.limit), key)
+    folder = Path(key).parent
+    keyfiles = Files.inside(folder, f"a homework file may name only files inside its own folder ({folder})",
+                            files.limit, files.nodes)
+    return grade_all(problems, read_submissions(read_text(submissions, files.limit), submissions), options, keyfiles)
 
 
 # ---- many points --------------------------------------------------------------------------

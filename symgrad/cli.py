@@ -430,6 +430,95 @@ def _homework(path: str, fmt: str, options: app.GradeOptions, files: Files) -> N
 
 
 @main.command(
+    "worksheet",
+    cls=_Grad,
+    help="Write the lecture's backprop exercise for EXPR: every node with its value and its gradient as "
+    "blanks to fill in, and the key.\n\n"
+    "\b\nExamples:\n"
+    '  symgrad worksheet "q = x + y; L = q * z" --at x=-2,y=5,z=-4\n'
+    '  symgrad worksheet "q = x + y; L = q * z" --seed 7 --key\n'
+    '  symgrad worksheet "f(w,x) = sigmoid(w*x)" --students class.txt --format toml > key.toml\n\n'
+    "With --seed (or --students), the point is drawn: small whole numbers (--one-decimal: numbers with one "
+    "decimal) where no node is infinite, undefined or on a kink. --format toml writes a homework file with the "
+    "key, for symgrad check and symgrad grade.",
+)
+@click.argument("expr", required=False)
+@click.option("--at", "at", multiple=True, metavar="NAME=VALUE,...", help="The point (its shapes, with --seed).")
+@click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Read the program from a file ('-' for standard input).")
+@click.option("--seed", type=int, default=None, metavar="N", help="Draw the point from this seed.")
+@click.option("--students", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="One variant per student named in FILE (one name a line), each at a point of their own.")
+@click.option("--one-decimal", is_flag=True, help="Draw numbers with one decimal instead of whole numbers.")
+@click.option("--key", is_flag=True, help="Fill in the blanks (the teacher's copy).")
+@click.option("--format", "fmt", type=click.Choice(["plain", "json", "toml"], case_sensitive=False),
+              default="plain", help="Text to fill in, JSON, or a homework file with the key.")
+@_input_limit
+def worksheet(expr: str | None, at: Sequence[str], file: str | None, seed: int | None, students: str | None,
+              one_decimal: bool, key: bool, fmt: str, files: Files) -> None:
+    _run("json" if fmt.lower() == "json" else "plain",
+         lambda: _worksheet(expr, at, file, seed, students, one_decimal, key, fmt.lower(), files))
+
+
+def _worksheet(expr: str | None, at: Sequence[str], file: str | None, seed: int | None, students: str | None,
+               one_decimal: bool, key: bool, fmt: str, files: Files) -> None:
+    from .views import worksheet_view as view
+
+    text, name = app.read_program(expr, file, files.limit)
+    sheets = app.make_worksheets(text, name, at, files, seed=seed, students=students, one_decimal=one_decimal)
+    if fmt == "toml":
+        say(view.homework_toml(sheets), nl=False)
+    elif fmt == "json":
+        from .views.json_view import envelope
+
+        click.echo(json_dumps(envelope({"worksheets": [view.record(ws) for ws in sheets]})))
+    else:
+        say(view.plain(sheets, key=key, sym_partial=_symbols().partial), nl=False)
+
+
+@main.command(
+    "grade",
+    cls=_Grad,
+    help="Grade a class: every submission in SUBMISSIONS (TOML [[submission]] tables with student, problem "
+    "and answers, or a CSV with a student column and a column per answer) against the homework file KEY. "
+    "One row per student and problem with the score, and the mistakes named, counted over the class.\n\n"
+    "\b\nExamples:\n"
+    "  symgrad worksheet EXPR --students class.txt --format toml > key.toml\n"
+    "  symgrad grade key.toml submissions.toml\n"
+    "  symgrad grade key.toml answers.csv --format csv > report.csv\n\n"
+    "Exit status: 0 when every submission scored full marks, 1 otherwise, 2 bad input.",
+)
+@click.argument("key", type=click.Path(dir_okay=False))
+@click.argument("submissions", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["plain", "json", "csv"], case_sensitive=False),
+              default="plain", help="A table with the mistakes counted, JSON, or CSV.")
+@_symbolic_bounds
+@_input_limit
+def grade(key: str, submissions: str, fmt: str, symbolic_limit: int, check_timeout: float, files: Files) -> None:
+    fmt = fmt.lower()
+    _run("json" if fmt == "json" else "plain", lambda: _grade(key, submissions, fmt, symbolic_limit, check_timeout,
+                                                              files))
+
+
+def _grade(key: str, submissions: str, fmt: str, symbolic_limit: int, check_timeout: float, files: Files) -> None:
+    from .views import class_view as view
+
+    options = app.GradeOptions(timeout=check_timeout, limit=symbolic_limit)
+    results = app.grade_class(key, submissions, options, files)
+    if fmt == "json":
+        from .views.json_view import envelope
+
+        click.echo(json_dumps(envelope(view.records(results))))
+    elif fmt == "csv":
+        say(view.csv_text(results), nl=False)
+    else:
+        for line in view.plain(results):
+            say(line)
+    if any(r.error or r.score < r.points for r in results):
+        sys.exit(1)
+
+
+@main.command(
     "batch",
     help="Answer many requests: one JSON object per line on standard input, "
     '{"expr": str, "at": {...}, "id": any, "expect": {...}} ("at" and "expect" may also be strings such as '

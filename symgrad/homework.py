@@ -216,6 +216,7 @@ class Grading:
     own_checks: str = ""  # the summary of the verification of the correct values
     own_checks_failed: bool = False
     notes: list[Note] = field(default_factory=list)
+    references: dict[str, Reference] = field(default_factory=dict)  # what the answers were graded against
 
     @property
     def right(self) -> int:
@@ -994,10 +995,13 @@ class Problem:
     decimals: int | None = None
     error: SymgradError | None = None
     upstream: str | None = None  # the gradient arriving at a vector or matrix output (a layer's dout)
+    points: float = 1.0  # what the problem is worth in a class report
+    rtol: float | None = None  # the problem's own tolerances, replacing the command line's
+    atol: float | None = None
 
 
 _PROBLEM = re.compile(r"^\s*\[\[\s*problem\s*\]\]\s*(#.*)?$")
-_KEYS = {"name", "function", "at", "expect", "sigfigs", "decimals", "upstream"}
+_KEYS = {"name", "function", "at", "expect", "sigfigs", "decimals", "upstream", "points", "rtol", "atol"}
 
 
 def read_homework(text: str, path: str) -> list[Problem]:
@@ -1081,6 +1085,23 @@ def _fill(problem: Problem, data: dict[str, Any]) -> None:
     if problem.sigfigs is not None and problem.decimals is not None:
         raise SymgradError("homework", "the problem has both sigfigs and decimals: they are two rules, give one",
                            hint="sigfigs = 3 (significant figures) or decimals = 2 (decimals)")
+    for key in ("points", "rtol", "atol"):
+        if key in data:
+            setattr(problem, key, _nonnegative(data[key], key))
+    if (problem.rtol is not None or problem.atol is not None) and (problem.sigfigs or problem.decimals is not None):
+        raise SymgradError("homework", "rtol and atol replace the digits rules: give them without sigfigs or decimals",
+                           hint="either a tolerance (rtol, atol) or a least number of digits")
+
+
+def _nonnegative(v: Any, key: str) -> float:
+    """A number from TOML (floats arrive as their text) that is at least 0."""
+    try:
+        x = float(v) if not isinstance(v, bool) else -1.0
+    except (TypeError, ValueError):
+        x = -1.0
+    if not np.isfinite(x) or x < 0:
+        raise SymgradError("homework", f"{key} must be a number, at least 0, not {v!r}", hint=f"{key} = 1")
+    return x
 
 
 def _as_bindings(value: Any, key: str) -> str:

@@ -1,0 +1,131 @@
+"""Worksheets for teachers and class grading (issue 13): the exercise with blanks, its key, variants
+per student, a round trip through symgrad check, and a class report that names and counts mistakes."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+from support import run
+
+# a = x*y = 6, b = a + x = 8, L = a*b = 48 at x = 2, y = 3.  By hand: dL/db = a = 6;
+# dL/da = b + dL/db * 1 = 8 + 6 = 14; dL/dx = dL/da * y + dL/db = 42 + 6 = 48; dL/dy = dL/da * x = 28.
+FAN = "a = x * y; b = a + x; L = a * b"
+KEY = {"dL/dx": "48", "dL/dy": "28", "value(a)": "6", "dL/da": "14", "value(b)": "8", "dL/db": "6", "L": "48"}
+
+
+def test_a_worksheet_has_blanks_for_every_value_and_gradient_but_the_given() -> None:
+    out = run("worksheet", FAN, "--at", "x=2,y=3", code=0).stdout
+    lines = out.splitlines()
+    assert lines[0] == "a = x * y; b = a + x; L = a * b    at x = 2, y = 3"
+    rows = {line.split()[0]: line.split() for line in lines[3:] if line.strip()}
+    assert rows["x"] == ["x", "input", "2", "______"] and rows["y"] == ["y", "input", "3", "______"]
+    assert rows["a"] == ["a", "x", "*", "y", "______", "______"]
+    assert rows["L"][-2:] == ["______", "1"]  # the output's gradient is given
+    key = run("worksheet", FAN, "--at", "x=2,y=3", "--key", code=0).stdout
+    filled = {line.split()[0]: line.split()[-2:] for line in key.splitlines()[3:] if line.strip()}
+    assert filled == {"x": ["2", "48"], "y": ["3", "28"], "a": ["6", "14"], "b": ["8", "6"], "L": ["48", "1"]}
+
+
+def test_the_key_as_json_and_as_a_homework_file() -> None:
+    data = json.loads(run("worksheet", FAN, "--at", "x=2,y=3", "--format", "json", code=0).stdout)
+    ws = data["worksheets"][0]
+    assert ws["key"] == [f"{k}={v}" for k, v in KEY.items()]
+    toml = tomllib.loads(run("worksheet", FAN, "--at", "x=2,y=3", "--format", "toml", code=0).stdout)
+    assert toml["problem"][0]["expect"] == ", ".join(f"{k}={v}" for k, v in KEY.items())
+
+
+def test_variants_per_student_are_reproducible_and_round_trip(tmp_path: Path) -> None:
+    names = tmp_path / "class.txt"
+    names.write_text("ann\nbob\n\ncat\n", encoding="utf-8")
+    first = run("worksheet", FAN, "--students", str(names), "--seed", "3", "--format", "toml", code=0).stdout
+    again = run("worksheet", FAN, "--students", str(names), "--seed", "3", "--format", "toml", code=0).stdout
+    assert first == again
+    problems = tomllib.loads(first)["problem"]
+    assert [p["name"] for p in problems] == ["ann", "bob", "cat"]
+    assert len({p["at"] for p in problems}) > 1  # each student's own numbers
+    key = tmp_path / "key.toml"
+    key.write_text(first, encoding="utf-8")
+    assert "3 of 3 problems right" in run("check", str(key), code=0).stdout
+
+
+def test_drawn_points_avoid_kinks_and_undefined_values() -> None:
+    # relu(x - y) has a kink where x = y; log(x) needs x > 0: no drawn point may sit on either.
+    for seed in range(20):
+        data = json.loads(run("worksheet", "f(x, y) = relu(x - y) + log(x*x)", "--seed", str(seed), "--format",
+                              "json", code=0).stdout)
+        at = dict(kv.split("=") for kv in data["worksheets"][0]["at"].split(","))
+        assert float(at["x"]) != float(at["y"]) and float(at["x"]) != 0
+
+
+def test_a_worksheet_needs_a_point_or_a_seed() -> None:
+    assert "--seed" in run("worksheet", FAN, code=2).stderr
+
+
+def write_class(tmp_path: Path) -> tuple[Path, Path]:
+    key = tmp_path / "key.toml"
+    key.write_text(run("worksheet", FAN, "--at", "x=2,y=3", "--format", "toml", code=0).stdout, encoding="utf-8")
+    right = ", ".join(f"{k}={v}" for k, v in KEY.items())
+    subs = tmp_path / "subs.toml"
+    subs.write_text(
+        f'[[submission]]\nstudent = "ann"\nanswers = "{right}"\n\n'
+        # dL/da without the branch through b: 8
+        '[[submission]]\nstudent = "bob"\nanswers = "dL/da=8, dL/db=6, L=48"\n\n'
+        # dL/dx without the branch through b: 42; and the swap at a: dL/dy = 14 * y = 42
+        '[[submission]]\nstudent = "cat"\nanswers = { "dL/dx" = 42, "dL/dy" = 42 }\n\n'
+        '[[submission]]\nstudent = "dan"\nanswers = "dL/dx=42"\n', encoding="utf-8")
+    return key, subs
+
+
+def test_a_class_report_scores_and_counts_the_mistakes(tmp_path: Path) -> None:
+    key, subs = write_class(tmp_path)
+    result = run("grade", str(key), str(subs), code=1)
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[:4] == ["ann", "worksheet", "1", "7/7"]
+    assert "4 students, 4 submissions" in result.stdout
+    assert ("2 of 4 students: you left out the branch through b: x feeds 2 nodes, and their gradients add "
+            "(cat, dan)") in result.stdout
+    assert "1 of 4 students: you left out the branch through b: a feeds 2 nodes" in result.stdout
+    assert "you swapped the inputs of the mul gate a = x * y" in result.stdout
+    data = json.loads(run("grade", str(key), str(subs), "--format", "json", code=1).stdout)
+    scores = {s["student"]: (s["right"], s["total"]) for s in data["submissions"]}
+    assert scores == {"ann": (7, 7), "bob": (2, 7), "cat": (0, 7), "dan": (0, 7)}
+    assert data["mistakes"][0]["count"] == 2
+    report = run("grade", str(key), str(subs), "--format", "csv", code=1).stdout.splitlines()
+    assert report[0] == "student,problem,right,total,score,points,mistakes,error"
+    assert report[1].startswith("ann,worksheet 1,7,7,1.0,1.0,")
+
+
+def test_submissions_as_csv_and_their_errors(tmp_path: Path) -> None:
+    key, _ = write_class(tmp_path)
+    subs = tmp_path / "subs.csv"
+    subs.write_text("student,dL/dx,dL/dy,value(a)\nann,48,28,6\nbob,42,,6\neve,48,28,@/etc/passwd\n",
+                    encoding="utf-8")
+    data = json.loads(run("grade", str(key), str(subs), "--format", "json", code=1).stdout)
+    rows = {s["student"]: s for s in data["submissions"]}
+    assert rows["ann"]["right"] == 3 and rows["bob"]["right"] == 1
+    assert rows["bob"]["mistakes"] == ["you left out the branch through b: x feeds 2 nodes, and their gradients add"]
+    assert rows["eve"]["error"] is not None and rows["eve"]["right"] == 0  # data, never a file
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[submission]]\nstudent = "zed"\nproblem = "nope"\nanswers = "L=48"\n', encoding="utf-8")
+    assert "no problem nope" in run("grade", str(key), str(bad), code=1).stdout
+
+
+def test_a_wrong_key_is_reported_to_the_teacher(tmp_path: Path) -> None:
+    key = tmp_path / "key.toml"
+    key.write_text(f'[[problem]]\nname = "lecture"\nfunction = "{FAN}"\nat = "x=2,y=3"\nexpect = "dL/dx=47"\n',
+                   encoding="utf-8")
+    subs = tmp_path / "subs.toml"
+    subs.write_text('[[submission]]\nstudent = "ann"\nanswers = "dL/dx=48"\n', encoding="utf-8")
+    result = run("grade", str(key), str(subs), code=0)
+    assert "note for the teacher: the key's answers for ∂L/∂x are wrong" in result.stdout
+
+
+@pytest.mark.parametrize("bad", ["", "[[submission]]\nanswers = 'x=1'\n", "name,score\nann,1\n"])
+def test_bad_submission_files_are_clean_errors(tmp_path: Path, bad: str) -> None:
+    key, _ = write_class(tmp_path)
+    subs = tmp_path / "subs.toml"
+    subs.write_text(bad, encoding="utf-8")
+    assert run("grade", str(key), str(subs), code=2).stderr.startswith("error:")
