@@ -244,9 +244,20 @@ def grade_homework(path: str, options: GradeOptions, limit: int = DEFAULT_INPUT_
                 _, _, run.grading = grade_problem(p.function, f"{path}, line {p.function_line}",
                                                   [p.at] if p.at else [], p.expect, own, files, p.upstream)
             except SymgradError as err:
-                run.error = err
+                run.error = _in_file(err, p, path)
         runs.append(run)
     return runs
+
+
+def _in_file(err: SymgradError, problem: Any, path: str) -> SymgradError:
+    """An error in a problem's at, expect or upstream, placed in the homework file: the key's line,
+    and the column within its value (not the command line's --at or --expect)."""
+    from .errors import Source
+
+    key = {"--at": "at", "--expect": "expect", "--upstream": "upstream"}.get(err.source.name if err.source else "")
+    if key is not None and err.source is not None and key in problem.keys:
+        err.source = Source(err.source.text, f"{path}, line {problem.keys[key]}, the value of {key}")
+    return err
 
 
 # ---- worksheets ---------------------------------------------------------------------------

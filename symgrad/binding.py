@@ -164,7 +164,7 @@ def check_bindings(graph: Graph, point: dict[str, np.ndarray],
             source, span = where[name]
             known = ", ".join(graph.variables) or "none"
             raise SymgradError(
-                "binding", f"--at gives {name}, but {graph.header} has no variable {name}",
+                "binding", f"{name} is given a value, but {graph.header} has no variable {name}",
                 source=source, span=span, hint=f"its variables are: {known}",
             )
     missing = [v for v in graph.variables if v not in point]

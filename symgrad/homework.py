@@ -995,6 +995,7 @@ class Problem:
     decimals: int | None = None
     error: SymgradError | None = None
     upstream: str | None = None  # the gradient arriving at a vector or matrix output (a layer's dout)
+    keys: dict[str, int] = field(default_factory=dict)  # the file's line of each key (at, expect, ...)
     points: float = 1.0  # what the problem is worth in a class report
     rtol: float | None = None  # the problem's own tolerances, replacing the command line's
     atol: float | None = None
@@ -1018,6 +1019,8 @@ def read_homework(text: str, path: str) -> list[Problem]:
         problem = Problem(k + 1, start + 1, f"problem {k + 1}")
         found = re.search(r"^\s*function\s*=", chunk, flags=re.M)
         problem.function_line = start + 1 + (chunk.count("\n", 0, found.start()) if found else 0)
+        for m in re.finditer(r"^\s*(\w+)\s*=", chunk, flags=re.M):
+            problem.keys.setdefault(m.group(1), start + 1 + chunk.count("\n", 0, m.start()))
         try:
             data = tomllib.loads(chunk, parse_float=str)["problem"][0]
         except tomllib.TOMLDecodeError as exc:

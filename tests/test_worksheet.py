@@ -129,3 +129,14 @@ def test_bad_submission_files_are_clean_errors(tmp_path: Path, bad: str) -> None
     subs = tmp_path / "subs.toml"
     subs.write_text(bad, encoding="utf-8")
     assert run("grade", str(key), str(subs), code=2).stderr.startswith("error:")
+
+
+def test_errors_inside_a_homework_file_point_at_its_lines(tmp_path: Path) -> None:
+    path = tmp_path / "hw.toml"
+    path.write_text('[[problem]]\nname = "p1"\nfunction = "f(x) = x*x"\nat = "x=3,y=2"\nexpect = "x=6"\n\n'
+                    '[[problem]]\nname = "p2"\nfunction = "f(x) = x*x"\nat = "x=3"\nexpect = "x=6, w=1"\n',
+                    encoding="utf-8")
+    out = run("check", str(path), code=1).stdout
+    assert f"in {path}, line 4, the value of at, column 5:" in out
+    assert f"in {path}, line 11, the value of expect, column 6:" in out
+    assert "--at" not in out and "--expect" not in out
