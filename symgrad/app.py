@@ -18,7 +18,17 @@ from typing import Any, TextIO
 import numpy as np
 
 from .errors import SymgradError
-from .files import DEFAULT_INPUT_LIMIT, Files, bounded_lines, open_stdin, read_stdin, read_text, regular_file, too_large
+from .files import (
+    DEFAULT_INPUT_LIMIT,
+    NO_FILES,
+    Files,
+    bounded_lines,
+    open_stdin,
+    read_stdin,
+    read_text,
+    regular_file,
+    too_large,
+)
 from .numbers import json_loads
 
 DEFAULT_TIMEOUT = 20.0  # seconds: a safety net; the symbolic check's work is bounded by size
@@ -164,11 +174,12 @@ def _checks(graph: Any, trace: Any, at: Sequence[str], options: CheckOptions, wr
 
 
 def grade_problem(text: str, name: str, at: Sequence[str], expect: Sequence[str], options: GradeOptions,
-                  files: Files, upstream: str | None = None) -> Any:
+                  files: Files, upstream: str | None = None, answer_files: Files = NO_FILES) -> Any:
     """Build and evaluate (@file values as `files` allows), backpropagating `upstream` (a layer's
     dout, as `grad --upstream`) where given; verify the truth with the checks first; then grade the
     answers against the references the checks give (`checks.references`, `checks.node_references`
-    for answers about other nodes).  Returns (graph, trace, grading)."""
+    for answers about other nodes).  Answers may name files (@W.npy) where `answer_files` allows it:
+    on the command line only.  Returns (graph, trace, grading)."""
     from .binding import check_bindings, parse_at, read_value
     from .checks import node_references, references, run_checks, summary
     from .engine import evaluate
@@ -178,7 +189,7 @@ def grade_problem(text: str, name: str, at: Sequence[str], expect: Sequence[str]
     graph = build_graph(text, name, nodes=files.nodes)
     if not expect:
         raise SymgradError("usage", "no answers to check", hint="give them with --expect x=-4,y=4")
-    answers = parse_expect(expect, graph)
+    answers = parse_expect(expect, graph, answer_files)
     trace = None
     own: list[Any] = []
     refs = None

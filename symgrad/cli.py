@@ -400,7 +400,7 @@ def _check_one(target: str | None, at: Sequence[str], expect: Sequence[str], ups
     from .views import grading as view
 
     text, name = app.read_program(target, file, files.limit)
-    graph, trace, grading = app.grade_problem(text, name, at, expect, options, files, upstream)
+    graph, trace, grading = app.grade_problem(text, name, at, expect, options, files, upstream, answer_files=files)
     if fmt == "json":
         from .numbers import exact
 

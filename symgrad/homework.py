@@ -37,6 +37,7 @@ import numpy as np
 from .binding import split_top
 from .engine import Trace, evaluate_points, forward
 from .errors import Source, SymgradError
+from .files import NO_FILES, Files
 from .graph import Graph, Kind, build
 from .numbers import LONGEST_NUMBER, short
 from .verdicts import Reference
@@ -374,12 +375,25 @@ def _rule_of(items: Array) -> str:
 
 
 def read_answer(key: str, text: str, graph: Graph, *, source: Source | None = None,
-                span: tuple[int, int] | None = None, value_span: tuple[int, int] | None = None) -> Answer:
-    """One answer: a number, nested lists of numbers (inf and nan allowed), or a formula in the
-    function's inputs (read by symgrad's grammar)."""
+                span: tuple[int, int] | None = None, value_span: tuple[int, int] | None = None,
+                files: Files = NO_FILES) -> Answer:
+    """One answer: a number, nested lists of numbers (inf and nan allowed), @file (.json or .npy,
+    where `files` allows it: the command line's --expect, never a homework or submission file), or a
+    formula in the function's inputs and the labels of its nodes (read by symgrad's grammar)."""
     target = _target(key, graph, source, span)
     stripped = text.strip()
     answer = Answer(key, target.key, stripped, span, source, kind=target.kind, node=target.node, wrt=target.wrt)
+    if stripped.startswith("@"):
+        from .binding import file_value
+
+        try:
+            numbers = file_value(stripped[1:], f"the answer for {key}", files)
+        except SymgradError as err:
+            raise err.located(source, value_span) if source is not None else err from None
+        answer.written = _objects([Written(repr(float(x)), Decimal(float(x)), "computed")
+                                   for x in numbers.reshape(-1)], numbers.shape)
+        answer.numbers, answer.rule = numbers, EXACT_RULE
+        return answer
     if stripped.startswith("["):
         tree = _nested(stripped)
         if tree is not None:
@@ -427,8 +441,9 @@ def read_answer(key: str, text: str, graph: Graph, *, source: Source | None = No
     return answer
 
 
-def parse_expect(texts: Sequence[str], graph: Graph) -> list[Answer]:
-    """Answers from --expect texts: x=-4,dy=4,df/dz=3,f=-12, or formulas: x=z."""
+def parse_expect(texts: Sequence[str], graph: Graph, files: Files = NO_FILES) -> list[Answer]:
+    """Answers from --expect texts: x=-4,dy=4,df/dz=3,f=-12, formulas (x=z), or @file values where
+    `files` allows them (by default none)."""
     answers: list[Answer] = []
     seen: dict[str, str] = {}
     for text in texts:
@@ -444,7 +459,7 @@ def parse_expect(texts: Sequence[str], graph: Graph) -> list[Answer]:
             span = (offset + lead, offset + len(key.rstrip()))
             value_offset = offset + len(key) + 1
             answer = read_answer(key.strip(), value, graph, source=source, span=span,
-                                 value_span=(value_offset, value_offset + len(value)))
+                                 value_span=(value_offset, value_offset + len(value)), files=files)
             if answer.target in seen:
                 raise SymgradError("answer", f"{key.strip()} answers the same as {seen[answer.target]}",
                                    source=source, span=span, hint="give each answer once")

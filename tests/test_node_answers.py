@@ -127,3 +127,15 @@ def test_homework_problems_take_upstream_and_node_answers(tmp_path: Path) -> Non
                     'expect = "dL/dq=-4, value(q)=3, dq/dx=1"\n', encoding="utf-8")
     data = json.loads(run("check", str(path), "--format", "json", code=0).stdout)
     assert [p["passed"] for p in data["problems"]] == [True, True]
+
+
+def test_answers_from_files_on_the_command_line_only(tmp_path: Path) -> None:
+    np.save(tmp_path / "dW.npy", np.array([[1.0, -1.0], [0.5, -0.5]]))
+    (tmp_path / "dx.json").write_text("[2.5, 4]", encoding="utf-8")
+    answers = graded("f(W, x) = W @ x", "W=[[1,2],[3,4]],x=[1,-1]",
+                     f"x=@{tmp_path / 'dx.json'}, W=@{tmp_path / 'dW.npy'}", "--upstream", "[1,0.5]", code=0)
+    assert [a["verdict"] for a in answers.values()] == ["right", "right"]
+    hw = tmp_path / "hw.toml"
+    hw.write_text('[[problem]]\nfunction = "f(x) = x*x"\nat = "x=3"\nexpect = "x=@dx.json"\n', encoding="utf-8")
+    out = run("check", str(hw), code=1).stdout
+    assert "may not name files" in out
