@@ -4,6 +4,7 @@ explanation of the answer, is named with the node where it happened; a right ans
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,10 +74,11 @@ LECTURE_PROGRAMS = [
     ("h = relu(W1 @ x + b1); f = sum((W2 @ h + b2)^2)",
      {"W1": [[0.5, -1.0], [1.5, 0.25]], "x": [1.0, 2.0], "b1": [0.1, -0.2], "W2": [[1.0, -0.5]], "b2": [0.3]}),
     ("f(W, x, y) = -log(softmax(W @ x)[y])", {"W": [[0.1, 0.2], [-0.3, 0.4], [0.5, -0.6]], "x": [1.0, -2.0], "y": 1}),
+    ((Path(__file__).parent.parent / "examples" / "staged.sg").read_text(encoding="utf-8"), {"x": 3, "y": -4}),
 ]
 
 
-@pytest.mark.parametrize(("text", "at"), LECTURE_PROGRAMS, ids=[t for t, _ in LECTURE_PROGRAMS])
+@pytest.mark.parametrize(("text", "at"), LECTURE_PROGRAMS, ids=[t.splitlines()[-1] for t, _ in LECTURE_PROGRAMS])
 def test_a_right_answer_never_gets_a_mistake(text: str, at: dict) -> None:
     # Every input's and every named node's true gradient, given at full precision: all right, no mistake.
     graph = symgrad.parse(text)
@@ -102,3 +104,26 @@ def test_the_mistakes_in_a_two_layer_network() -> None:
     assert 3 <= len(found) <= 300
     truth = trace.grad_of(trace.grads[h])
     assert any(not np.allclose(c.value, truth) for c in found)
+
+
+def test_every_mistake_injected_into_a_worksheet_is_named() -> None:
+    # Round trip: for each node of the fan-out worksheet and each mistake that changes its gradient,
+    # answering with that mistake's value gets a mistake named whose value is that answer.
+    text, point = "a = x * y; b = a + x; L = a * b", {"x": 2.0, "y": 3.0}
+    graph = symgrad.parse(text)
+    trace = symgrad.evaluate(graph, point)
+    tried = 0
+    for i, label in enumerate(graph.labels):
+        if not label or graph.nodes[i].kind.value == "const" or i == graph.output:
+            continue
+        truth = trace.grad_of(trace.grads[i])
+        for c in candidates(trace, "gradient", i):
+            if np.allclose(c.value, truth):
+                continue
+            answer = repr(float(c.value))
+            named = mistake(text, "x=2,y=3", f"dL/d{label}={answer}")
+            assert named, (label, c.sentence)
+            same = [d.value for d in candidates(trace, "gradient", i) if d.sentence == named]
+            assert same and np.allclose(same[0], c.value), (label, c.sentence, named)
+            tried += 1
+    assert tried >= 15
