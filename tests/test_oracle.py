@@ -84,8 +84,10 @@ KINK = 1e-6  # a point this close to a kink is redrawn
 LIMIT = 1e6  # a point where a value or a gradient is larger is redrawn
 ATTEMPTS = 60
 
-SCALAR_PROGRAMS = 200
-TENSOR_PROGRAMS = 100
+SCALAR_PROGRAMS = 60  # in the everyday run (-m "not slow"); CI runs every seed below the SLOW_ counts
+TENSOR_PROGRAMS = 30
+COVERED_SCALAR = 200  # the programs the coverage and variety tests (slow) count over
+COVERED_TENSOR = 100
 SLOW_SCALAR_PROGRAMS = 1000  # seeds up to these are marked slow
 SLOW_TENSOR_PROGRAMS = 400
 
@@ -856,6 +858,7 @@ def _graph_primitives(c: Case) -> set[str]:
     return {node.prim.name for node in graph.nodes if node.prim is not None}
 
 
+@pytest.mark.slow
 def test_every_primitive_is_covered() -> None:
     """Every primitive in symgrad's table has a JAX counterpart here, and the programs compared above use
     each of them in at least 5 programs: read from the graphs symgrad builds from the generated text, and
@@ -863,8 +866,8 @@ def test_every_primitive_is_covered() -> None:
     mapped = set(_JAX_UNARY) | set(_JAX_BINARY) | OTHERS
     table = set(P.PRIMITIVES)
     assert table - mapped == set(), "primitives in symgrad's table with no JAX counterpart in the oracle"
-    scalar = [case(False, s) for s in range(SCALAR_PROGRAMS)]
-    tensor = [case(True, s) for s in range(TENSOR_PROGRAMS)]
+    scalar = [case(False, s) for s in range(COVERED_SCALAR)]
+    tensor = [case(True, s) for s in range(COVERED_TENSOR)]
     in_graphs: Counter[str] = Counter()
     for c in scalar + tensor:
         found = _graph_primitives(c)
@@ -878,17 +881,18 @@ def test_every_primitive_is_covered() -> None:
     assert {"stack", "softmax", "logsumexp", "dot", "norm", "amax", "index"} <= in_scalar
 
 
+@pytest.mark.slow
 def test_programs_vary() -> None:
     """The generator makes distinct programs: inputs of every shape, array outputs, functions, headers
     with a parameter nothing uses, index variables."""
-    scalar = [case(False, s).program for s in range(SCALAR_PROGRAMS)]
-    tensor = [case(True, s).program for s in range(TENSOR_PROGRAMS)]
+    scalar = [case(False, s).program for s in range(COVERED_SCALAR)]
+    tensor = [case(True, s).program for s in range(COVERED_TENSOR)]
     assert len({p.text for p in scalar}) == len(scalar)
     assert len({p.text for p in tensor}) == len(tensor)
     assert all(shape == () for p in scalar for shape in p.variables.values())
     ranks = Counter(len(shape) for p in tensor for shape in p.variables.values())
     assert min(ranks[0], ranks[1], ranks[2]) >= 20, ranks
-    outputs = Counter(case(True, s).ref.value.ndim for s in range(TENSOR_PROGRAMS))
+    outputs = Counter(case(True, s).ref.value.ndim for s in range(COVERED_TENSOR))
     assert min(outputs[0], outputs[1], outputs[2]) >= 10, outputs
     assert sum(bool(p.functions) for p in scalar + tensor) >= 50
     assert sum(bool(p.statements) for p in scalar + tensor) >= 100
