@@ -408,7 +408,7 @@ def _check_one(target: str | None, at: Sequence[str], expect: Sequence[str], ups
                                              for v, i in zip(graph.variables, graph.inputs)}
         click.echo(json_dumps(view.result(grading, options.require_all, expression=text, at=at_json)))
     else:
-        for line in view.table(grading, options.require_all):
+        for line in view.table(grading, options.require_all, _width()):
             say(line)
     if not grading.passed(options.require_all):
         sys.exit(1)
@@ -423,7 +423,7 @@ def _homework(path: str, fmt: str, options: app.GradeOptions, files: Files) -> N
     if fmt == "json":
         click.echo(json_dumps(view.homework_record(runs, path, options.require_all)))
     else:
-        for line in view.homework_report(runs, options.require_all):
+        for line in view.homework_report(runs, options.require_all, _width()):
             say(line)
     if passed < len(runs):
         sys.exit(1)
@@ -512,7 +512,7 @@ def _grade(key: str, submissions: str, fmt: str, symbolic_limit: int, check_time
     elif fmt == "csv":
         say(view.csv_text(results), nl=False)
     else:
-        for line in view.plain(results):
+        for line in view.plain(results, _width()):
             say(line)
     if any(r.error or r.score < r.points for r in results):
         sys.exit(1)
@@ -587,6 +587,13 @@ def _wants_json(argv: list[str]) -> bool:
         argv = argv[: argv.index("--")]
     pairs = itertools.pairwise(argv)
     return "--format=json" in argv or any(a == "--format" and b == "json" for a, b in pairs)
+
+
+def _width() -> int | None:
+    """The terminal's width where stdout is one (text is wrapped to it), else None."""
+    import shutil
+
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
 
 
 def _symbols() -> Any:

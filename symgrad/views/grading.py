@@ -12,11 +12,11 @@ MARKS = {"right": "✓", "wrong": "✗", "missing": "–", "wrong shape": "✗"}
 REASON_WIDTH = 50  # longer reasons get lines of their own under the row
 
 
-def table(grading: Grading, require_all: bool) -> list[str]:
+def table(grading: Grading, require_all: bool, width: int | None = None) -> list[str]:
     """The answers as an aligned table (answer, given, correct, verdict with its reason, rule),
     then the score and, where the checks found a problem with the truth itself, their summary.
     A reason longer than REASON_WIDTH characters (a named mistake) goes on lines of its own under
-    the verdict, wrapped, so that the columns stay narrow."""
+    the verdict, wrapped to `width` (a terminal's; None: 60 characters past the indent)."""
     rows = [["answer", "given", "correct", "verdict", "rule"]]
     below: list[str] = []  # per row: a long reason shown under it
     for g in grading.graded:
@@ -43,8 +43,8 @@ def table(grading: Grading, require_all: bool) -> list[str]:
                  for c in range(len(r))]
         lines.append("   ".join(cells).rstrip())
         if k and below[k - 1]:
-            lines += textwrap.wrap(below[k - 1], width=max(60, len(indent) + 60), initial_indent=indent,
-                                   subsequent_indent=indent)
+            lines += textwrap.wrap(below[k - 1], width=max(len(indent) + 30, width or len(indent) + 60),
+                                   initial_indent=indent, subsequent_indent=indent)
     lines.append(score_line(grading, require_all))
     if grading.own_checks:
         lines.append(grading.own_checks)
@@ -113,7 +113,7 @@ def result_body(grading: Grading, require_all: bool, **extra: Any) -> dict[str, 
     }
 
 
-def homework_report(runs: list[Any], require_all: bool) -> list[str]:
+def homework_report(runs: list[Any], require_all: bool, width: int | None = None) -> list[str]:
     """A homework file's report: each problem's table (or why it is broken), the notes for the
     teacher and the total.  `runs` are app.ProblemRun."""
     lines: list[str] = []
@@ -125,7 +125,8 @@ def homework_report(runs: list[Any], require_all: bool) -> list[str]:
             lines += [f"  {line}" for line in run.error.render().splitlines()]
         else:
             lines.append(head)
-            lines += [f"  {line}" for line in table(run.grading, require_all) + notes(run.grading)]
+            inner = None if width is None else width - 2
+            lines += [f"  {line}" for line in table(run.grading, require_all, inner) + notes(run.grading)]
         lines.append("")
     flagged = [run.flagged for run in runs if run.flagged]
     if flagged:
