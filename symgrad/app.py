@@ -449,7 +449,7 @@ def answer_request(line: str | None, number: int, cache: dict[str, Any], files: 
     if not isinstance(request, dict):
         return head | _error("request", f"line {number} is not a JSON object")
     if "id" in request:
-        head["id"] = request["id"]
+        head["id"] = _finite(request["id"])
     unknown = sorted(set(request) - REQUEST_KEYS)
     if unknown:
         return head | _error("request", f"unknown key {unknown[0]!r} on line {number}",
@@ -460,6 +460,18 @@ def answer_request(line: str | None, number: int, cache: dict[str, Any], files: 
         return head | _answer(request, cache, files, check, timeout, limit)
     except SymgradError as err:
         return head | {"ok": False} | json_view.error_body(err)
+
+
+def _finite(value: Any) -> Any:
+    """A request's id as strict JSON can carry it: NaN and ±Infinity (which Python's JSON reader
+    accepts) become the strings "NaN", "Infinity", "-Infinity", as every non-finite number does."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return "NaN" if np.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
 
 
 def _error(kind: str, message: str, hint: str | None = None) -> dict[str, Any]:
@@ -499,8 +511,12 @@ def _answer(request: dict[str, Any], cache: dict[str, Any], files: Files, check:
     if isinstance(graph, SymgradError):
         raise graph
     expect = _bindings(request.get("expect"), "expect")
+    at = _bindings(request.get("at"), "at")
+    if graph.variables and not at:
+        raise SymgradError("binding", f"no values for {', '.join(graph.variables)}",
+                           hint='give them in "at": {"x": 1}')
     options = CheckOptions(timeout=timeout, limit=limit)
-    run = run_point(graph, _bindings(request.get("at"), "at"), files, checks=options if check or expect else None)
+    run = run_point(graph, at, files, checks=options if check or expect else None)
     result = json_view.result_body(run.trace, run.records)
     ok = True
     if check:

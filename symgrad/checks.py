@@ -827,6 +827,11 @@ def node_references(graph: Graph, trace: Trace, answers: list[Any], *, timeout: 
             seed = np.ones(trace.out_shape) if trace.upstream is None else trace.upstream
             refs[a.target] = Reference(np.asarray(seed, dtype=float))
             continue
+        if a.kind == "gradient" and (trace.grads[a.node] is None or not reach(graph.nodes, [a.node])[graph.output]):
+            # the output does not read this node (q = x; f = 2*x): its gradient is 0
+            refs[a.target] = Reference(np.zeros(np.shape(value) if trace.mode != "jacobian" else
+                                                trace.out_shape + np.shape(value)))
+            continue
         if a.kind == "gradient":
             part = cut(graph, [a.node], graph.output)
             label, upstream = graph.labels[a.node], trace.upstream

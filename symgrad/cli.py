@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import sys
@@ -579,7 +580,11 @@ def say(text: str | None = "", *, nl: bool = True, err: bool = False) -> None:
         from .views.plain import ASCII_TEXT
 
         text = text.translate(ASCII_TEXT).encode(encoding, errors="replace").decode(encoding, errors="replace")
-    click.echo(text, nl=nl, err=err)
+    if not err:
+        click.echo(text, nl=nl)
+        return
+    with contextlib.suppress(OSError):  # stderr full or gone: an unseen message must not turn into a crash
+        click.echo(text, nl=nl, err=True)
 
 
 def _wants_json(argv: list[str]) -> bool:
@@ -619,7 +624,7 @@ def _run(fmt: str, work: Callable[[], None]) -> None:
     except BrokenPipeError:
         _quiet_pipe()
     except OSError as exc:  # stdout could not be written (a full disk, a closed terminal)
-        click.echo(f"error: cannot write the output: {exc.strerror or exc}", err=True)
+        say(f"error: cannot write the output: {exc.strerror or exc}", err=True)
         _quiet_pipe(status=2)
     except RecursionError:  # should not happen: nothing recurses with the input's size
         _fail(SymgradError("internal", "the input is nested too deeply"), fmt, status=3)
@@ -663,12 +668,12 @@ def run() -> None:
     if sys.stderr is None:  # closed: messages go nowhere, but nothing may crash on them
         sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (kept open for the whole run)
     if sys.stdout is None:
-        click.echo("error: standard output is closed: there is nowhere to write the result", err=True)
+        say("error: standard output is closed: there is nowhere to write the result", err=True)
         sys.exit(2)
     try:
         main(prog_name="symgrad")
     except BrokenPipeError:
         _quiet_pipe()
     except OSError as exc:  # --help or --version written to a full device
-        click.echo(f"error: cannot write the output: {exc.strerror or exc}", err=True)
+        say(f"error: cannot write the output: {exc.strerror or exc}", err=True)
         _quiet_pipe(status=2)

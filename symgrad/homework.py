@@ -25,6 +25,7 @@ The rules for a number, element by element:
 
 from __future__ import annotations
 
+import decimal
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -488,6 +489,17 @@ def grade(graph: Graph, trace: Trace | None, answers: list[Answer], *,
           references: Mapping[str, Reference] | None = None, rtol: float | None = None,
           atol: float | None = None, sigfigs: int | None = None, decimals: int | None = None,
           timeout: float = 5.0, partial: str = "∂") -> Grading:
+    """`_grade`, with decimal arithmetic that reaches any exponent an answer may have (1e1000000)."""
+    with decimal.localcontext() as ctx:
+        ctx.Emax, ctx.Emin = decimal.MAX_EMAX, decimal.MIN_EMIN
+        return _grade(graph, trace, answers, references=references, rtol=rtol, atol=atol, sigfigs=sigfigs,
+                      decimals=decimals, timeout=timeout, partial=partial)
+
+
+def _grade(graph: Graph, trace: Trace | None, answers: list[Answer], *,
+           references: Mapping[str, Reference] | None = None, rtol: float | None = None,
+           atol: float | None = None, sigfigs: int | None = None, decimals: int | None = None,
+           timeout: float = 5.0, partial: str = "∂") -> Grading:
     """Compare each answer with the truth; gradients nobody answered are listed as missing.
 
     `references` (by Answer.target: an input's name, "" for the output's value, a node's label,
@@ -876,7 +888,7 @@ def _close(flat: list[Written], rs: list[Decimal], failing: list[int], rules: Ru
             tolerance = w.half_unit
         else:
             tolerance = Decimal(EXACT) * abs(r) + floor
-        if abs(w.value - r) > 10 * tolerance:
+        if abs(w.value - r) > 10 * tolerance or abs(w.value - r) > abs(r) / 2:  # and within half of it
             return False
     return bool(failing)
 

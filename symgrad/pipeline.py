@@ -55,7 +55,7 @@ def read_csv(stream: Iterable[str], delimiter: str, variables: list[str], fixed:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         return
-    _check_header(header, variables, fixed)
+    _check_header(header, variables, fixed, first=True)
     width = len(header)
     for k, fields in enumerate(reader, start=2):
         if not fields or all(not f.strip() for f in fields):
@@ -171,7 +171,7 @@ def _evaluate_group(graph: Graph, points: list[dict[str, Array]], lines: list[in
 def _split(trace: Trace, columns: dict[str, Array], lines: list[int], verdicts: list[str] | None
            ) -> list[PointResult]:
     graph = trace.graph
-    value = trace.value
+    value = np.broadcast_to(trace.value, (len(lines), *trace.out_shape))  # a constant has one value for all
     grads = trace.gradient
     finite = np.isfinite(value.reshape(len(lines), -1)).all(axis=1)
     out = []
@@ -352,7 +352,8 @@ def read_csv_blocks(stream: Iterable[str], delimiter: str, variables: list[str],
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         header = []
-    _check_header(header, variables, fixed)
+    else:
+        _check_header(header, variables, fixed, first=True)
 
     def blocks() -> Iterator[Block]:
         width = len(header)
@@ -372,7 +373,13 @@ def read_csv_blocks(stream: Iterable[str], delimiter: str, variables: list[str],
     return header, blocks()
 
 
-def _check_header(header: list[str], variables: list[str], fixed: Mapping[str, Any]) -> None:
+def _check_header(header: list[str], variables: list[str], fixed: Mapping[str, Any], *, first: bool = False) -> None:
+    """The header names each variable not in --at once, and nothing else.  `first`: it is the
+    stream's first line, which must not be blank."""
+    if first and not any(h for h in header):
+        raise SymgradError("points", "the first line of the points is blank: it must be the header naming the "
+                           "variables", hint=f"start with a line such as {','.join(variables) or 'x'} (CSV), or "
+                           "with a JSON object (JSON Lines)")
     if not header:
         return
     unknown = [h for h in header if h not in variables]

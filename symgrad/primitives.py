@@ -148,7 +148,9 @@ def _pow_exponent(out: Array, a: Array, b: Array) -> Array:
 
 def _sym_pow(sp: Any, a: Any, b: Any) -> Any:
     """a^b in SymPy; a power of two numbers whose exact value would have more than 4096 bits
-    (2^3^4^5) is kept as a 40-digit float, so that nothing computes a huge integer exactly."""
+    (2^3^4^5) is kept as a 40-digit float, so that nothing computes a huge integer exactly; so is
+    a fractional power of a rational number with a numerator or denominator above 10^12, which
+    SymPy would factor to simplify (123456789012345678901234567890^-0.001 took minutes)."""
     numbers = getattr(a, "is_Number", False) and getattr(b, "is_Number", False) and a != 0
     if numbers:
         with np.errstate(all="ignore"):
@@ -156,7 +158,9 @@ def _sym_pow(sp: Any, a: Any, b: Any) -> Any:
                 bits = abs(float(b)) * max(1.0, abs(math.log2(abs(float(a)))))
             except (OverflowError, ValueError):
                 bits = math.inf
-        if not bits <= 4096:
+        big = getattr(a, "is_Rational", False) and not getattr(b, "is_Integer", False) and max(
+            abs(int(a.p)), abs(int(a.q))) > 10**12
+        if not bits <= 4096 or big:
             return sp.Pow(sp.Float(a, 40), sp.Float(b, 40))
     return a**b
 
