@@ -265,7 +265,7 @@ def _axis(a: Array, axis: Array) -> int:
 
 def _axis_check(a: Array, axis: Array) -> str | None:
     values = np.unique(np.asarray(axis))
-    if values.size != 1 or values[0] != int(values[0]):
+    if values.size != 1 or not np.isfinite(values[0]) or values[0] != int(values[0]):
         return f"the axis {{1}} = {values.tolist()} must be one whole number"
     rank = a.ndim - 1
     n = int(values[0])

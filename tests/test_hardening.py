@@ -174,3 +174,9 @@ def test_a_number_literal_of_more_than_1000_characters_is_an_error() -> None:
     result = run(f"x * {'7' * 1001}", "--at", "x=1", code=2)
     assert "a number of 1,001 characters" in result.stderr and "7.77e4999" in result.stderr
     assert run(f"x * {'7' * 1000}", "--at", "x=1", "--no-check", code=0)
+
+
+def test_an_infinite_axis_is_a_clean_error() -> None:
+    # Found by a long fuzz run: mean(0, 1e99999) converted inf to an integer (exit 3).
+    result = run("--no-check", "--", "mean(0, 1e99999)", code=2)
+    assert "must be one whole number" in result.stderr
