@@ -92,6 +92,8 @@ def _from_toml(text: str, path: str) -> list[Submission]:
     except (tomllib.TOMLDecodeError, ValueError) as exc:
         raise SymgradError("submissions", f"{path}: {exc}",
                            hint="[[submission]] tables with student and answers") from None
+    except RecursionError:
+        raise SymgradError("submissions", f"{path}: a value is nested too deeply") from None
     items = data.get("submission")
     if not isinstance(items, list) or not items:
         raise SymgradError("submissions", f"{path} has no [[submission]]",
@@ -108,7 +110,10 @@ def _from_toml(text: str, path: str) -> list[Submission]:
                                hint="a submission has student, problem and answers")
         answers = item.get("answers", "")
         if isinstance(answers, dict):
-            answers = ", ".join(f"{key}={_cell(v)}" for key, v in answers.items())
+            try:
+                answers = ", ".join(f"{key}={_cell(v)}" for key, v in answers.items())
+            except RecursionError:
+                raise SymgradError("submissions", f"{path}, line {line}: an answer is nested too deeply") from None
         if not isinstance(answers, str):
             raise SymgradError("submissions", f"{path}, line {line}: answers must be a string or a table")
         problem = item.get("problem")

@@ -1055,9 +1055,11 @@ def read_homework(text: str, path: str) -> list[Problem]:
             problem.name = _guess_name(chunk) or problem.name
             problems.append(problem)
             continue
-        except ValueError as exc:  # an integer too long for Python to convert (more than 4,300 digits)
-            problem.error = SymgradError("homework", f"line {start + 1}: a value cannot be read: {exc}".split(";")[0],
-                                         hint=f"numbers may have at most {LONGEST_NUMBER:,} characters")
+        except (ValueError, RecursionError) as exc:  # an integer of more than 4,300 digits; thousands of brackets
+            reason = str(exc).split(";")[0] if isinstance(exc, ValueError) else "it is nested too deeply"
+            problem.error = SymgradError("homework", f"line {start + 1}: a value cannot be read: {reason}",
+                                         hint=f"numbers may have at most {LONGEST_NUMBER:,} characters, and arrays "
+                                         "a few levels of brackets")
             problem.name = _guess_name(chunk) or problem.name
             problems.append(problem)
             continue
@@ -1065,6 +1067,8 @@ def read_homework(text: str, path: str) -> list[Problem]:
             _fill(problem, data)
         except SymgradError as err:
             problem.error = err
+        except RecursionError:
+            problem.error = SymgradError("homework", f"line {start + 1}: a value is nested too deeply")
         problems.append(problem)
     return problems
 

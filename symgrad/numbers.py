@@ -45,8 +45,12 @@ def _fraction(text: str) -> Fraction:
 def json_loads(text: str | bytes, *, exact: bool = False) -> Any:
     """JSON data, each number at most LONGEST_NUMBER characters long; with `exact`, numbers with
     a point or an exponent as Fractions (0.1 is 1/10).  Raises json.JSONDecodeError for text that
-    is not JSON, and SymgradError ("value") for a number that is too long."""
-    return json.loads(text, parse_int=_int, parse_float=_fraction if exact else _float)
+    is not JSON, and SymgradError ("value") for a number that is too long or brackets nested too deeply."""
+    try:
+        return json.loads(text, parse_int=_int, parse_float=_fraction if exact else _float)
+    except RecursionError:  # Python's JSON reader recurses once per level of brackets
+        raise SymgradError("value", "the JSON is nested too deeply (thousands of brackets)",
+                           hint="a value is a number or nested lists of numbers, a few levels deep") from None
 
 
 def _scalar(x: float, digits: int) -> str:

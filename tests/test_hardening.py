@@ -180,3 +180,22 @@ def test_an_infinite_axis_is_a_clean_error() -> None:
     # Found by a long fuzz run: mean(0, 1e99999) converted inf to an integer (exit 3).
     result = run("--no-check", "--", "mean(0, 1e99999)", code=2)
     assert "must be one whole number" in result.stderr
+
+
+def test_values_nested_too_deeply_are_clean_errors(tmp_path: object) -> None:
+    # Found by a fuzz run with another seed: Python's JSON and TOML readers recurse once per bracket.
+    from pathlib import Path
+
+    folder = Path(str(tmp_path))
+    deep = "[" * 100_000 + "]" * 100_000
+    (folder / "v.json").write_text(deep, encoding="utf-8")
+    assert "nested too deeply" in run("sum(x)", "--at", f"x=@{folder / 'v.json'}", code=2).stderr
+    rec = json.loads(run("batch", input=json.dumps({"expr": "x"})[:-1] + f', "at": {{"x": {deep}}}}}\n',
+                         code=1).stdout)
+    assert "nested too deeply" in rec["error"]["message"]
+    hw = folder / "hw.toml"
+    hw.write_text('[[problem]]\nfunction = "f(x)=sum(x)"\nat = { x = ' + "[" * 5000 + "1" + "]" * 5000 + ' }\n'
+                  'expect = "x=1"\n\n[[problem]]\nfunction = "f(x)=x*x"\nat = "x=3"\nexpect = "x=6"\n',
+                  encoding="utf-8")
+    out = run("check", str(hw), code=1).stdout
+    assert "nested too deeply" in out and "1 of 2 problems right" in out

@@ -140,3 +140,20 @@ def test_errors_inside_a_homework_file_point_at_its_lines(tmp_path: Path) -> Non
     assert f"in {path}, line 4, the value of at, column 5:" in out
     assert f"in {path}, line 11, the value of expect, column 6:" in out
     assert "--at" not in out and "--expect" not in out
+
+
+def test_worksheet_and_class_records_match_their_schemas(tmp_path: Path) -> None:
+    import jsonschema
+
+    from symgrad import schemas
+
+    key, subs = write_class(tmp_path)
+    records = {
+        "worksheet": json.loads(run("worksheet", FAN, "--at", "x=2,y=3", "--format", "json", code=0).stdout),
+        "class": json.loads(run("grade", str(key), str(subs), "--format", "json", code=1).stdout),
+    }
+    for name, record in records.items():
+        schema = schemas.load(name)
+        jsonschema.Draft202012Validator.check_schema(schema)
+        errors = list(jsonschema.Draft202012Validator(schema).iter_errors(record))
+        assert not errors, (name, [e.message for e in errors[:3]])

@@ -1,4 +1,5 @@
-"""JSON Schemas of the records symgrad writes: result, error, check, homework, batch, point."""
+"""JSON Schemas of the records symgrad writes: result, error, check, homework, batch, point, worksheet and
+class (a class report)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 from importlib import resources
 from typing import Any
 
-NAMES = ("result", "error", "check", "homework", "batch", "point")
+NAMES = ("result", "error", "check", "homework", "batch", "point", "worksheet", "class")
 
 
 def load(name: str) -> dict[str, Any]:
