@@ -246,18 +246,24 @@ def grade_homework(path: str, options: GradeOptions, limit: int = DEFAULT_INPUT_
     for p in read_homework(text, path):
         run = ProblemRun(p, error=p.error)
         if run.error is None:
-            own = options
-            if p.sigfigs is not None or p.decimals is not None:
-                own = replace(options, sigfigs=p.sigfigs, decimals=p.decimals, rtol=None, atol=None)
-            if p.rtol is not None or p.atol is not None:
-                own = replace(options, rtol=p.rtol, atol=p.atol, sigfigs=None, decimals=None)
             try:
                 _, _, run.grading = grade_problem(p.function, f"{path}, line {p.function_line}",
-                                                  [p.at] if p.at else [], p.expect, own, files, p.upstream)
+                                                  [p.at] if p.at else [], p.expect, problem_options(options, p),
+                                                  files, p.upstream)
             except SymgradError as err:
                 run.error = _in_file(err, p, path)
         runs.append(run)
     return runs
+
+
+def problem_options(options: GradeOptions, problem: Any) -> GradeOptions:
+    """The grading options for one homework problem: its own sigfigs or decimals, or its own rtol
+    and atol, replace the command line's rules."""
+    if problem.sigfigs is not None or problem.decimals is not None:
+        return replace(options, sigfigs=problem.sigfigs, decimals=problem.decimals, rtol=None, atol=None)
+    if problem.rtol is not None or problem.atol is not None:
+        return replace(options, rtol=problem.rtol, atol=problem.atol, sigfigs=None, decimals=None)
+    return options
 
 
 def _in_file(err: SymgradError, problem: Any, path: str) -> SymgradError:

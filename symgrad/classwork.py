@@ -172,17 +172,11 @@ def grade_class(problems: Sequence[Problem], submissions: Sequence[Submission], 
 
 
 def _truth(problem: Problem, options: Any, files: Any) -> _Truth | SymgradError:
-    from dataclasses import replace
-
-    from .app import grade_problem
+    from .app import grade_problem, problem_options
 
     if problem.error is not None:
         return problem.error
-    own = options
-    if problem.sigfigs is not None or problem.decimals is not None:
-        own = replace(options, sigfigs=problem.sigfigs, decimals=problem.decimals, rtol=None, atol=None)
-    if problem.rtol is not None or problem.atol is not None:
-        own = replace(options, rtol=problem.rtol, atol=problem.atol, sigfigs=None, decimals=None)
+    own = problem_options(options, problem)
     try:
         graph, trace, key = grade_problem(problem.function, problem.name, [problem.at] if problem.at else [],
                                           problem.expect, own, files, problem.upstream)

@@ -58,6 +58,12 @@ an answer was graded wrong, or a row of --points or a line of batch failed;
 """
 
 
+def _program_file(command: Callable[..., Any]) -> Callable[..., Any]:
+    """-f/--file: the program from a file, or standard input."""
+    return click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
+                        help="Read the program from a file ('-' for standard input).")(command)
+
+
 def _symbolic_bounds(command: Callable[..., Any]) -> Callable[..., Any]:
     """--symbolic-limit and --check-timeout, for every command that runs the symbolic check."""
     command = click.option(
@@ -178,8 +184,7 @@ def main() -> None:
 @click.argument("expr", required=False)
 @click.option("--at", "at", multiple=True, metavar="NAME=VALUE,...",
               help="Values of the variables, e.g. x=-2,y=5,z=pi/4. May be repeated.")
-@click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Read the program from a file ('-' for standard input).")
+@_program_file
 @click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False),
               default=None, help="Output: a rich table (the default on a terminal), plain aligned text "
               "(the default otherwise), JSON, or for scripts jsonl, csv or tsv (one row per point).")
@@ -359,8 +364,7 @@ def _console() -> Any:
               "z=q); for an input (x, dL/dx), any node (dL/dq, value(q)) or a local gradient (dq/dx).")
 @click.option("--upstream", metavar="G", help="The gradient arriving at a vector or matrix output (a layer's "
               "dout), as for symgrad grad: the answers are the backward pass from it.")
-@click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Read the function from a file ('-' for standard input).")
+@_program_file
 @click.option("--format", "fmt", type=click.Choice(["plain", "json"], case_sensitive=False), default="plain",
               help="A table, or JSON (for a homework file, one JSON object holding a record per problem).")
 @click.option("--sigfigs", type=click.IntRange(min=1), default=None, metavar="N",
@@ -445,8 +449,7 @@ def _homework(path: str, fmt: str, options: app.GradeOptions, files: Files) -> N
 )
 @click.argument("expr", required=False)
 @click.option("--at", "at", multiple=True, metavar="NAME=VALUE,...", help="The point (its shapes, with --seed).")
-@click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Read the program from a file ('-' for standard input).")
+@_program_file
 @click.option("--seed", type=int, default=None, metavar="N", help="Draw the point from this seed.")
 @click.option("--students", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="One variant per student named in FILE (one name a line), each at a point of their own.")
