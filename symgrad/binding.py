@@ -51,7 +51,11 @@ def file_value(path: str, name: str, files: Files) -> np.ndarray:
     try:
         raw = read_bytes(files.path(path, f"the value of {name}"), files.limit, f" for {name}")
         if path.endswith(".npy"):
-            arr = np.load(io.BytesIO(raw), allow_pickle=False)
+            try:
+                arr = np.load(io.BytesIO(raw), allow_pickle=False)
+            except (EOFError, OSError, ValueError) as exc:  # empty, truncated, or not a .npy file at all
+                raise SymgradError("binding", f"{path} (the value of {name}) is not a NumPy .npy file: {exc}",
+                                   hint="write it with numpy.save, or give the value as .json") from None
             if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
                 raise SymgradError("binding", f"{path} (the value of {name}) does not hold numbers")
             return np.asarray(arr, dtype=float)

@@ -199,3 +199,13 @@ def test_values_nested_too_deeply_are_clean_errors(tmp_path: object) -> None:
                   encoding="utf-8")
     out = run("check", str(hw), code=1).stdout
     assert "nested too deeply" in out and "1 of 2 problems right" in out
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", b"\x93NUMPY\x01\x00"])
+def test_a_file_that_is_no_npy_is_a_clean_error(tmp_path: object, content: bytes) -> None:
+    # Found by a fuzz run: an empty .npy file raised EOFError in numpy.load (exit 3).
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "v.npy"
+    path.write_bytes(content)
+    assert "is not a NumPy .npy file" in run("sum(x)", "--at", f"x=@{path}", code=2).stderr
