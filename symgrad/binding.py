@@ -54,7 +54,8 @@ def file_value(path: str, name: str, files: Files) -> np.ndarray:
             try:
                 arr = np.load(io.BytesIO(raw), allow_pickle=False)
             except (EOFError, OSError, ValueError) as exc:  # empty, truncated, or not a .npy file at all
-                raise SymgradError("binding", f"{path} (the value of {name}) is not a NumPy .npy file: {exc}",
+                why = "it would need unpickling, which symgrad never does" if "pickle" in str(exc) else str(exc)
+                raise SymgradError("binding", f"{path} (the value of {name}) is not a NumPy .npy file: {why}",
                                    hint="write it with numpy.save, or give the value as .json") from None
             if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
                 raise SymgradError("binding", f"{path} (the value of {name}) does not hold numbers")
