@@ -58,6 +58,64 @@ an answer was graded wrong, or a row of --points or a line of batch failed;
 """
 
 
+def _picture_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--dot, --svg FILE, --png FILE and -o FILE: pictures of the graph, asked for in ctx.meta
+    (read back with _pictures), so that grad's parameters stay few."""
+    def keep(kind: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+        def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+            if value:
+                ctx.meta.setdefault("symgrad.pictures", []).append((kind, None if value is True else value))
+        return callback
+
+    for flags, kind, text in (
+            (("-o", "--output"), "auto", "Write a picture of the graph to FILE: .svg, .png or .dot by its ending."),
+            (("--png",), "png", "Write the picture as PNG to FILE."),
+            (("--svg",), "svg", "Write the picture as SVG to FILE (values green above each edge, gradients red "
+                                "below, as the lecture draws them)."),
+    ):
+        command = click.option(*flags, metavar="FILE", default=None, expose_value=False, callback=keep(kind),
+                               type=click.Path(dir_okay=False), help=text)(command)
+    return click.option("--dot", is_flag=True, expose_value=False, callback=keep("dot"),
+                        help="Print the graph in Graphviz's DOT language instead of the table.")(command)
+
+
+def _pictures() -> list[tuple[str, str | None]]:
+    """The pictures asked for on this command line: (kind, file), kind dot, svg, png or auto."""
+    return list(click.get_current_context().meta.get("symgrad.pictures", []))
+
+
+def _draw(graph: Any, records: list[Any] | None, asked: list[tuple[str, str | None]], digits: int,
+          steps: bool) -> bool:
+    """Draw what was asked; True where the DOT text went to stdout in place of the table."""
+    from .views import picture
+
+    try:
+        text = picture.dot(graph, records, digits=digits, steps=steps)
+    except ValueError as exc:
+        raise SymgradError("limit", str(exc), hint="draw a smaller program, or read the table") from None
+    printed = False
+    for kind, path in asked:
+        if kind == "auto":
+            assert path is not None
+            kind = {".svg": "svg", ".png": "png", ".dot": "dot", ".gv": "dot"}.get(Path(path).suffix.lower(), "")
+            if not kind:
+                raise SymgradError("usage", f"-o {path}: the ending says no picture format",
+                                   hint="end the file's name with .svg, .png or .dot")
+        if kind == "dot" and path is None:
+            click.echo(text, nl=False)
+            printed = True
+            continue
+        data: str | bytes = text if kind == "dot" else picture.svg(text)
+        if kind == "png":
+            data = picture.png(str(data))
+        assert path is not None
+        try:
+            Path(path).write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+        except OSError as exc:
+            raise SymgradError("io", f"cannot write {path}: {exc.strerror or exc}") from None
+    return printed
+
+
 def _program_file(command: Callable[..., Any]) -> Callable[..., Any]:
     """-f/--file: the program from a file, or standard input."""
     return click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
@@ -206,6 +264,7 @@ def main() -> None:
               help="Relative step of the finite differences (default 6e-6, times max(1, |x|)).")
 @click.option("--latex", is_flag=True, help="Also print the symbolic derivatives as LaTeX.")
 @click.option("--exact", is_flag=True, help="Also give the value and gradient exactly (-12, 1/4, e/(1 + e)).")
+@_picture_options
 @_input_limit
 def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None, points: str | None,
          check_points: bool, steps: bool, wrt: str | None, upstream: str | None, expand: bool, digits: int,
@@ -254,10 +313,16 @@ def default_format() -> str:
 def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps: bool, wrt: str | None,
           upstream: str | None, expand: bool, digits: int, strict: bool, options: app.CheckOptions | None,
           files: Files) -> None:
-    run = app.run_point(_graph(expr, file, files, expand), at, files, upstream=upstream, wrt=wrt, strict=strict,
-                        checks=options)
+    graph, asked = _graph(expr, file, files, expand), _pictures()
+    if asked and not at and graph.variables and upstream is None:  # the graph alone, with its formulas
+        if not _draw(graph, None, asked, digits, steps):
+            say(f"wrote {', '.join(p for _, p in asked if p)}", err=True)
+        return
+    run = app.run_point(graph, at, files, upstream=upstream, wrt=wrt, strict=strict, checks=options)
     if run.trace is None:
         _symbolic_only(run, fmt)
+        return
+    if asked and _draw(graph, run.records, asked, digits, steps):
         return
     for m in run.warnings:
         say(f"warning: {m}", err=True)

@@ -86,6 +86,12 @@ class Primitive:
     # The usual mistakes with this gate's local gradient, for naming a wrong answer: each a sentence
     # ({node}: the node as "q = x * y") and the wrong partials, one per input (elementwise gates).
     mistakes: tuple[tuple[str, tuple[Partial, ...]], ...] = ()
+    glyph: str | None = None  # how a picture marks the gate (× for mul, σ for sigmoid); None: its symbol or name
+
+    @property
+    def mark(self) -> str:
+        """What a node of this gate shows in a picture: its glyph, its operator symbol, or its name."""
+        return self.glyph or self.symbol or self.called_as
 
     @property
     def elementwise(self) -> bool:
@@ -604,7 +610,7 @@ _TABLE: list[Primitive] = [
     Primitive(
         "sub", 2, np.subtract, (_ones, _minus_ones),
         lambda sp, a, b: a - b,
-        "a - b", symbol="-", prec=PREC_SUM, local_text=("1", "-1"),
+        "a - b", symbol="-", prec=PREC_SUM, local_text=("1", "-1"), glyph="−",
         params=("a", "b"), callable=False, operator=True,
         mistakes=(("you lost a sign at the subtraction {node}: its local gradient for the second input is -1",
                    (_ones, _ones)),),
@@ -613,7 +619,7 @@ _TABLE: list[Primitive] = [
         "mul", 2, np.multiply,
         (lambda out, a, b: np.broadcast_to(b, out.shape), lambda out, a, b: np.broadcast_to(a, out.shape)),
         lambda sp, a, b: a * b,
-        "a * b", symbol="*", prec=PREC_PRODUCT, local_text=("{1}", "{0}"),
+        "a * b", symbol="*", prec=PREC_PRODUCT, local_text=("{1}", "{0}"), glyph="×",
         role="switches", params=("a", "b"), callable=False, operator=True,
         mistakes=(("you swapped the inputs of the mul gate {node}: each input's local gradient is the "
                    "other input's value, not its own",
@@ -624,14 +630,14 @@ _TABLE: list[Primitive] = [
         "div", 2, np.divide,
         (lambda out, a, b: np.broadcast_to(1.0 / b, out.shape), lambda out, a, b: -out / b),
         lambda sp, a, b: a / b,
-        "a / b", symbol="/", prec=PREC_PRODUCT, local_text=("1/{1}", "-{0}/{1}^2"),
+        "a / b", symbol="/", prec=PREC_PRODUCT, local_text=("1/{1}", "-{0}/{1}^2"), glyph="÷",
         params=("a", "b"), callable=False, operator=True,
         edge=lambda a, b: b == 0, edge_text="{0} / {1} has a pole where {1} = 0",
     ),
     Primitive(
         "neg", 1, np.negative, (_minus_ones,),
         lambda sp, a: -a,
-        "-a", symbol="-", prec=PREC_UNARY, local_text=("-1",),
+        "-a", symbol="-", prec=PREC_UNARY, local_text=("-1",), glyph="−",
         params=("a",), callable=False, operator=True,
         mistakes=(("you lost a sign at the unary minus {node}: its local gradient is -1", (_ones,)),),
     ),
@@ -743,7 +749,7 @@ _TABLE: list[Primitive] = [
     Primitive(
         "sigmoid", 1, _sigmoid, (lambda out, x: out * (1.0 - out),),
         lambda sp, x: 1 / (1 + sp.exp(-x)), "logistic sigmoid 1/(1+exp(-x)) (also σ; grouped gate)",
-        local_text=("{out}*(1 - {out})",), expansion="1 / (exp(-x) + 1)",
+        local_text=("{out}*(1 - {out})",), expansion="1 / (exp(-x) + 1)", glyph="σ",
         mistakes=(("you used σ(x) where σ(x)(1 − σ(x)) was needed at {node}", (lambda out, x: out,)),),
     ),
     Primitive(
@@ -803,7 +809,7 @@ _TABLE: list[Primitive] = [
         "transpose", 1, _transpose, (), lambda sp, a: _transpose(a),
         "transpose: swaps the two axes of a matrix (also W.T)", local_text=("{g}.T",),
         vjp=_transpose_vjp, params=("W",),
-        written="{0}.T",
+        written="{0}.T", glyph="ᵀ",
     ),
     Primitive(
         "sum", 1, _reduce_all(np.sum), (), lambda sp, a: _sym_sum(sp, a),
@@ -870,7 +876,7 @@ _TABLE: list[Primitive] = [
         "gather as in NumPy: S[y] the rows y, S[arange(N), y] the entry y[i] of each row i",
         local_text=("1 at the index",), vjp=_index_vjp, nondiff_from=1, check=_index_check,
         callable=False, operator=True, min_arity=2, params=("a", "i"),
-        written="{0}[{rest}]", error_kind="value",
+        written="{0}[{rest}]", error_kind="value", glyph="[ ]",
     ),
     Primitive(
         "arange", 1, _arange, (), lambda sp, n: _integers(sp, _arange(n)),
@@ -888,13 +894,13 @@ _TABLE: list[Primitive] = [
     Primitive(
         "stack", -1, _stack, (), lambda sp, *items: _stack(*items), "an array of its entries: [a, b, c]",
         local_text=(), vjp=_stack_vjp, check=_stack_check, callable=False, operator=True,
-        written="[{all}]",
+        written="[{all}]", glyph="[…]",
     ),
     # The identity: gives a second name to a node that already has one (f(x) = x).
     Primitive(
         "id", 1, lambda x: x, (_ones,),
         lambda sp, x: x, "the same value", local_text=("1",), callable=False,
-        written="{0}",
+        written="{0}", glyph="=",
     ),
 ]
 
