@@ -47,7 +47,7 @@ def _table(console: Console, rows: list[tuple[Record, list[list[str]]]], used: l
                          no_wrap=True, min_width=widths[c])
     for rec, cells in rows:
         style = "bold" if rec.is_output or rec.kind == "input" else None
-        table.add_row(*["\n".join(cells[c]) for c in used], style=style)
+        table.add_row(*[Text("\n".join(cells[c])) for c in used], style=style)  # Text: user text is never markup
     console.print(table)
 
 
