@@ -76,3 +76,31 @@ def _point(at: str) -> dict:
     from symgrad.binding import parse_at
 
     return parse_at([at])[0]
+
+
+STAGED_WITH_COMMENTS = "\n".join([
+    "sigy = 1/(1+exp(-y))   # the sigmoid of y, computed the long way as the lecture does",
+    "num = x + sigy        # the numerator of the lecture's staged example",
+    "sigx = 1/(1+exp(-x))  # the sigmoid of x, again by hand",
+    "xpy = x + y           # x plus y",
+    "xpysqr = xpy^2        # its square",
+    "den = sigx + xpysqr   # the denominator",
+    "invden = 1/den        # one over it",
+    "f = num*invden        # and the output",
+])
+
+
+def test_the_header_of_a_commented_program_drops_the_comments(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from support import run
+
+    path = Path(str(tmp_path)) / "staged.sg"
+    path.write_text(STAGED_WITH_COMMENTS + "\n", encoding="utf-8")
+    head = run("--file", str(path), "--at", "x=3,y=-4", "--no-check", code=0).stdout.splitlines()[0]
+    assert "#" not in head and "lecture" not in head
+    assert head.startswith("sigy = 1 / (1 + exp(-y)); num = x + sigy;") and "f = num * invden" in head
+    long = "\n".join(f"t{k} = x * {k}   # step {k} of many" for k in range(40)) + "\nf = t39 + t0\n"
+    path.write_text(long, encoding="utf-8")
+    head = run("--file", str(path), "--at", "x=1", "--no-check", code=0).stdout.splitlines()[0]
+    assert "#" not in head and "step" not in head and "…" in head and head.startswith("t0 = x * 0; t1 = x * 1;")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ..parser import Program, Syntax
 from ..primitives import PREC_ATOM, PREC_UNARY, PRIMITIVES
 
@@ -10,9 +12,12 @@ LIMIT = 240
 
 
 def program_text(program: Program) -> str:
-    raw = program.source.text
+    """The program in one line: its statements rewritten tidily and joined with "; ", comments
+    dropped.  A program longer than LIMIT characters is shown as typed (comments dropped, lines
+    joined with "; "), cut short with "…": rewriting a long one would cost more than it shows."""
+    raw = re.sub(r"#[^\n]*", "", program.source.text)
     if len(raw) > LIMIT:
-        flat = " ".join(raw.split())
+        flat = "; ".join(" ".join(line.split()) for line in raw.splitlines() if line.strip())
         return flat[: LIMIT - 1] + "…"
     text: dict[int, tuple[str, int]] = {}
     for i, s in enumerate(program.syntax):
