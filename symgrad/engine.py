@@ -80,6 +80,31 @@ class Trace:
                     self._out[flow.edge.source].append(flow)
         return self._out[j]
 
+    # Jupyter shows an evaluated trace as the picture and the table, as SymPy's expressions show
+    # themselves; the views are imported here, where a notebook asks, never on the command's paths.
+    def _repr_svg_(self) -> str | None:
+        """In Jupyter: the graph drawn as the lecture draws it (views.picture); None for many points
+        or a graph too large to draw."""
+        from .records import records
+        from .views import picture
+
+        if self.mode == "points" or len(self.graph.nodes) > picture.LARGEST:
+            return None
+        svg = picture.svg(picture.dot(self.graph, records(self)))
+        return svg[svg.index("<svg"):]
+
+    def _repr_html_(self) -> str | None:
+        """In Jupyter: the picture above the annotated table (views.picture, views.plain)."""
+        import html
+
+        from .records import records
+        from .views import plain
+
+        if self.mode == "points":
+            return None
+        picture = self._repr_svg_() or ""
+        return f"<div>{picture}</div><pre>{html.escape(plain.render(self, records(self)))}</pre>"
+
     @property
     def out_shape(self) -> tuple[int, ...]:
         return core(self.values[self.graph.output])

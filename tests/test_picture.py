@@ -98,3 +98,15 @@ def test_the_committed_pictures_are_what_symgrad_draws(tmp_path: Path, name: str
     run(*args, "--svg", str(path), "--no-check", code=0)
     committed = (EXAMPLES / "pictures" / f"{name}.svg").read_text(encoding="utf-8")
     assert path.read_text(encoding="utf-8") == committed, f"redraw examples/pictures/{name}.svg"
+
+
+def test_a_trace_shows_itself_in_a_notebook() -> None:
+    import symgrad
+
+    trace = symgrad.evaluate(symgrad.parse(LECTURE[0]), {"x": -2, "y": 5, "z": -4})
+    svg = trace._repr_svg_()
+    assert svg is not None and svg.startswith("<svg") and ">&#45;12<" in svg  # Graphviz writes - as &#45;
+    page = trace._repr_html_()
+    assert page is not None and "<svg" in page and "f = -12" in page and "∂f/∂x = -4" in page
+    many = symgrad.engine.evaluate_points(symgrad.parse("x*x"), {"x": [1.0, 2.0]})
+    assert many._repr_svg_() is None and many._repr_html_() is None
