@@ -157,3 +157,9 @@ def test_worksheet_and_class_records_match_their_schemas(tmp_path: Path) -> None
         jsonschema.Draft202012Validator.check_schema(schema)
         errors = list(jsonschema.Draft202012Validator(schema).iter_errors(record))
         assert not errors, (name, [e.message for e in errors[:3]])
+
+
+def test_the_example_class_report_is_what_symgrad_grade_makes() -> None:
+    examples = Path(__file__).resolve().parent.parent / "examples" / "homework"
+    result = run("grade", str(examples / "key.toml"), str(examples / "submissions.toml"), "--format", "csv", code=1)
+    assert result.stdout == (examples / "report.csv").read_text(encoding="utf-8"), "regenerate report.csv"
