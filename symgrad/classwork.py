@@ -60,7 +60,9 @@ class Result:
 
     @property
     def mistakes(self) -> list[str]:
-        return [] if self.grading is None else [g.mistake for g in self.grading.graded if g.mistake]
+        """The mistakes named in this submission's wrong answers, each once, in the answers' order."""
+        return [] if self.grading is None else list(dict.fromkeys(g.mistake for g in self.grading.graded
+                                                                  if g.mistake))
 
 
 @dataclass
