@@ -163,3 +163,10 @@ def test_the_example_class_report_is_what_symgrad_grade_makes() -> None:
     examples = Path(__file__).resolve().parent.parent / "examples" / "homework"
     result = run("grade", str(examples / "key.toml"), str(examples / "submissions.toml"), "--format", "csv", code=1)
     assert result.stdout == (examples / "report.csv").read_text(encoding="utf-8"), "regenerate report.csv"
+
+
+def test_a_tensor_worksheet_shows_its_point_and_key() -> None:
+    # q = W @ x = [-1, -1]; f = sum(q^2) = 2; df/dq = 2q = [-2, -2]; df/dx = W.T @ df/dq = [-8, -12]
+    out = run("worksheet", "q = W @ x; f = sum(q^2)", "--at", "W=[[1,2],[3,4]],x=[1,-1]", "--key", code=0).stdout
+    assert out.splitlines()[0] == "q = W @ x; f = sum(q^2)    at W = [[1, 2], [3, 4]], x = [1, -1]"
+    assert "[-8, -12]" in out and "[-2, -2]" in out

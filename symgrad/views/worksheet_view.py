@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..binding import split_top
 from ..numbers import exact, short
 from ..worksheet import Worksheet
 
@@ -16,7 +17,8 @@ def plain(sheets: list[Worksheet], *, key: bool = False, digits: int = 4, sym_pa
     parts = []
     for ws in sheets:
         who = f"{ws.student}: " if ws.student else ""
-        head = f"{who}{ws.function}    at {ws.at.replace(',', ', ').replace('=', ' = ')}"
+        point = ", ".join(piece.replace("=", " = ", 1) for _, piece in split_top(ws.at))
+        head = f"{who}{ws.function}    at {point}"
         rows = [["node", "computes", "value", f"{sym_partial}{ws.output}/{sym_partial}node"]]
         for r in ws.rows:
             value = short(r.value, digits, oneline=True) if r.value_given or key else BLANK
