@@ -294,9 +294,13 @@ def make_worksheets(text: str, name: str, at: Sequence[str], files: Files, *, se
         check_bindings(graph, point, where)
     names: list[str] = []
     if students is not None:
-        names = [line.strip() for line in read_text(students, files.limit).splitlines() if line.strip()]
+        names = [line.strip() for line in read_text(students, files.limit).splitlines()
+                 if line.strip() and not line.strip().startswith("#")]
         if not names:
             raise SymgradError("usage", f"{students} names no student", hint="one name a line")
+        twice = next((n for n in names if names.count(n) > 1), None)
+        if twice is not None:
+            raise SymgradError("usage", f"{students} names {twice} twice", hint="give each student one line")
     return variants(graph, text, point, seed=seed, students=names, one_decimal=one_decimal)
 
 
@@ -311,7 +315,10 @@ def grade_class(key: str, submissions: str, options: GradeOptions, files: Files)
     folder = Path(key).parent
     keyfiles = Files.inside(folder, f"a homework file may name only files inside its own folder ({folder})",
                             files.limit, files.nodes)
-    return grade_all(problems, read_submissions(read_text(submissions, files.limit), submissions), options, keyfiles)
+    records = read_submissions(read_text(submissions, files.limit), submissions)
+    if not records:
+        raise SymgradError("submissions", f"{submissions} holds no submission", hint="a row or a table per student")
+    return grade_all(problems, records, options, keyfiles)
 
 
 # ---- many points --------------------------------------------------------------------------

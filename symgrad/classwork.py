@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .binding import split_top
 from .errors import SymgradError
 from .homework import Answer, Grading, Problem, grade, parse_expect
 
@@ -36,6 +37,7 @@ class Submission:
     problem: str | None  # the key's problem it answers (None: found by the student's name)
     answers: str  # --expect text
     line: int  # where it starts in its file
+    error: str = ""  # what is wrong with the record itself (it is reported, and the others graded)
 
 
 @dataclass
@@ -49,10 +51,12 @@ class Result:
     error: str = ""
     total: int = 0  # the answers the key asks for
     key_note: str = ""  # where the key's own answers are wrong, or the truth failed its checks
+    problems: list[str] = field(default_factory=list)  # answers that could not be read, or were not asked
 
     @property
     def right(self) -> int:
-        return 0 if self.grading is None else sum(g.right for g in self.grading.graded if g.verdict != "missing")
+        """The key's answers this submission got right (answers the key does not ask are not graded)."""
+        return 0 if self.grading is None else sum(g.right for g in self.grading.graded)
 
     @property
     def score(self) -> float:
@@ -73,7 +77,7 @@ class _Truth:
     graph: Any
     trace: Any
     refs: dict[str, Any]
-    asked: int
+    targets: list[str]  # what the key asks, as Answer.target
     own_checks: str = ""
     failed: bool = False
     options: Any = None
@@ -81,11 +85,12 @@ class _Truth:
 
 
 def read_submissions(text: str, path: str) -> list[Submission]:
-    """Submissions from TOML ([[submission]] tables) or CSV (by the file's first line)."""
+    """Submissions from TOML ([[submission]] tables) or CSV (a header with a student column), told
+    apart by the file's ending (.toml, .csv) or else its first line.  A record that is wrong
+    carries its error; a file that is neither is a SymgradError."""
     first = text.lstrip().split("\n", 1)[0]
-    if first.startswith("[[") or first.startswith("#") or "=" in first:
-        return _from_toml(text, path)
-    return _from_csv(text, path)
+    toml = path.endswith(".toml") or (not path.endswith(".csv") and (first.startswith(("[[", "#")) or "=" in first))
+    return _from_toml(text, path) if toml else _from_csv(text, path)
 
 
 def _from_toml(text: str, path: str) -> list[Submission]:
@@ -101,26 +106,33 @@ def _from_toml(text: str, path: str) -> list[Submission]:
         raise SymgradError("submissions", f"{path} has no [[submission]]",
                            hint='[[submission]]\nstudent = "ann"\nanswers = "dL/dx=-4"')
     starts = [k + 1 for k, line in enumerate(text.splitlines()) if line.strip().startswith("[[submission]]")]
-    out = []
-    for k, item in enumerate(items):
-        line = starts[k] if k < len(starts) else 0
-        if not isinstance(item, dict) or not isinstance(item.get("student"), str):
-            raise SymgradError("submissions", f"{path}, line {line}: a submission needs a student (a string)")
-        unknown = sorted(set(item) - {"student", "problem", "answers"})
-        if unknown:
-            raise SymgradError("submissions", f"{path}, line {line}: unknown key {unknown[0]}",
-                               hint="a submission has student, problem and answers")
-        answers = item.get("answers", "")
-        if isinstance(answers, dict):
-            try:
-                answers = ", ".join(f"{key}={_cell(v)}" for key, v in answers.items())
-            except RecursionError:
-                raise SymgradError("submissions", f"{path}, line {line}: an answer is nested too deeply") from None
-        if not isinstance(answers, str):
-            raise SymgradError("submissions", f"{path}, line {line}: answers must be a string or a table")
-        problem = item.get("problem")
-        out.append(Submission(item["student"], None if problem is None else str(problem), answers, line))
-    return out
+    return [_toml_record(item, starts[k] if k < len(starts) else 0) for k, item in enumerate(items)]
+
+
+def _toml_record(item: Any, line: int) -> Submission:
+    """One [[submission]] table; what is wrong with it goes into its error."""
+    if not isinstance(item, dict):
+        return Submission(f"line {line}", None, "", line, "a submission is a table")
+    student = item.get("student")
+    name = student if isinstance(student, str) and student.strip() else f"line {line}"
+    problem = None if item.get("problem") is None else str(item["problem"])
+    unknown = sorted(set(item) - {"student", "problem", "answers"})
+    error = ""
+    if not isinstance(student, str) or not student.strip():
+        error = "a submission needs a student (a string)"
+    elif unknown:
+        error = f"unknown key {unknown[0]} (a submission has student, problem and answers)"
+    answers = item.get("answers", "")
+    if isinstance(answers, dict):
+        try:
+            answers = ", ".join(f"{key}={_cell(v)}" for key, v in answers.items())
+        except RecursionError:
+            answers, error = "", error or "an answer is nested too deeply"
+        except SymgradError as err:
+            answers, error = "", error or err.message
+    if not isinstance(answers, str):
+        answers, error = "", error or "answers must be a string or a table"
+    return Submission(name, problem, answers, line, error)
 
 
 def _cell(v: Any) -> str:
@@ -133,43 +145,68 @@ def _cell(v: Any) -> str:
 
 def _from_csv(text: str, path: str) -> list[Submission]:
     rows = list(csv.reader(io.StringIO(text)))
-    if not rows or "student" not in [h.strip() for h in rows[0]]:
-        raise SymgradError("submissions", f"{path}: the CSV's header needs a student column",
-                           hint="student,value(q),dL/dq,dL/dx")
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in rows[0]] if rows else []
+    if "student" not in header:
+        raise SymgradError("submissions", f"{path}: the CSV's header needs a student column, then a column per "
+                           "answer", hint="student,dL/dx,value(q) (comma-separated), or a TOML file of "
+                           "[[submission]] tables")
+    twice = sorted({h for h in header if header.count(h) > 1})
     out = []
     for k, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
-        if len(row) != len(header):
-            raise SymgradError("submissions", f"{path}, line {k} has {len(row)} fields, the header has {len(header)}")
         cells = dict(zip(header, (c.strip() for c in row)))
+        student = cells.get("student") or f"line {k}"
+        if len(row) != len(header):
+            out.append(Submission(student, None, "", k, f"the row has {len(row)} fields, the header {len(header)}"))
+            continue
+        if twice:
+            out.append(Submission(student, None, "", k, f"the header names {twice[0]} twice"))
+            continue
         answers = ", ".join(f"{key}={value}" for key, value in cells.items()
                             if key not in ("student", "problem") and value)
-        out.append(Submission(cells["student"], cells.get("problem") or None, answers, k))
+        out.append(Submission(student, cells.get("problem") or None, answers, k))
     return out
 
 
 def grade_class(problems: Sequence[Problem], submissions: Sequence[Submission], options: Any,
                 files: Any) -> list[Result]:
-    """Every submission graded against its key problem, in the submissions' order."""
+    """Every submission graded against its key problem, in the submissions' order; a broken one
+    gets its error and the others are still graded.  A student's second submission for a problem
+    is not graded.  Where the key has a problem for each student (worksheet variants), a student
+    without a submission gets a row with 0."""
     by_name = {p.name: p for p in problems}
     truths: dict[str, _Truth | SymgradError] = {}
     results = []
+    done: set[tuple[str, str]] = set()
     for s in submissions:
         name = s.problem or (s.student if s.student in by_name else (problems[0].name if len(problems) == 1 else ""))
         problem = by_name.get(name)
-        if problem is None:
-            results.append(Result(s.student, s.problem or "?", 0.0, error=f"line {s.line}: no problem "
-                                  f"{name or 'named ' + s.student} in the key"))
+        if s.error:
+            results.append(Result(s.student, name or "?", problem.points if problem else 0.0,
+                                  error=f"line {s.line}: {s.error}"))
             continue
+        if problem is None:
+            what = f"no problem {name}" if name else f"no problem named {s.student}, and more than one problem"
+            results.append(Result(s.student, s.problem or "?", 0.0, error=f"line {s.line}: {what} in the key"))
+            continue
+        if (s.student, name) in done:
+            results.append(Result(s.student, name, 0.0, error=f"line {s.line}: a second submission by "
+                                  f"{s.student} for {name}: only the first is graded"))
+            continue
+        done.add((s.student, name))
         if name not in truths:
             truths[name] = _truth(problem, options, files)
         truth = truths[name]
         if isinstance(truth, SymgradError):
-            results.append(Result(s.student, name, problem.points, error=f"the key's problem: {truth.message}"))
+            results.append(Result(s.student, name, problem.points, error=f"the key's problem {name}: {truth.message}"))
             continue
         results.append(_grade_one(s, truth))
+    graded_students = {r.student for r in results}
+    for p in problems:  # per-student variants: a student who handed nothing in
+        if p.name not in graded_students and any(p2.name in graded_students for p2 in problems) and all(
+                s.problem is None for s in submissions):
+            results.append(Result(p.name, p.name, p.points, error="no submission", total=1))
     return results
 
 
@@ -185,33 +222,47 @@ def _truth(problem: Problem, options: Any, files: Any) -> _Truth | SymgradError:
     except SymgradError as err:
         return err
     if trace is None:
-        return SymgradError("homework", "the key's problem has no point (at)")
+        return SymgradError("homework", "it has no point (at)")
     wrong = [g.answer for g in key.graded if g.verdict not in ("right", "missing")]
-    asked = sum(g.verdict != "missing" for g in key.graded)
-    return _Truth(problem, graph, trace, key.references, asked, key.own_checks, key.own_checks_failed, own, wrong)
+    targets = [g.target for g in key.graded if g.verdict != "missing"]
+    return _Truth(problem, graph, trace, key.references, targets, key.own_checks, key.own_checks_failed, own, wrong)
 
 
 def _grade_one(s: Submission, truth: _Truth) -> Result:
+    """One submission: each answer read on its own (one that cannot be read is that answer's
+    problem, not the submission's), the key's answers graded, the others listed as not asked."""
     from .checks import node_references
 
-    result = Result(s.student, truth.problem.name, truth.problem.points, total=truth.asked)
+    result = Result(s.student, truth.problem.name, truth.problem.points, total=len(truth.targets))
     if truth.key_wrong:
-        result.key_note = f"the key's answers for {', '.join(truth.key_wrong)} are wrong"
+        result.key_note = f"problem {truth.problem.name}: the key's answers for {', '.join(truth.key_wrong)} are wrong"
     elif truth.failed:
-        result.key_note = truth.own_checks
-    try:
-        answers: list[Answer] = parse_expect([s.answers], truth.graph) if s.answers.strip() else []
-    except SymgradError as err:
-        result.error = f"line {s.line}: {err.message}"
-        return result
+        result.key_note = f"problem {truth.problem.name}: {truth.own_checks}"
+    answers: list[Answer] = []
+    for _, piece in split_top(s.answers):
+        if not piece.strip():
+            continue
+        try:
+            answer = parse_expect([piece], truth.graph)[0]
+        except SymgradError as err:
+            result.problems.append(f"{piece.strip()}: {err.message}")
+            continue
+        if answer.target not in truth.targets:
+            result.problems.append(f"{answer.key}: not asked by the key")
+        elif any(a.target == answer.target for a in answers):
+            result.problems.append(f"{answer.key}: answered twice (the first answer is graded)")
+        else:
+            answers.append(answer)
     missing = [a for a in answers if a.target not in truth.refs and a.target]
     if missing:
         truth.refs |= node_references(truth.graph, truth.trace, missing, timeout=truth.options.timeout,
                                       limit=truth.options.limit)[0]
     o = truth.options
-    result.grading = grade(truth.graph, truth.trace, answers, references=truth.refs, rtol=o.rtol, atol=o.atol,
-                           sigfigs=o.sigfigs, decimals=o.decimals, timeout=o.timeout)
-    result.grading.own_checks, result.grading.own_checks_failed = truth.own_checks, truth.failed
+    grading = grade(truth.graph, truth.trace, answers, references=truth.refs, rtol=o.rtol, atol=o.atol,
+                    sigfigs=o.sigfigs, decimals=o.decimals, timeout=o.timeout)
+    grading.graded = [g for g in grading.graded if g.target in truth.targets]  # the key's questions only
+    grading.own_checks, grading.own_checks_failed = truth.own_checks, truth.failed
+    result.grading = grading
     return result
 
 

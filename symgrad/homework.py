@@ -544,8 +544,14 @@ def _grade_one(graph: Graph, trace: Trace | None, a: Answer, label: str, referen
     if a.formula is not None:
         return _grade_formula(graph, trace, a, label, timeout)
     if references is None:
+        constant = _as_formula(a)
+        if constant is not None:  # a number that is right at every point (dq/dx = 1 for q = x + y)
+            graded = _grade_formula(graph, trace, constant, label, timeout)
+            if graded.right:
+                return graded
         raise SymgradError("answer", f"the answer for {a.key} is a number: give the point with --at",
-                           hint="formulas can be checked without a point, numbers cannot")
+                           hint="formulas can be checked without a point; a number only where it is the "
+                           "answer at every point")
     if a.target not in refs:
         return Graded(label, a.target, a.text, "none", "wrong", f"{a.target} is used only as an index and has no "
                       "gradient")
@@ -557,6 +563,17 @@ def _grade_one(graph: Graph, trace: Trace | None, a: Answer, label: str, referen
 
         tried = candidates(trace, a.kind, a.node, a.wrt)
     return _grade_number(a, refs[a.target], label, rules, floor, upstream, tried)
+
+
+def _as_formula(a: Answer) -> Answer | None:
+    """A scalar numeric answer as a constant formula, to compare with the truth at every point."""
+    if a.written is None or a.written.shape != () or a.written.reshape(-1)[0].kind == "special":
+        return None
+    try:
+        formula = build(a.text, "answer", start="value")
+    except SymgradError:
+        return None
+    return replace(a, formula=formula, rule="formula")
 
 
 def _about(g: Graded, graph: Graph, a: Answer) -> Graded:

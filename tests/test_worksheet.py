@@ -107,7 +107,9 @@ def test_submissions_as_csv_and_their_errors(tmp_path: Path) -> None:
     rows = {s["student"]: s for s in data["submissions"]}
     assert rows["ann"]["right"] == 3 and rows["bob"]["right"] == 1
     assert rows["bob"]["mistakes"] == ["you left out the branch through b: x feeds 2 nodes, and their gradients add"]
-    assert rows["eve"]["error"] is not None and rows["eve"]["right"] == 0  # data, never a file
+    # one answer that cannot be read (a file name: data, never a file) costs that answer only
+    assert rows["eve"]["error"] is None and rows["eve"]["right"] == 2
+    assert rows["eve"]["problems"][0].startswith("value(a)=@/etc/passwd")
     bad = tmp_path / "bad.toml"
     bad.write_text('[[submission]]\nstudent = "zed"\nproblem = "nope"\nanswers = "L=48"\n', encoding="utf-8")
     assert "no problem nope" in run("grade", str(key), str(bad), code=1).stdout
@@ -120,15 +122,60 @@ def test_a_wrong_key_is_reported_to_the_teacher(tmp_path: Path) -> None:
     subs = tmp_path / "subs.toml"
     subs.write_text('[[submission]]\nstudent = "ann"\nanswers = "dL/dx=48"\n', encoding="utf-8")
     result = run("grade", str(key), str(subs), code=0)
-    assert "note for the teacher: the key's answers for ∂L/∂x are wrong" in result.stdout
+    assert "note for the teacher: problem lecture: the key's answers for ∂L/∂x are wrong" in result.stdout
 
 
-@pytest.mark.parametrize("bad", ["", "[[submission]]\nanswers = 'x=1'\n", "name,score\nann,1\n"])
-def test_bad_submission_files_are_clean_errors(tmp_path: Path, bad: str) -> None:
+@pytest.mark.parametrize(("name", "bad"), [("subs.toml", ""), ("subs.csv", "name,score\nann,1\n"),
+                                           ("subs.csv", "student,dL/dx\n")])
+def test_bad_submission_files_are_clean_errors(tmp_path: Path, name: str, bad: str) -> None:
     key, _ = write_class(tmp_path)
-    subs = tmp_path / "subs.toml"
+    subs = tmp_path / name
     subs.write_text(bad, encoding="utf-8")
     assert run("grade", str(key), str(subs), code=2).stderr.startswith("error:")
+
+
+def test_a_broken_submission_is_reported_and_the_others_graded(tmp_path: Path) -> None:
+    key, _ = write_class(tmp_path)
+    subs = tmp_path / "subs.toml"
+    subs.write_text('[[submission]]\nanswers = "L=48"\n\n[[submission]]\nstudent = "bob"\nnotes = "late"\n\n'
+                    '[[submission]]\nstudent = "ann"\nanswers = "L=48, dL/dx=48, x=48, value(z)=1, six=6"\n\n'
+                    '[[submission]]\nstudent = "ann"\nanswers = "L=48"\n', encoding="utf-8")
+    data = json.loads(run("grade", str(key), str(subs), "--format", "json", code=1).stdout)
+    rows = data["submissions"]
+    assert "needs a student" in rows[0]["error"] and "unknown key notes" in rows[1]["error"]
+    ann = rows[2]
+    assert (ann["right"], ann["total"], ann["error"]) == (2, 7, None)  # L and dL/dx right
+    assert [p.split(":")[0] for p in ann["problems"]] == ["x", "value(z)=1", "six=6"]
+    assert "answered twice" in ann["problems"][0]
+    assert "a second submission by ann" in rows[3]["error"]
+
+
+def test_scores_count_the_key_s_questions_only(tmp_path: Path) -> None:
+    key = tmp_path / "key.toml"
+    key.write_text(f'[[problem]]\nname = "two"\nfunction = "{FAN}"\nat = "x=2,y=3"\nexpect = "dL/dx=48, dL/dy=28"\n'
+                   'points = 10\n', encoding="utf-8")
+    subs = tmp_path / "subs.toml"
+    right = ", ".join(f"{k}={v}" for k, v in KEY.items())
+    subs.write_text(f'[[submission]]\nstudent = "ann"\nanswers = "{right}"\n\n'
+                    '[[submission]]\nstudent = "bob"\nanswers = "dL/dx=42, dL/dy=1, L=48"\n', encoding="utf-8")
+    data = json.loads(run("grade", str(key), str(subs), "--format", "json", code=1).stdout)
+    ann, bob = data["submissions"]
+    assert (ann["right"], ann["total"], ann["score"]) == (2, 2, 10)
+    assert (bob["right"], bob["total"], bob["score"]) == (0, 2, 0)
+    assert "L: not asked by the key" in bob["problems"]
+
+
+def test_a_student_without_a_submission_is_listed(tmp_path: Path) -> None:
+    names = tmp_path / "class.txt"
+    names.write_text("ann\nbob\ncat\n", encoding="utf-8")
+    key = tmp_path / "key.toml"
+    key.write_text(run("worksheet", FAN, "--students", str(names), "--format", "toml", code=0).stdout,
+                   encoding="utf-8")
+    subs = tmp_path / "subs.toml"
+    subs.write_text('[[submission]]\nstudent = "ann"\nanswers = "L=0"\n', encoding="utf-8")
+    data = json.loads(run("grade", str(key), str(subs), "--format", "json", code=1).stdout)
+    assert [(r["student"], r["error"]) for r in data["submissions"]][1:] == [("bob", "no submission"),
+                                                                               ("cat", "no submission")]
 
 
 def test_errors_inside_a_homework_file_point_at_its_lines(tmp_path: Path) -> None:
@@ -170,3 +217,29 @@ def test_a_tensor_worksheet_shows_its_point_and_key() -> None:
     out = run("worksheet", "q = W @ x; f = sum(q^2)", "--at", "W=[[1,2],[3,4]],x=[1,-1]", "--key", code=0).stdout
     assert out.splitlines()[0] == "q = W @ x; f = sum(q^2)    at W = [[1, 2], [3, 4]], x = [1, -1]"
     assert "[-8, -12]" in out and "[-2, -2]" in out
+
+
+def test_class_lists_skip_comments_and_refuse_a_name_twice(tmp_path: Path) -> None:
+    names = tmp_path / "class.txt"
+    names.write_text("# section B\nann\nbob\n", encoding="utf-8")
+    problems = tomllib.loads(run("worksheet", FAN, "--students", str(names), "--format", "toml", code=0).stdout)
+    assert [p["name"] for p in problems["problem"]] == ["ann", "bob"]
+    names.write_text("ann\nbob\nann\n", encoding="utf-8")
+    assert "names ann twice" in run("worksheet", FAN, "--students", str(names), code=2).stderr
+
+
+def test_drawn_points_keep_a_sigmoid_out_of_saturation() -> None:
+    # sigmoid(w*x) at w*x = -20 has a gradient of 2e-9: useless as homework; the draw avoids it
+    for seed in range(10):
+        ws = json.loads(run("worksheet", "f(w,x) = sigmoid(w*x)", "--seed", str(seed), "--format", "json",
+                            code=0).stdout)["worksheets"][0]
+        grads = [abs(r["gradient"]) for r in ws["rows"] if r["computes"] == "input"]
+        assert all(g >= 1e-3 for g in grads), ws["at"]
+
+
+def test_a_constant_answer_needs_no_point() -> None:
+    # q = x + y: dq/dx is 1 at every point, so it is graded without --at; a number that is not the
+    # answer everywhere still asks for the point
+    out = run("check", "q = x + y; f = q * z", "--expect", "dq/dx=1", code=0).stdout
+    assert "formula, symbolic" in out
+    assert "give the point with --at" in run("check", "q = x + y; f = q * z", "--expect", "dq/dx=2", code=2).stderr

@@ -22,7 +22,7 @@ def plain(results: list[Result], width: int | None = None) -> list[str]:
     rows = [["student", "problem", "right", "score"]]
     notes: list[list[str]] = []
     for r in results:
-        notes.append([r.error] if r.error else list(dict.fromkeys(r.mistakes)))
+        notes.append([r.error] if r.error else [*dict.fromkeys(r.mistakes), *r.problems])
         rows.append([r.student, r.problem, f"{r.right}/{r.total}" if not r.error else "-",
                      f"{_score(r.score)}/{_score(r.points)}"])
     widths = [max(len(row[c]) for row in rows) for c in range(4)]
@@ -56,7 +56,8 @@ def records(results: list[Result]) -> dict[str, Any]:
     return {
         "submissions": [{"student": r.student, "problem": r.problem, "right": r.right, "total": r.total,
                          "score": exact(r.score), "points": exact(r.points), "mistakes": r.mistakes,
-                         "error": r.error or None, "key_note": r.key_note or None} for r in results],
+                         "problems": r.problems, "error": r.error or None, "key_note": r.key_note or None}
+                        for r in results],
         "students": students,
         "mistakes": [{"mistake": m, "students": who, "count": len(who)} for m, who in mistake_counts(results)],
     }
@@ -69,5 +70,5 @@ def csv_text(results: list[Result]) -> str:
     writer.writerow(["student", "problem", "right", "total", "score", "points", "mistakes", "error"])
     for r in results:
         writer.writerow([r.student, r.problem, r.right, r.total, repr(r.score), repr(r.points),
-                         "; ".join(r.mistakes), r.error])
+                         "; ".join(r.mistakes), "; ".join([r.error] if r.error else r.problems)])
     return out.getvalue()
