@@ -880,11 +880,11 @@ def _hint(given: Array, flat: list[Written], rs: list[Decimal], failing: list[in
             for factor, name in ((Decimal(k), f"{k}"), (1 / Decimal(k), f"1/{k}")):
                 if _all_right(base, [r * factor for r in rs], rules, floor):
                     return f"{prefix}off by a factor of {name}"
-    if flipped:
-        return "wrong sign"
     if given.ndim == 2 and given.shape == given.shape[::-1] and _all_right(
             list(given.T.reshape(-1)), rs, rules, floor):
         return "transposed"
+    if flipped:  # the size is wrong too: "wrong sign" alone would say it is right
+        return "wrong sign, and the size is wrong too"
     if _close(flat, rs, failing, rules, floor):
         return "close: check the rounding"
     if not rules.tolerance and any(flat[i].kind == "integer" and abs(flat[i].value - rs[i]) <= Decimal("0.5")

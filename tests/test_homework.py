@@ -1096,7 +1096,7 @@ def test_bad_digit_options_exit_2(options: list[str]) -> None:
     ("1.25", "off by a factor of 1/2"),
     ("0.25", "off by a factor of 1/10"),
     ("-5", "wrong sign, and off by a factor of 2"),
-    ("-7", "wrong sign"),
+    ("-7", "wrong sign, and the size is wrong too"),  # "wrong sign" alone would say the size is right
     ("5.0", "off by a factor of 2"),  # rounded: 5.0 is 2 * 2.5 to 1 decimal
     ("2.4", "close: check the rounding"),  # 0.1 off, half a unit is 0.05: within 10 times
     ("1.9", ""),  # 0.6 off: more than 10 times half a unit
@@ -1428,3 +1428,10 @@ expect = { x = [0.50, inf] }
     assert [r["passed"] for r in data["problems"]] == [True, True, True]
     assert [a["given"] for a in data["problems"][0]["answers"]] == ["inf", "-inf"]
     assert data["problems"][2]["answers"][0]["correct"] == [0.5, "Infinity"]
+
+
+def test_a_transposed_answer_under_an_upstream_gradient_is_called_transposed() -> None:
+    # dW = outer(dout, x) = [[5, 6], [-5, -6]] for dout = [1, -1], x = [5, 6]; the answer is its transpose
+    result = run("check", "f(W,x) = W @ x", "--at", "W=[[1,2],[3,4]],x=[5,6]", "--upstream", "[1,-1]",
+                 "--expect", "W=[[5,-5],[6,-6]]", code=1)
+    assert "transposed" in row(result, "∂f/∂W") and "wrong sign" not in row(result, "∂f/∂W")
