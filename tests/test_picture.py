@@ -25,8 +25,8 @@ def texts(svg: str) -> list[tuple[str | None, str]]:
 def test_the_lecture_example_as_dot() -> None:
     text = run(LECTURE[0], "--at", LECTURE[1], "--dot", code=0).stdout
     assert text.startswith("digraph symgrad {") and "rankdir=LR;" in text
-    assert 'label="x", shape=box' in text and 'label="+", shape=circle' in text
-    assert 'label="×\\nf", shape=ellipse, peripheries=2' in text  # the output stands out, named
+    assert 'label="x", shape=box' in text and 'label="+\\nn1", shape=circle' in text  # gates with their labels
+    assert 'label="×\\nf", shape=circle, peripheries=2' in text  # the output stands out
     # each edge: the value flowing forward, then the gradient flowing back (by hand: q = 3, df/dq = z = -4)
     assert 'n3 -> n4 [label="3\\n-4"]' in text and 'n2 -> n4 [label="-4\\n3"]' in text
     assert 'label="-12\\n1", shape=plaintext' in text  # the output's value and its seed
@@ -75,7 +75,7 @@ def test_fan_out_adds_its_branches_and_steps_number_the_backward_pass() -> None:
 
 def test_constants_show_on_their_gate_and_kinks_are_dashed() -> None:
     text = run("f(x) = 1 / (x^2 + relu(x))", "--at", "x=0", "--dot", code=0).stdout
-    assert 'label="^ 2"' in text and '"1 ÷\\nf"' in text
+    assert 'label="^ 2\\nn1"' in text and '"1 ÷\\nf"' in text
     assert "style=dashed" in text and 'tooltip="kink: relu\'(0) = 0' in text
 
 

@@ -43,7 +43,7 @@ def dot(graph: Graph, records: list[Record] | None, *, digits: int = 4, steps: b
     if count > LARGEST:
         raise ValueError(f"the graph has {count} nodes, more than a picture of {LARGEST} can show readably")
     font = '"DejaVu Sans,Helvetica,Arial,sans-serif"'
-    lines = ["digraph symgrad {", "  rankdir=LR;", f"  node [fontname={font}, fontsize=12];",
+    lines = ["digraph symgrad {", "  rankdir=LR;", f'  node [fontname={font}, fontsize=12, margin="0.16,0.06"];',
              f"  edge [fontname={font}, fontsize=10, arrowsize=0.6];", "  nodesep=0.35; ranksep=0.7;"]
     lines += _bare(graph) if records is None else _evaluated(graph, records, digits, steps)
     lines.append("}")
@@ -112,11 +112,11 @@ def _evaluated(graph: Graph, records: list[Record], digits: int, steps: bool) ->
         rest = [records[e.source].label for e in r.edges[1:] if records[e.source].kind == "const"]
         if first or rest:  # constants are not drawn as nodes: the gate shows them on their side (1 ÷, ^ 2)
             mark = " ".join([*first, mark, *rest])
-        title = f"{mark}\n{r.label}{shape}" if r.name or r.is_output or shape else mark
+        title = f"{mark}\n{r.label}{shape}"  # every gate with its label, as the tables and messages name it
         extra = ", peripheries=2, penwidth=1.5" if r.is_output else ""
         if r.kink:
             extra += f', style=dashed, color="#bc4c00", tooltip={_quote("kink: " + r.kink)}'
-        round_ = len(mark) <= 3 and title == mark and not branches
+        round_ = len(mark) <= 3 and len(r.label) <= 3 and not shape and not branches
         if branches:
             extra += ', class="branches"'
         out.append(_node_line(r.id, title + branches, "circle" if round_ else "ellipse", extra))
