@@ -539,7 +539,7 @@ def _answer(request: dict[str, Any], cache: dict[str, Any], files: Files, check:
         from .checks import node_references, references
         from .homework import grade, parse_expect
 
-        answers = parse_expect(expect, graph)
+        answers = parse_expect(expect, graph, files)  # under --data-dir, as "at" may
         others, verified = node_references(graph, run.trace, answers, timeout=timeout, limit=limit)
         graded = grade(graph, run.trace, answers, timeout=timeout,
                        references=references(graph, run.trace, run.checks) | others)
