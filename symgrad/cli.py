@@ -416,7 +416,9 @@ def _console() -> Any:
     '  symgrad check "f(x,y,z)=(x+y)*z" --at x=-2,y=5,z=-4 --expect x=-4,y=-4,z=3\n'
     '  symgrad check "f(x,y,z)=(x+y)*z" --expect "x=z, y=z, z=x+y"\n'
     "  symgrad check homework.toml --format json\n\n"
-    "Answers may be named x, dx, df/dx or ∂f/∂x; f=... checks the value. An answer equal to the true value "
+    "Answers may be named x, dx, df/dx or ∂f/∂x; f=... checks the value; any node of the table may be "
+    "answered too: df/dq, value(q), and dq/dx (q's local gradient). A wrong number is compared with the usual "
+    "backprop mistakes and the one that explains it is named. An answer equal to the true value "
     "(relative 1e-9) is right whatever its digits; a number without a decimal point must be exact; any other "
     "number is right within half a unit of its last digit, given with at least 2 significant figures "
     "(--sigfigs, --decimals). inf, -inf and nan (or undefined) answer an infinite or undefined gradient. "
