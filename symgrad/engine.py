@@ -294,7 +294,6 @@ def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: i
     given, computes each edge's flow instead of edge_vjp (mistakes.py simulates a student's
     mistake with it).
     """
-    vjp = rule or (lambda edge, prim, g, out, args, shape: edge_vjp(prim, edge.position, g, out, args, shape))
     grads: Grads = {top: seed}
     flows: list[Flow] = []
     with np.errstate(all="ignore"):
@@ -309,7 +308,8 @@ def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: i
             for edge in edges(node, i):
                 j = edge.source
                 if edge.differentiable and dep[j]:
-                    local, d = vjp(edge, prim, g, values[i], args, core(values[j]))
+                    local, d = (edge_vjp(prim, edge.position, g, values[i], args, core(values[j])) if rule is None
+                                else rule(edge, prim, g, values[i], args, core(values[j])))
                     grads[j] = d if j not in grads else grads[j] + d
                     if record:
                         flows.append(Flow(edge, local, d))
