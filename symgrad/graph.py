@@ -85,6 +85,17 @@ class Group:
     span: tuple[int, int]
 
 
+@dataclass(slots=True)
+class Cluster:
+    """One call run inline when grouped gates are expanded (--expand): its nodes are start .. end,
+    which a picture draws inside a box labelled with the function's name.  Calls within calls give
+    clusters within clusters (their ranges nest)."""
+
+    function: str
+    start: int
+    end: int
+
+
 @dataclass
 class Function:
     name: str
@@ -111,6 +122,7 @@ class Graph:
     labels: list[str] = field(default_factory=list)
     index_only: list[str] = field(default_factory=list)  # inputs used only as indices: no gradient
     notes: list[str] = field(default_factory=list)  # not problems: e or pi taken as a variable's name
+    clusters: list[Cluster] = field(default_factory=list)  # with --expand: the calls run inline, outermost first
 
     def visible(self, node_id: int) -> bool:
         """Is this node shown, rather than hidden inside a grouped gate?"""
@@ -181,6 +193,7 @@ class _Frame:
     group_start: int | None = None
     args: tuple[int, ...] = ()  # a grouped gate's arguments (its env holds its parameter nodes)
     call_span: tuple[int, int] | None = None
+    first: int = 0  # the first node the call makes
 
 
 class _Builder:
@@ -199,6 +212,7 @@ class _Builder:
         # Does the node depend on an input along any edge?  reach(nodes, inputs, every_edge=True), kept as nodes come.
         self.dep: list[bool] = []
         self.groups: list[Group] = []
+        self.clusters: list[Cluster] = []
 
     def run(self) -> Graph:
         names = self.names
@@ -226,6 +240,7 @@ class _Builder:
             self.program, self.source, self.nodes, variables, inputs, output, output_name,
             names.head(output_name, variables), self.groups, names.functions, names.warnings, notes=names.notes,
         )
+        graph.clusters = sorted(self.clusters, key=lambda c: (c.start, -c.end))
         graph.labels = labels(graph)
         graph.index_only = _index_only(graph)
         return graph
@@ -285,6 +300,7 @@ class _Builder:
                     frame = _Frame(callee.syntax, post_order(callee.syntax, callee.body),
                                    dict(zip(callee.params, args)), callee)
                     fr.pending = i
+                    frame.first = len(self.nodes)
                     frame.call_span = (s.start, s.end) if fr.syntax is self.syntax else fr.call_span
                     if len(stack) == 1 and not self.expand:
                         # A grouped gate: its parameters get nodes of their own, so that the
@@ -306,6 +322,8 @@ class _Builder:
                 return returned
             if fr.group_start is not None:
                 returned = self._close_group(fr, returned)
+            elif self.expand and fr.function is not None and len(self.nodes) > fr.first:
+                self.clusters.append(Cluster(fr.function.name, fr.first, len(self.nodes) - 1))
 
     def _close_group(self, frame: _Frame, result: int) -> int:
         assert frame.group_start is not None and frame.function is not None

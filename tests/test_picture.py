@@ -85,6 +85,22 @@ def test_a_graph_too_large_to_read_is_refused() -> None:
     assert f"more than a picture of {LARGEST} can show readably" in result.stderr
 
 
+def test_expand_draws_a_labelled_cluster_around_each_call() -> None:
+    # sigmoid's primitives in a box called sigmoid; h's nodes in a box called h, with sq's box inside it
+    program = "sq(a)=a*a; h(a,b)=sq(a)+b; f(x,y)=sigmoid(h(x,y))*sq(y)"
+    for point in (["--at", "x=1,y=2"], []):
+        text = run(program, *point, "--expand", "--dot", "--no-check", code=0).stdout
+        boxes = re.findall(r"subgraph cluster_\d+ \{ label=\"(\w+)\"", text)
+        assert boxes == ["h", "sq", "sigmoid", "sq"], text
+        h = text[text.index('label="h"'):text.index('label="sigmoid"')]
+        assert h.count("{") == 2 and h.count("}") == 2  # sq's box closes inside h's
+        members = text[text.index('label="sigmoid"'):].split("\n")[1].strip(" ;").split("; ")
+        marks = [re.search(rf"  {m} \[label=\"([^\\]*)", text).group(1) for m in members]  # type: ignore[union-attr]
+        assert [m.replace("1", "").strip() for m in marks] == ["−", "exp", "+", "÷"], marks  # 1 ÷ with a point
+    grouped = run(program, "--at", "x=1,y=2", "--dot", "--no-check", code=0).stdout
+    assert "cluster" not in grouped  # without --expand a call is one node
+
+
 @pytest.mark.parametrize(("name", "args"), [
     ("lecture", ["f(x,y,z)=(x+y)*z", "--at", "x=-2,y=5,z=-4"]),
     ("sigmoid-neuron", ["f(w0,x0,w1,x1,w2) = sigmoid(w0*x0 + w1*x1 + w2)", "--at", "w0=2,x0=-1,w1=-3,x1=-2,w2=-3"]),

