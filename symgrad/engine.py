@@ -80,6 +80,20 @@ class Trace:
                     self._out[flow.edge.source].append(flow)
         return self._out[j]
 
+    def __repr__(self) -> str:
+        """One line, not the arrays: <Trace f(x, y) = x * y at x = 1, y = 2, value 2>."""
+        from .numbers import short
+        from .views.source import program_text
+
+        graph = self.graph
+        text = program_text(graph.program)
+        text = text if len(text) <= 60 else text[:59] + "…"
+        if self.mode == "points":
+            return f"<Trace {text} at {len(self.values[graph.output])} points>"
+        at = ", ".join(f"{v} = {short(self.value_of(self.values[i]), 4, oneline=True)}"
+                       for v, i in zip(graph.variables, graph.inputs))
+        return f"<Trace {text}" + (f" at {at}" if at else "") + f", value {short(self.value, 4, oneline=True)}>"
+
     # Jupyter shows an evaluated trace as the picture and the table, as SymPy's expressions show
     # themselves; the views are imported here, where a notebook asks, never on the command's paths.
     def _repr_svg_(self) -> str | None:

@@ -126,3 +126,13 @@ def test_a_trace_shows_itself_in_a_notebook() -> None:
     assert page is not None and "<svg" in page and "f = -12" in page and "∂f/∂x = -4" in page
     many = symgrad.engine.evaluate_points(symgrad.parse("x*x"), {"x": [1.0, 2.0]})
     assert many._repr_svg_() is None and many._repr_html_() is None
+
+
+def test_a_trace_reads_as_one_line() -> None:
+    # what Jupyter shows as text/plain, beside the picture: not the arrays of every node
+    import symgrad
+
+    trace = symgrad.evaluate(symgrad.parse(LECTURE[0]), {"x": -2, "y": 5, "z": -4})
+    assert repr(trace) == "<Trace f(x, y, z) = (x + y) * z at x = -2, y = 5, z = -4, value -12>"
+    many = symgrad.engine.evaluate_points(symgrad.parse("x*x"), {"x": [1.0, 2.0, 3.0]})
+    assert repr(many) == "<Trace x * x at 3 points>"
