@@ -85,12 +85,12 @@ def _pictures() -> list[tuple[str, str | None]]:
 
 
 def _draw(graph: Any, records: list[Any] | None, asked: list[tuple[str, str | None]], digits: int,
-          steps: bool) -> bool:
+          steps: bool, wrt: list[str] | None = None) -> bool:
     """Draw what was asked; True where the DOT text went to stdout in place of the table."""
     from .views import picture
 
     try:
-        text = picture.dot(graph, records, digits=digits, steps=steps)
+        text = picture.dot(graph, records, digits=digits, steps=steps, wrt=wrt)
     except ValueError as exc:
         raise SymgradError("limit", str(exc), hint="draw a smaller program, or read the table") from None
     printed = False
@@ -379,7 +379,7 @@ def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps
     if run.trace is None:
         _symbolic_only(run, fmt)
         return
-    if asked and _draw(graph, run.records, asked, digits, steps):
+    if asked and _draw(graph, run.records, asked, digits, steps, run.wrt):
         return
     for m in run.warnings:
         say(f"warning: {m}", err=True)

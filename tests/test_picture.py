@@ -136,3 +136,16 @@ def test_a_trace_reads_as_one_line() -> None:
     assert repr(trace) == "<Trace f(x, y, z) = (x + y) * z at x = -2, y = 5, z = -4, value -12>"
     many = symgrad.engine.evaluate_points(symgrad.parse("x*x"), {"x": [1.0, 2.0, 3.0]})
     assert repr(many) == "<Trace x * x at 3 points>"
+
+
+def test_wrt_greys_the_inputs_not_asked_for_and_long_arrays_are_abbreviated() -> None:
+    text = run("f(x,y)=x*y", "--at", "x=1,y=2", "--wrt", "x", "--dot", code=0).stdout
+    y = next(line for line in text.splitlines() if 'label="y"' in line)
+    x = next(line for line in text.splitlines() if 'label="x"' in line)
+    assert "dashed" in y and "#8c959f" in y and "bold" in x and "#8c959f" not in x
+    # a vector of 12 and a 2 x 12 matrix: their first elements, the shape on the node
+    text = run("f(x,W)=sum(W@x)", "--at", "x=[1,2,3,4,5,6,7,8,9,10,11,12],W=[[1,2,3,4,5,6,7,8,9,10,11,12],"
+               "[1,2,3,4,5,6,7,8,9,10,11,12]]", "--dot", "--no-check", code=0).stdout
+    assert 'label="x (12,)"' in text and 'label="W (2, 12)"' in text
+    assert '[label="[1, 2, 3, …, 12]\\n[2, 4, 6, …, 24]"' in text  # x, and its gradient Wᵀ·1 (W's column sums)
+    assert '[label="[[1, 2, 3, …], …]\\n[[1, 2, 3, …], …]"' in text  # W's value, and its gradient 1 x^T

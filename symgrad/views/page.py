@@ -64,7 +64,7 @@ def render(trace: Trace, records: list[Record], check_lines: list[str], *, digit
     """The page for one evaluated graph: `records` as records.records(trace) gives them,
     `check_lines` the checks as text (checks_view.lines; empty when not checked).  Returns the HTML
     document as a string.  Raises ValueError for a graph too large to draw (picture.LARGEST)."""
-    svg = picture.svg(picture.dot(trace.graph, records, digits=digits))
+    svg = picture.svg(picture.dot(trace.graph, records, digits=digits, wrt=wrt))
     svg = _scaled(svg[svg.index("<svg"):])
     shown = [r for r in records if r.kind != "const"]
     rows = steps_view.rows(trace, records, digits=digits, sym=sym)

@@ -17,11 +17,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
+
 from ..graph import Graph, describe
 from ..numbers import short
 from ..records import Record
 
-GREEN, RED = "#1a7f37", "#cf222e"
+GREEN, RED, GREY = "#1a7f37", "#cf222e", "#8c959f"
 FONTS = "Helvetica,Arial,Liberation Sans,Arimo,sans-serif"  # Helvetica and the fonts with its metrics
 LARGEST = 300  # nodes: beyond this a picture is not readable, and is refused
 
@@ -31,15 +33,29 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+SHOWN = 6  # elements: a larger array on an edge shows its first few, its node says its shape
+
+
 def _value(a: Any, digits: int) -> str:
-    return short(a, digits, oneline=True)
+    """A value or gradient on one line: [1, 2, 3, …, 12] for a long vector, [[1, 2, 3, …], …] for
+    a large matrix."""
+    v = np.asarray(a, dtype=float)
+    if v.ndim == 0 or v.size <= SHOWN:
+        return short(v, digits, oneline=True)
+    first = v.reshape(-1, v.shape[-1])[0]
+    head = ", ".join(short(x, digits) for x in first[:3])
+    if v.ndim == 1:
+        return f"[{head}, …, {short(v[-1], digits)}]" if v.size > 4 else short(v, digits, oneline=True)
+    return "[" * (v.ndim - 1) + f"[{head}{', …' if first.size > 3 else ''}], …" + "]" * (v.ndim - 1)
 
 
-def dot(graph: Graph, records: list[Record] | None, *, digits: int = 4, steps: bool = False) -> str:
+def dot(graph: Graph, records: list[Record] | None, *, digits: int = 4, steps: bool = False,
+        wrt: list[str] | None = None) -> str:
     """The DOT text of the picture: of the evaluated graph (`records`, one per shown node), or of the
     graph alone (records None: no numbers, formulas instead).  Each edge's label is two lines, the
     value then the gradient (svg() colours them); with `steps`, the gradient is numbered in the
-    order the backward pass takes it.  Raises ValueError past LARGEST nodes."""
+    order the backward pass takes it; with `wrt` (--wrt), the inputs not asked for are drawn grey.
+    Raises ValueError past LARGEST nodes."""
     count = len(records) if records is not None else sum(graph.visible(i) for i in range(len(graph.nodes)))
     if count > LARGEST:
         raise ValueError(f"the graph has {count} nodes, more than a picture of {LARGEST} can show readably")
@@ -49,7 +65,7 @@ def dot(graph: Graph, records: list[Record] | None, *, digits: int = 4, steps: b
     lines = ["digraph symgrad {", "  rankdir=LR;", f"  graph [fontname={font}];",
              f'  node [fontname={font}, fontsize=12, margin="0.16,0.06"];',
              f"  edge [fontname={font}, fontsize=10, arrowsize=0.6];", "  nodesep=0.35; ranksep=0.7;"]
-    lines += _bare(graph) if records is None else _evaluated(graph, records, digits, steps)
+    lines += _bare(graph) if records is None else _evaluated(graph, records, digits, steps, wrt)
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -119,7 +135,7 @@ def _edges(graph: Graph) -> list[tuple[int, int]]:
     return pairs
 
 
-def _evaluated(graph: Graph, records: list[Record], digits: int, steps: bool) -> list[str]:
+def _evaluated(graph: Graph, records: list[Record], digits: int, steps: bool, wrt: list[str] | None) -> list[str]:
     out = []
     order = _backward_order(records) if steps else {}
     for r in records:
@@ -132,6 +148,8 @@ def _evaluated(graph: Graph, records: list[Record], digits: int, steps: bool) ->
             branches = f"\n{parts} = {_value(r.upstream, digits)}"
         if r.kind == "input":
             extra = f', style="rounded,bold", id="node-{r.id}"' + (', class="branches"' if branches else "")
+            if wrt is not None and r.label not in wrt:  # its gradient was not asked for: grey
+                extra = extra.replace("rounded,bold", "rounded,dashed") + f', color="{GREY}", fontcolor="{GREY}"'
             out.append(_node_line(r.id, r.label + shape + branches, "box", extra))
             continue
         mark = (r.gate or r.op) if r.kind == "call" else _mark(graph, r.node)
