@@ -17,6 +17,7 @@ The tests run every command and compare; after a deliberate change of output,
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shlex
@@ -58,6 +59,7 @@ def shell_env() -> dict[str, str]:
     Where jq is not installed, a stand-in answers the simple path filters (`jq .gradient.x`) the docs use."""
     if not _BIN:
         folder = Path(tempfile.mkdtemp(prefix="symgrad-docs-bin-"))
+        atexit.register(shutil.rmtree, folder, True)
         scripts = {"symgrad": f'exec "{sys.executable}" -m symgrad "$@"\n',
                    "python": f'exec "{sys.executable}" "$@"\n'}
         if shutil.which("jq") is None:
