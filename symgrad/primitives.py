@@ -87,6 +87,11 @@ class Primitive:
     # ({node}: the node as "q = x * y") and the wrong partials, one per input (elementwise gates).
     mistakes: tuple[tuple[str, tuple[Partial, ...]], ...] = ()
     glyph: str | None = None  # how a picture marks the gate (× for mul, σ for sigmoid); None: its symbol or name
+    # The vector-Jacobian product for each input, written in symgrad's own language: g is the
+    # upstream gradient, out the node's value, the inputs go by their parameter names.  Symbolic
+    # reverse mode (derive.py) builds the backward pass from it as new nodes of the graph.  The
+    # conventions at kinks are the engine's: relu'(0) = step(0) = 0, max and min split a tie ½ : ½.
+    backward: tuple[str, ...] = ()
 
     @property
     def mark(self) -> str:
@@ -606,6 +611,7 @@ _TABLE: list[Primitive] = [
         lambda sp, a, b: a + b,
         "a + b", symbol="+", prec=PREC_SUM, local_text=("1", "1"),
         role="distributes", params=("a", "b"), callable=False, operator=True,
+        backward=("g", "g"),
     ),
     Primitive(
         "sub", 2, np.subtract, (_ones, _minus_ones),
@@ -614,6 +620,7 @@ _TABLE: list[Primitive] = [
         params=("a", "b"), callable=False, operator=True,
         mistakes=(("you lost a sign at the subtraction {node}: its local gradient for the second input is -1",
                    (_ones, _ones)),),
+        backward=("g", "-g"),
     ),
     Primitive(
         "mul", 2, np.multiply,
@@ -625,6 +632,7 @@ _TABLE: list[Primitive] = [
                    "other input's value, not its own",
                    (lambda out, a, b: np.broadcast_to(a, out.shape),
                     lambda out, a, b: np.broadcast_to(b, out.shape))),),
+        backward=("g * b", "g * a"),
     ),
     Primitive(
         "div", 2, np.divide,
@@ -633,6 +641,7 @@ _TABLE: list[Primitive] = [
         "a / b", symbol="/", prec=PREC_PRODUCT, local_text=("1/{1}", "-{0}/{1}^2"), glyph="÷",
         params=("a", "b"), callable=False, operator=True,
         edge=lambda a, b: b == 0, edge_text="{0} / {1} has a pole where {1} = 0",
+        backward=("g / b", "-g * a / b^2"),
     ),
     Primitive(
         "neg", 1, np.negative, (_minus_ones,),
@@ -640,6 +649,7 @@ _TABLE: list[Primitive] = [
         "-a", symbol="-", prec=PREC_UNARY, local_text=("-1",), glyph="−",
         params=("a",), callable=False, operator=True,
         mistakes=(("you lost a sign at the unary minus {node}: its local gradient is -1", (_ones,)),),
+        backward=("-g",),
     ),
     Primitive(
         "pow", 2, np.power, (_pow_base, _pow_exponent),
@@ -650,6 +660,7 @@ _TABLE: list[Primitive] = [
         edge_text="{0}^{1} is discontinuous in {1} at {0} = 0, and its slope in {0} is infinite there for {1} < 1",
         outside=lambda a, b: (a < 0) & (b != np.round(b)),
         written="{0}^{1}", right_assoc=True,
+        backward=("g * b * a^(b - 1)", "g * out * log(a)"),
     ),
     # Functions of one argument.
     Primitive(
@@ -660,24 +671,28 @@ _TABLE: list[Primitive] = [
                    (lambda out, x: np.broadcast_to(x, out.shape),)),),
         unstable_hint="exp overflows float64 above 709.78: the built-ins sigmoid, softplus, logsumexp and "
         "softmax compute the usual formulas stably",
+        backward=("g * out",),
     ),
     Primitive(
         "log", 1, np.log, (lambda out, x: 1.0 / x,),
         lambda sp, x: sp.log(x),
         "natural logarithm (also ln)", local_text=("1/{0}",),
         **_LOGARITHM_DOMAIN,
+        backward=("g / x",),
     ),
     Primitive(
         "log2", 1, np.log2, (lambda out, x: 1.0 / (x * LN2),),
         lambda sp, x: sp.log(x, 2),
         "logarithm base 2", local_text=("1/({0}*log(2))",),
         **_LOGARITHM_DOMAIN,
+        backward=("g / (x * log(2))",),
     ),
     Primitive(
         "log10", 1, np.log10, (lambda out, x: 1.0 / (x * LN10),),
         lambda sp, x: sp.log(x, 10),
         "logarithm base 10", local_text=("1/({0}*log(10))",),
         **_LOGARITHM_DOMAIN,
+        backward=("g / (x * log(10))",),
     ),
     Primitive(
         "sqrt", 1, np.sqrt, (lambda out, x: 0.5 / out,),
@@ -685,34 +700,41 @@ _TABLE: list[Primitive] = [
         "square root", local_text=("1/(2*sqrt({0}))",),
         edge=lambda x: x == 0, edge_text="sqrt has an infinite slope at {0} = 0",
         outside=lambda x: x < 0,
+        backward=("g / (2 * out)",),
     ),
     Primitive(
         "sin", 1, np.sin, (lambda out, x: np.cos(x),),
         lambda sp, x: sp.sin(x), "sine (radians)", local_text=("cos({0})",),
+        backward=("g * cos(x)",),
     ),
     Primitive(
         "cos", 1, np.cos, (lambda out, x: -np.sin(x),),
         lambda sp, x: sp.cos(x), "cosine (radians)", local_text=("-sin({0})",),
+        backward=("-g * sin(x)",),
     ),
     Primitive(
         "tan", 1, np.tan, (lambda out, x: 1.0 + out * out,),
         lambda sp, x: sp.tan(x), "tangent (radians)", local_text=("1 + tan({0})^2",),
+        backward=("g * (1 + out^2)",),
     ),
     Primitive(
         "asin", 1, np.arcsin, (lambda out, x: 1.0 / np.sqrt(1.0 - x * x),),
         lambda sp, x: sp.asin(x), "inverse sine", local_text=("1/sqrt(1 - {0}^2)",),
         edge=lambda x: np.abs(x) == 1, edge_text="asin has an infinite slope at {0} = ±1",
         outside=lambda x: np.abs(x) > 1,
+        backward=("g / sqrt(1 - x^2)",),
     ),
     Primitive(
         "acos", 1, np.arccos, (lambda out, x: -1.0 / np.sqrt(1.0 - x * x),),
         lambda sp, x: sp.acos(x), "inverse cosine", local_text=("-1/sqrt(1 - {0}^2)",),
         edge=lambda x: np.abs(x) == 1, edge_text="acos has an infinite slope at {0} = ±1",
         outside=lambda x: np.abs(x) > 1,
+        backward=("-g / sqrt(1 - x^2)",),
     ),
     Primitive(
         "atan", 1, np.arctan, (lambda out, x: 1.0 / (1.0 + x * x),),
         lambda sp, x: sp.atan(x), "inverse tangent", local_text=("1/(1 + {0}^2)",),
+        backward=("g / (1 + x^2)",),
     ),
     Primitive(
         "atan2", 2, np.arctan2,
@@ -724,20 +746,24 @@ _TABLE: list[Primitive] = [
         edge=lambda y, x: (y == 0) & (x == 0), edge_text="atan2({0}, {1}) is undefined at {0} = {1} = 0",
         branch=lambda y, x: np.where(np.abs(np.arctan2(y, x)) > 0.75 * np.pi, np.sign(y), 0.0),
         kink=lambda y, x: (y == 0) & (x < 0), kink_text="atan2 jumps by 2π across the negative x axis",
+        backward=("g * x / (x^2 + y^2)", "-g * y / (x^2 + y^2)"),
     ),
     Primitive(
         "log1p", 1, np.log1p, (lambda out, x: 1.0 / (1.0 + x),),
         lambda sp, x: sp.log(1 + x), "log(1 + x), accurate for small x", local_text=("1/(1 + {0})",),
         edge=lambda x: x == -1, edge_text="log1p({0}) is -inf at {0} = -1 and its slope is infinite",
         outside=lambda x: x < -1,
+        backward=("g / (1 + x)",),
     ),
     Primitive(
         "sinh", 1, np.sinh, (lambda out, x: np.cosh(x),),
         lambda sp, x: sp.sinh(x), "hyperbolic sine", local_text=("cosh({0})",),
+        backward=("g * cosh(x)",),
     ),
     Primitive(
         "cosh", 1, np.cosh, (lambda out, x: np.sinh(x),),
         lambda sp, x: sp.cosh(x), "hyperbolic cosine", local_text=("sinh({0})",),
+        backward=("g * sinh(x)",),
     ),
     # Grouped gates: one node with its own local gradient; --expand rewrites them.
     Primitive(
@@ -745,18 +771,21 @@ _TABLE: list[Primitive] = [
         lambda sp, x: sp.tanh(x), "hyperbolic tangent (grouped gate)",
         local_text=("1 - {out}^2",), expansion="(exp(x) - exp(-x)) / (exp(x) + exp(-x))",
         mistakes=(("you used tanh where 1 - tanh² was needed at {node}", (lambda out, x: out,)),),
+        backward=("g * (1 - out^2)",),
     ),
     Primitive(
         "sigmoid", 1, _sigmoid, (lambda out, x: out * (1.0 - out),),
         lambda sp, x: 1 / (1 + sp.exp(-x)), "logistic sigmoid 1/(1+exp(-x)) (also σ; grouped gate)",
         local_text=("{out}*(1 - {out})",), expansion="1 / (exp(-x) + 1)", glyph="σ",
         mistakes=(("you used σ(x) where σ(x)(1 − σ(x)) was needed at {node}", (lambda out, x: out,)),),
+        backward=("g * out * (1 - out)",),
     ),
     Primitive(
         # max(x, 0) + log1p(exp(-|x|)): stable, and built of functions every array type has
         "softplus", 1, lambda x: np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x))), (lambda out, x: _sigmoid(x),),
         lambda sp, x: sp.log(1 + sp.exp(x)), "log(1 + exp(x)) (grouped gate)",
         local_text=("sigmoid({0})",), expansion="log(1 + exp(x))",
+        backward=("g * sigmoid(x)",),
     ),
     # Gates with kinks: the subgradient used where they are not differentiable is PyTorch's.
     Primitive(
@@ -764,12 +793,14 @@ _TABLE: list[Primitive] = [
         lambda sp, x: sp.Max(x, 0), "max(x, 0)",
         local_text=("step({0})",), kink=lambda x: x == 0, kink_text="relu'(0) = 0", branch=_side,
         selects=True,
+        backward=("g * step(x)",),
     ),
     Primitive(
         "abs", 1, np.abs, (lambda out, x: np.sign(x),),
         lambda sp, x: sp.Abs(x), "absolute value",
         local_text=("sign({0})",), kink=lambda x: x == 0, kink_text="abs'(0) = 0", branch=_side,
         selects=True,
+        backward=("g * sign(x)",),
     ),
     Primitive(
         "sign", 1, np.sign, (_zeros,),
@@ -777,12 +808,14 @@ _TABLE: list[Primitive] = [
         lambda sp, x: 2 * sp.Heaviside(x, sp.Rational(1, 2)) - 1, "-1, 0 or 1",
         local_text=("0",), kink=lambda x: x == 0, kink_text="sign'(0) = 0", branch=_side,
         selects=True,
+        backward=("0 * g",),
     ),
     Primitive(
         "step", 1, _step, (_zeros,),
         lambda sp, x: sp.Heaviside(x, 0), "Heaviside step: 1 for x > 0, else 0",
         local_text=("0",), kink=lambda x: x == 0, kink_text="step'(0) = 0", branch=_side,
         selects=True,
+        backward=("0 * g",),
     ),
     Primitive(
         "max", 2, np.maximum,
@@ -790,6 +823,7 @@ _TABLE: list[Primitive] = [
         lambda sp, a, b: sp.Max(a, b), "the larger of a and b, elementwise",
         local_text=("[{0} > {1}] + ½[{0} = {1}]", "[{1} > {0}] + ½[{0} = {1}]"), role="routes",
         **_TIE,
+        backward=("g * (1 + sign(a - b)) / 2", "g * (1 - sign(a - b)) / 2"),
     ),
     Primitive(
         "min", 2, np.minimum,
@@ -797,6 +831,7 @@ _TABLE: list[Primitive] = [
         lambda sp, a, b: sp.Min(a, b), "the smaller of a and b, elementwise",
         local_text=("[{0} < {1}] + ½[{0} = {1}]", "[{1} < {0}] + ½[{0} = {1}]"), role="routes",
         **_TIE,
+        backward=("g * (1 - sign(a - b)) / 2", "g * (1 + sign(a - b)) / 2"),
     ),
     # Vectors and matrices.
     Primitive(
@@ -901,6 +936,7 @@ _TABLE: list[Primitive] = [
         "id", 1, lambda x: x, (_ones,),
         lambda sp, x: x, "the same value", local_text=("1",), callable=False,
         written="{0}", glyph="=",
+        backward=("g",),
     ),
 ]
 

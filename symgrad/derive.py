@@ -1,0 +1,241 @@
+"""Symbolic reverse mode: the backward pass written as new nodes of the graph.
+
+`derive(graph)` walks the graph from the output back, as the engine's sweep does, but where the
+sweep multiplies numbers, it builds nodes: for each gate and each input that carries a gradient,
+the vector-Jacobian product from the table's `backward` rule (written in symgrad's own language:
+g the upstream gradient, out the node, the inputs by their parameter names), instantiated with
+the gate's own nodes.  A node that feeds several others gets the sum of its branches.  The result
+is one list of nodes, the forward graph's followed by the backward pass's, in which the gradient
+of the output with respect to every node is a node of its own, named as the lecture names it:
+dq for q, dx for x.
+
+This is what the lecture's staged backward pass is, and what the readable derivatives, the
+generated code and the second derivatives are made from: the formulas it gives are in the
+graph's own names (∂f/∂w0 = x0 * f * (1 - f) for the sigmoid neuron), independent of SymPy's
+fully expanded derivative, which the checks compare with.  Nothing here recurses: the walk is a
+loop over the nodes, and the rules are instantiated from their flat syntax in index order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+
+from . import primitives as P
+from .errors import SymgradError
+from .graph import Graph, Kind, Node, gate
+from .parser import Syntax, number_value, parse, post_order
+
+
+class NotDerivable(SymgradError):
+    """A primitive whose backward rule the table does not give (yet): a tensor gate."""
+
+    def __init__(self, prim: str) -> None:
+        super().__init__("usage", f"symbolic reverse mode has no rule for {prim} yet",
+                         hint="the numbers (table, checks) are not affected; only the derived formulas are")
+
+
+@dataclass
+class Derivation:
+    """The forward graph with its backward pass appended.
+
+    nodes: the forward graph's nodes (ids unchanged), then the backward pass's, in an order
+    that evaluates (every node after its inputs); grads: forward node -> the node holding
+    d output / d node (absent where no gradient reaches it); names: a name for every node (the
+    forward graph's labels; d + label for a gradient; "" for the inner nodes of a rule)."""
+
+    graph: Graph
+    nodes: list[Node]
+    grads: dict[int, int]
+    names: list[str]
+    branches: dict[int, list[int]] = field(default_factory=dict)  # node -> the nodes its branches added
+
+    def gradient(self, variable: str) -> int | None:
+        """The node of d output / d variable (an input's name); None where no gradient reaches it."""
+        return self.grads.get(self.graph.inputs[self.graph.variables.index(variable)])
+
+
+@cache
+def _rule(text: str) -> tuple[list[Syntax], list[int]]:
+    """A backward rule's flat syntax, parsed once by the grammar, with its entries in post order."""
+    program = parse(text, "backward rule", start="value")
+    root = len(program.syntax) - 1
+    return program.syntax, post_order(program.syntax, root)
+
+
+class _Builder:
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.nodes = list(graph.nodes)
+        self.names = list(graph.labels)
+        self.constants: dict[float, int] = {}
+
+    def add(self, node: Node, name: str = "") -> int:
+        self.nodes.append(node)
+        self.names.append(name)
+        return len(self.nodes) - 1
+
+    def constant(self, value: float, text: str) -> int:
+        if value not in self.constants:
+            self.constants[value] = self.add(Node(Kind.CONST, value=value, text=text), text)
+        return self.constants[value]
+
+    def is_constant(self, i: int, value: float) -> bool:
+        node = self.nodes[i]
+        return node.kind is Kind.CONST and node.value == value
+
+    def gate(self, name: str, args: tuple[int, ...]) -> int:
+        """A new gate, with the obvious identities applied: 1 * a, a * 1 and a / 1 are a."""
+        if name == "mul" and self.is_constant(args[0], 1.0):
+            return args[1]
+        if name in ("mul", "div") and self.is_constant(args[1], 1.0):
+            return args[0]
+        return self.add(gate(name, args, None))
+
+    def instantiate(self, text: str, env: dict[str, int]) -> int:
+        """The rule's expression built from the nodes named in env; returns its root node."""
+        syntax, order = _rule(text)
+        made: dict[int, int] = {}
+        for k in order:
+            s = syntax[k]
+            args = tuple(made[c] for c in s.children)
+            if s.kind == "num":
+                made[k] = self.constant(number_value(s.text), s.text)
+            elif s.kind == "name":
+                made[k] = env[s.text] if s.text in env else self.constant(P.CONSTANTS[s.text], s.text)
+            elif s.kind == "op":
+                made[k] = self.gate(s.text, args)
+            elif s.kind == "call":
+                prim = P.function(s.text, len(args))
+                assert prim is not None, f"backward rule {text!r}: no function {s.text}"
+                made[k] = self.gate(prim.name, args)
+            elif s.kind == "attr":
+                made[k] = self.gate("transpose", args)
+            else:
+                raise AssertionError(f"backward rule {text!r}: {s.kind} is not used in rules")
+        return made[order[-1]]
+
+
+def derive(graph: Graph) -> Derivation:
+    """The backward pass of `graph` as nodes (see the module's docstring), seeded with 1 at the
+    output.  Raises NotDerivable for a gate whose rule the table does not give."""
+    b = _Builder(graph)
+    nodes = graph.nodes
+    received: dict[int, list[int]] = {graph.output: [b.constant(1.0, "1")]}
+    grads: dict[int, int] = {}
+    branches: dict[int, list[int]] = {}
+    for i in range(graph.output, -1, -1):
+        parts = received.pop(i, None)
+        if parts is None:
+            continue
+        total = parts[0]
+        for part in parts[1:]:
+            total = b.add(gate("add", (total, part), None))
+        label = graph.labels[i] or f"n#{i}"
+        if len(parts) > 1:
+            branches[i] = parts
+        if total >= len(nodes) and not b.names[total]:
+            b.names[total] = f"d{label}"
+        grads[i] = total
+        node = nodes[i]
+        if node.prim is None:
+            continue
+        prim = node.prim
+        env = {"g": total, "out": i}
+        env.update({prim.param(k): j for k, j in enumerate(node.inputs)})
+        for k, j in enumerate(node.inputs):
+            if not prim.differentiable(k) or nodes[j].kind is Kind.CONST:
+                continue
+            if k >= len(prim.backward):
+                raise NotDerivable(prim.called_as)
+            received.setdefault(j, []).append(b.instantiate(prim.backward[k], env))
+    return Derivation(graph, b.nodes, grads, b.names, branches)
+
+
+# ---- the derivatives as formulas ------------------------------------------------------------
+
+# SymPy's own functions for the primitives it knows by the same name; the others stay unevaluated
+# functions that print by symgrad's name (sigmoid(x), step(x), relu(x)), as the tables write them.
+_SYMPY_NAMES = {"exp": "exp", "log": "log", "sqrt": "sqrt", "sin": "sin", "cos": "cos", "tan": "tan",
+                "asin": "asin", "acos": "acos", "atan": "atan", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh"}
+LARGEST_FORMULA = 400  # operations: a derivative longer than this is not shown as one formula
+
+
+def to_sympy(d: Derivation, root: int) -> object:
+    """Node `root` of the derivation as a SymPy expression whose symbols are the forward graph's
+    labels: the backward nodes are written out, the forward nodes are named.  A loop over the
+    nodes in order, not a recursion."""
+    import sympy as sp
+
+    forward = len(d.graph.nodes)
+    need = {root}
+    for i in range(root, forward - 1, -1):  # the backward nodes root reads, down to the forward graph
+        if i in need:
+            need.update(d.nodes[i].inputs)
+    made: dict[int, object] = {}
+    for i in sorted(need):
+        node = d.nodes[i]
+        if node.kind is Kind.CONST:
+            v = node.value if node.value is not None else 0.0
+            made[i] = sp.Integer(int(v)) if v == int(v) else (sp.pi if node.text == "pi" else sp.E if node.text == "e"
+                                                              else sp.nsimplify(v, rational=False))
+        elif i < forward:
+            made[i] = sp.Symbol(d.names[i])
+        else:
+            assert node.prim is not None
+            args = [made[j] for j in node.inputs]
+            made[i] = _apply(sp, node.prim, args)
+    return made[root]
+
+
+def _apply(sp: object, prim: P.Primitive, args: list[object]) -> object:
+    import sympy
+
+    a = args
+    name = prim.name
+    if name == "add":
+        return a[0] + a[1]  # type: ignore[operator]
+    if name == "sub":
+        return a[0] - a[1]  # type: ignore[operator]
+    if name == "mul":
+        return a[0] * a[1]  # type: ignore[operator]
+    if name == "div":
+        return a[0] / a[1]  # type: ignore[operator]
+    if name == "neg":
+        return -a[0]  # type: ignore[operator]
+    if name == "pow":
+        return sympy.Pow(a[0], a[1])
+    if name == "id":
+        return a[0]
+    if name in _SYMPY_NAMES:
+        return getattr(sympy, _SYMPY_NAMES[name])(*a)
+    return sympy.Function(prim.called_as)(*a)
+
+
+def written(expr: object) -> str:
+    """A SymPy expression in symgrad's own language: ^ for powers, e and pi, functions by the
+    names the grammar reads; it parses back through the grammar to the same value."""
+    from sympy.printing.str import StrPrinter
+
+    class _Printer(StrPrinter):  # type: ignore[misc]
+        def _print_Exp1(self, expr: object) -> str:
+            return "e"
+
+        def _print_Pi(self, expr: object) -> str:
+            return "pi"
+
+    return str(_Printer({"order": "none"}).doprint(expr)).replace("**", "^")
+
+
+def formula(d: Derivation, variable: str) -> str | None:
+    """d output / d variable as one formula in the graph's names, tidied by SymPy; "0" where no
+    gradient reaches the variable, None where the formula would be longer than LARGEST_FORMULA."""
+    import sympy as sp
+
+    node = d.gradient(variable)
+    if node is None:
+        return "0"
+    expr = to_sympy(d, node)
+    if sp.count_ops(expr) > LARGEST_FORMULA:
+        return None
+    return written(sp.factor_terms(expr))
