@@ -20,6 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
+
+import numpy as np
 
 from . import primitives as P
 from .errors import SymgradError
@@ -64,33 +67,63 @@ def _rule(text: str) -> tuple[list[Syntax], list[int]]:
 
 
 class _Builder:
-    def __init__(self, graph: Graph) -> None:
+    """The derivation's nodes as they are made, with each node's core shape (for the identities
+    that depend on it)."""
+
+    def __init__(self, graph: Graph, shapes: list[tuple[int, ...]]) -> None:
         self.graph = graph
         self.nodes = list(graph.nodes)
         self.names = list(graph.labels)
+        self.shapes = list(shapes)
         self.constants: dict[float, int] = {}
 
-    def add(self, node: Node, name: str = "") -> int:
+    def add(self, node: Node, shape: tuple[int, ...], name: str = "") -> int:
         self.nodes.append(node)
         self.names.append(name)
+        self.shapes.append(shape)
         return len(self.nodes) - 1
 
     def constant(self, value: float, text: str) -> int:
         if value not in self.constants:
-            self.constants[value] = self.add(Node(Kind.CONST, value=value, text=text), text)
+            self.constants[value] = self.add(Node(Kind.CONST, value=value, text=text), (), text)
         return self.constants[value]
 
     def is_constant(self, i: int, value: float) -> bool:
         node = self.nodes[i]
         return node.kind is Kind.CONST and node.value == value
 
+    def is_ones_like(self, i: int) -> bool:
+        node = self.nodes[i]
+        return node.prim is not None and node.prim.name == "ones_like"
+
+    def _ones_like(self, i: int, shape: tuple[int, ...]) -> bool:
+        """Is node i ones_like(something) of a shape that `shape` already has (broadcasting)?"""
+        return self.is_ones_like(i) and _broadcast(shape, self.shapes[i]) == shape
+
     def gate(self, name: str, args: tuple[int, ...]) -> int:
-        """A new gate, with the obvious identities applied: 1 * a, a * 1 and a / 1 are a."""
-        if name == "mul" and self.is_constant(args[0], 1.0):
-            return args[1]
-        if name in ("mul", "div") and self.is_constant(args[1], 1.0):
+        """A new gate, with the obvious identities applied: 1 * a, a * 1 and a / 1 are a, and so
+        is a * ones_like(b) where a already has b's shape."""
+        if name == "mul":
+            for one, other in ((args[0], args[1]), (args[1], args[0])):
+                if self.is_constant(one, 1.0) and _broadcast(self.shapes[other], ()) == self.shapes[other]:
+                    return other
+                if self._ones_like(one, self.shapes[other]):
+                    return other
+        if name == "div" and self.is_constant(args[1], 1.0):
             return args[0]
-        return self.add(gate(name, args, None))
+        return self.add(gate(name, args, None), self._shape(name, args))
+
+    def _shape(self, name: str, args: tuple[int, ...]) -> tuple[int, ...]:
+        """The core shape of a new gate's value: broadcast for elementwise gates, else what the
+        gate's forward makes of zeros of its inputs' shapes (constants as themselves)."""
+        prim = P.PRIMITIVES[name]
+        shapes = [self.shapes[j] for j in args]
+        if prim.elementwise:
+            return _broadcast(*shapes)
+        if all(s == () for s in shapes) and name not in ("stack", "arange", "onehot"):
+            return ()
+        probe = [np.full((1, *self.shapes[j]), self.nodes[j].value or 0.0) for j in args]
+        return tuple(np.asarray(prim.forward(*probe)).shape[1:])
 
     def instantiate(self, text: str, env: dict[str, int]) -> int:
         """The rule's expression built from the nodes named in env; returns its root node."""
@@ -111,16 +144,21 @@ class _Builder:
                 made[k] = self.gate(prim.name, args)
             elif s.kind == "attr":
                 made[k] = self.gate("transpose", args)
+            elif s.kind == "index":
+                made[k] = self.gate("index", args)
             else:
                 raise AssertionError(f"backward rule {text!r}: {s.kind} is not used in rules")
         return made[order[-1]]
 
 
-def derive(graph: Graph) -> Derivation:
+def derive(graph: Graph, shapes: list[tuple[int, ...]] | None = None) -> Derivation:
     """The backward pass of `graph` as nodes (see the module's docstring), seeded with 1 at the
-    output.  Raises NotDerivable for a gate whose rule the table does not give."""
-    b = _Builder(graph)
+    output.  `shapes`: each node's core shape at the point (Trace: core(values[i])), which tensor
+    gates' rules depend on; None for a graph of scalars.  Raises NotDerivable for a gate whose rule
+    the table does not give for its inputs' shapes."""
     nodes = graph.nodes
+    b = _Builder(graph, shapes if shapes is not None else [()] * len(nodes))
+    shape = b.shapes.__getitem__
     received: dict[int, list[int]] = {graph.output: [b.constant(1.0, "1")]}
     grads: dict[int, int] = {}
     branches: dict[int, list[int]] = {}
@@ -130,7 +168,7 @@ def derive(graph: Graph) -> Derivation:
             continue
         total = parts[0]
         for part in parts[1:]:
-            total = b.add(gate("add", (total, part), None))
+            total = b.gate("add", (total, part))
         label = graph.labels[i] or f"n#{i}"
         if len(parts) > 1:
             branches[i] = parts
@@ -143,13 +181,55 @@ def derive(graph: Graph) -> Derivation:
         prim = node.prim
         env = {"g": total, "out": i}
         env.update({prim.param(k): j for k, j in enumerate(node.inputs)})
+        operands = P.Operands(tuple(shape(j) for j in node.inputs),
+                              tuple(_constant(nodes, j) for j in node.inputs),
+                              tuple(nodes[j].op for j in node.inputs))
+        rules = prim.backward_rules(operands)
         for k, j in enumerate(node.inputs):
             if not prim.differentiable(k) or nodes[j].kind is Kind.CONST:
                 continue
-            if k >= len(prim.backward):
+            if k >= len(rules) or not rules[k]:
                 raise NotDerivable(prim.called_as)
-            received.setdefault(j, []).append(b.instantiate(prim.backward[k], env))
+            part = b.instantiate(rules[k], env)
+            if prim.elementwise and b.is_ones_like(total) and b.shapes[total] == shape(i):
+                # g is ones spread over this gate's shape: where the rule keeps the shape without
+                # it (2 * q rather than 2 * q * ones_like(q)), write it so
+                plain = b.instantiate(rules[k], {**env, "g": b.constant(1.0, "1")})
+                part = plain if b.shapes[plain] == shape(i) else part
+            if prim.elementwise:
+                part = _unbroadcast(b, part, shape(j), shape(i), prim.called_as)
+            received.setdefault(j, []).append(part)
     return Derivation(graph, b.nodes, grads, b.names, branches)
+
+
+def _constant(nodes: list[Node], j: int) -> float | None:
+    """Node j's value where it is a number written in the program: 2, or -1 (the negation of 1)."""
+    node = nodes[j]
+    if node.kind is Kind.CONST:
+        return node.value
+    if node.prim is not None and node.prim.name == "neg" and nodes[node.inputs[0]].kind is Kind.CONST:
+        value = nodes[node.inputs[0]].value
+        return None if value is None else -value
+    return None
+
+
+def _broadcast(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(np.broadcast_shapes(*shapes))
+
+
+def _unbroadcast(b: _Builder, part: int, to: tuple[int, ...], frm: tuple[int, ...], gate_name: str) -> int:
+    """An elementwise gate's gradient for an input it broadcast: summed over the axes broadcasting
+    added (a scalar input gets the sum of all, a vector added to each row of a matrix the sum down
+    the rows), as the engine does."""
+    if to == frm:
+        return part
+    if to == ():
+        return b.gate("sum", (part,))
+    if len(to) < len(frm) and frm[len(frm) - len(to):] == to:
+        for _ in range(len(frm) - len(to)):
+            part = b.gate("sum_axis", (part, b.constant(0.0, "0")))
+        return part
+    raise NotDerivable(f"{gate_name} broadcasting {to} to {frm}")
 
 
 # ---- the derivatives as formulas ------------------------------------------------------------
@@ -213,18 +293,47 @@ def _apply(sp: object, prim: P.Primitive, args: list[object]) -> object:
 
 
 def written(expr: object) -> str:
-    """A SymPy expression in symgrad's own language: ^ for powers, e and pi, functions by the
-    names the grammar reads; it parses back through the grammar to the same value."""
+    """A SymPy expression in symgrad's own language: ^ for powers, e and pi, a @ b, W.T and s[i] for
+    the matrix product, the transpose and indexing, other functions by the names the grammar
+    reads; it parses back through the grammar to the same value."""
+    return str(_Printer({"order": "none"}).doprint(expr)).replace("**", "^")
+
+
+def _printer() -> type:
+    from sympy.printing.precedence import PRECEDENCE
     from sympy.printing.str import StrPrinter
 
-    class _Printer(StrPrinter):  # type: ignore[misc]
+    product = PRECEDENCE["Mul"]
+
+    class Printer(StrPrinter):  # type: ignore[misc]
         def _print_Exp1(self, expr: object) -> str:
             return "e"
 
         def _print_Pi(self, expr: object) -> str:
             return "pi"
 
-    return str(_Printer({"order": "none"}).doprint(expr)).replace("**", "^")
+        def _atom(self, a: Any) -> str:
+            text = str(self._print(a))
+            # symbols, numbers, calls, W.T and s[i] need no parentheses; a @ b and sums do
+            plain = a.is_Symbol or (a.is_Number and a >= 0)
+            plain = plain or (a.is_Function and a.func.__name__ != "matmul")
+            return text if plain else f"({text})"
+
+        def _print_Function(self, expr: Any) -> str:
+            name, args = expr.func.__name__, expr.args
+            if name == "matmul":
+                # left-associative, as * is: a parenthesized product on the right only
+                return f"{self.parenthesize(args[0], product, strict=True)} @ {self.parenthesize(args[1], product)}"
+            if name == "transpose":
+                return f"{self._atom(args[0])}.T"
+            if name == "index":
+                return f"{self._atom(args[0])}[{', '.join(str(self._print(a)) for a in args[1:])}]"
+            return str(super()._print_Function(expr))
+
+    return Printer
+
+
+_Printer = _printer()
 
 
 def formula(d: Derivation, variable: str) -> str | None:

@@ -36,6 +36,16 @@ PREC_SUM, PREC_PRODUCT, PREC_UNARY, PREC_POWER, PREC_ATOM = 1, 2, 3, 4, 5
 
 
 @dataclass(frozen=True)
+class Operands:
+    """What a tensor gate's backward rules depend on: per input, its core shape, its value where it
+    is a constant (an axis, an index), and its operation ("arange" for S[arange(N), y])."""
+
+    shapes: tuple[tuple[int, ...], ...]
+    constants: tuple[float | None, ...]
+    ops: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Primitive:
     name: str
     arity: int  # -1: any number of inputs
@@ -91,7 +101,14 @@ class Primitive:
     # upstream gradient, out the node's value, the inputs go by their parameter names.  Symbolic
     # reverse mode (derive.py) builds the backward pass from it as new nodes of the graph.  The
     # conventions at kinks are the engine's: relu'(0) = step(0) = 0, max and min split a tie ½ : ½.
-    backward: tuple[str, ...] = ()
+    # A tensor gate's rules depend on its inputs' shapes: then `backward` is a function of an Operands
+    # (the inputs' core shapes, the values of constant inputs, the inputs' operations) giving the rules.
+    backward: tuple[str, ...] | Callable[[Operands], tuple[str, ...]] = ()
+
+    def backward_rules(self, operands: Operands) -> tuple[str, ...]:
+        """The backward rules for inputs of these shapes, one per input that carries a gradient;
+        () where the table has none for them."""
+        return self.backward(operands) if callable(self.backward) else self.backward
 
     @property
     def mark(self) -> str:
@@ -604,6 +621,103 @@ _LOGARITHM_DOMAIN: dict[str, Any] = dict(
     outside=lambda x: x < 0,
 )
 
+# ---- backward rules of tensor gates, by the shapes of their inputs ----------------------------
+# Each gives, in symgrad's language, the gradient sent to each input (g from upstream, out the
+# node, the inputs by their parameter names).  "g * ones_like(x)" is g spread over x's shape.
+
+
+_MATMUL_BACKWARD: dict[tuple[int, ...], tuple[str, ...]] = {
+    (1, 1): ("g * b", "g * a"), (2, 1): ("outer(g, b)", "a.T @ g"),
+    (1, 2): ("b @ g", "outer(a, g)"), (2, 2): ("g @ b.T", "a.T @ g"),
+}
+
+
+def _matmul_backward(o: Operands) -> tuple[str, ...]:
+    return _MATMUL_BACKWARD.get(tuple(len(s) for s in o.shapes), ())
+
+
+def _spread_rule(rank: int, axis: int | None) -> str:
+    """g (a reduction's gradient) spread back over x's shape: along `axis`, or over all axes."""
+    if rank == 0:
+        return "g"
+    if axis is None or rank == 1 or axis == 0:
+        return "g * ones_like(x)"
+    return "(g * ones_like(x.T)).T" if rank == 2 and axis == 1 else ""
+
+
+def _axis_of(o: Operands) -> int | None:
+    rank, axis = len(o.shapes[0]), o.constants[1]
+    return None if axis is None else int(axis) % max(rank, 1)
+
+
+def _sum_backward(o: Operands) -> tuple[str, ...]:
+    rule = _spread_rule(len(o.shapes[0]), _axis_of(o) if len(o.shapes) > 1 else None)
+    return (rule,) if rule else ()
+
+
+def _mean_backward(o: Operands) -> tuple[str, ...]:
+    shape = o.shapes[0]
+    axis = _axis_of(o) if len(o.shapes) > 1 else None
+    count = math.prod(shape) if axis is None else shape[axis]
+    rule = _spread_rule(len(shape), axis)
+    return (f"({rule}) / {count}",) if rule and count != 1 else (rule,) if rule else ()
+
+
+def _extreme_backward(o: Operands) -> tuple[str, ...]:
+    hit = "(1 - sign(abs(x - out)))"  # 1 where the element is the largest (smallest), tied ones sharing
+    return (f"g * {hit} / sum({hit})",)
+
+
+def _logsumexp_backward(o: Operands) -> tuple[str, ...]:
+    return {0: ("g",), 1: ("g * softmax(x)",), 2: ("(g * softmax(x).T).T",)}.get(len(o.shapes[0]), ())
+
+
+def _softmax_backward(o: Operands) -> tuple[str, ...]:
+    return {0: ("0 * g",), 1: ("out * (g - sum(g * out))",),
+            2: ("out * (g - (sum(g * out, 1) * ones_like(out.T)).T)",)}.get(len(o.shapes[0]), ())
+
+
+def _index_backward(o: Operands) -> tuple[str, ...]:
+    """The scatter of g back to the elements picked, written with onehot: a constant index as its
+    position (negative ones counted from the end)."""
+    shape, idx = o.shapes[0], o.shapes[1:]
+
+    def label(k: int) -> str:
+        value = o.constants[k + 1]
+        name = "i" if k == 0 else f"i{k + 1}"
+        return name if value is None else str(int(value) % shape[k])
+
+    if len(shape) == 1 and len(idx) == 1:
+        return (f"g * onehot({label(0)}, {shape[0]})",) if idx[0] == () else \
+            (f"onehot({label(0)}, {shape[0]}).T @ g",) if len(idx[0]) == 1 else ()
+    if len(shape) == 2 and len(idx) == 1:  # rows: one, or a vector of them
+        return (f"outer(onehot({label(0)}, {shape[0]}), g)",) if idx[0] == () else \
+            (f"onehot({label(0)}, {shape[0]}).T @ g",) if len(idx[0]) == 1 else ()
+    if len(shape) == 2 and len(idx) == 2 and idx == ((), ()):
+        return (f"g * outer(onehot({label(0)}, {shape[0]}), onehot({label(1)}, {shape[1]}))",)
+    if len(shape) == 2 and len(idx) == 2 and o.ops[1] == "arange" and len(idx[1]) == 1:  # S[arange(N), y]
+        return (f"(onehot({label(1)}, {shape[1]}).T * g).T",)
+    return ()
+
+
+def _outer(a: Array, b: Array) -> Array:
+    return np.asarray(a[..., :, None] * b[..., None, :])
+
+
+def _outer_check(a: Array, b: Array) -> str | None:
+    if a.ndim != 2 or b.ndim != 2:
+        return f"outer needs two vectors, but {{0}} has shape {_core(a)} and {{1}} has shape {_core(b)}"
+    return None
+
+
+def _outer_vjp(k: int, g: Array, out: Array, a: Array, b: Array) -> Array:
+    return np.asarray(np.einsum("pij,pj->pi", g, b) if k == 0 else np.einsum("pij,pi->pj", g, a))
+
+
+def _sym_outer(sp: Any, a: Array, b: Array) -> Array:
+    return np.asarray(a[..., :, None] * b[..., None, :], dtype=object)
+
+
 _TABLE: list[Primitive] = [
     # Operators.
     Primitive(
@@ -839,16 +953,19 @@ _TABLE: list[Primitive] = [
         "matrix product (also a @ b)", symbol="@", prec=PREC_PRODUCT,
         local_text=("{g} @ {1}.T", "{0}.T @ {g}"), params=("a", "b"), vjp=_matmul_vjp, check=_matmul_check,
         callable=False, operator=True,
+        backward=_matmul_backward,
     ),
     Primitive(
         "transpose", 1, _transpose, (), lambda sp, a: _transpose(a),
         "transpose: swaps the two axes of a matrix (also W.T)", local_text=("{g}.T",),
         vjp=_transpose_vjp, params=("W",),
         written="{0}.T", glyph="ᵀ",
+        backward=("g.T",),
     ),
     Primitive(
         "sum", 1, _reduce_all(np.sum), (), lambda sp, a: _sym_sum(sp, a),
         "sum of all elements", local_text=("1",), vjp=lambda k, g, out, a: _spread(g, a),
+        backward=_sum_backward,
     ),
     Primitive(
         "sum_axis", 2, lambda a, axis: np.asarray(np.sum(a, axis=_axis(a, axis))), (),
@@ -856,10 +973,12 @@ _TABLE: list[Primitive] = [
         "sum along one axis (0-based; negative counts from the end)", call="sum",
         local_text=("1",), vjp=_sum_axis_vjp, params=("x", "axis"), nondiff_from=1, constant_args=(1,),
         check=_axis_check, error_kind="value",
+        backward=_sum_backward,
     ),
     Primitive(
         "mean", 1, _reduce_all(np.mean), (), lambda sp, a: _sym_sum(sp, a) / _count(a),
         "mean of all elements", local_text=("1/n",), vjp=lambda k, g, out, a: _spread(g, a) / _count(a),
+        backward=_mean_backward,
     ),
     Primitive(
         "mean_axis", 2, lambda a, axis: np.asarray(np.mean(a, axis=_axis(a, axis))), (),
@@ -868,35 +987,46 @@ _TABLE: list[Primitive] = [
         vjp=lambda k, g, out, a, axis: _sum_axis_vjp(k, g, out, a, axis) / _count(a, axis),
         params=("x", "axis"), nondiff_from=1, constant_args=(1,), check=_axis_check,
         error_kind="value",
+        backward=_mean_backward,
     ),
     Primitive(
         "dot", 2, lambda a, b: _reduce_all(np.sum)(a * b), (), lambda sp, a, b: _sym_sum(sp, a * b),
         "inner product: sum(a * b), a and b of the same shape", local_text=("{1}", "{0}"),
         vjp=_dot_vjp, params=("a", "b"), check=_same_shape_check,
+        backward=("g * b", "g * a"),
+    ),
+    Primitive(
+        "outer", 2, _outer, (), _sym_outer,
+        "outer product of two vectors: the matrix a[i] * b[j]", local_text=("{g} @ {1}", "{g}.T @ {0}"),
+        vjp=_outer_vjp, params=("a", "b"), check=_outer_check, backward=("g @ b", "g.T @ a"),
     ),
     Primitive(
         "norm", 1, _norm, (), lambda sp, a: _each(sp.sqrt)(_sym_sum(sp, a * a)),
         "2-norm: sqrt(sum(x^2)) over all elements", local_text=("{0}/{out}",), vjp=_norm_vjp,
         kink=lambda a: _norm(a) == 0, kink_text="the gradient of norm at 0 is taken as 0",
         branch=lambda a: _norm(a) == 0,
+        backward=("g * x / out",),
     ),
     Primitive(
         "amax", 1, _reduce_all(np.max), (), lambda sp, a: _per_point(sp.Max, a),
         "the largest element", call="max", local_text=("[{0} == {out}]",), vjp=_extreme_vjp, check=_not_empty,
         role="routes", kink=_tied(np.max), kink_text="tied largest elements share the gradient equally",
         branch=_arg_extreme(np.argmax),
+        backward=_extreme_backward,
     ),
     Primitive(
         "amin", 1, _reduce_all(np.min), (), lambda sp, a: _per_point(sp.Min, a),
         "the smallest element", call="min", local_text=("[{0} == {out}]",), vjp=_extreme_vjp, check=_not_empty,
         role="routes", kink=_tied(np.min), kink_text="tied smallest elements share the gradient equally",
         branch=_arg_extreme(np.argmin),
+        backward=_extreme_backward,
     ),
     Primitive(
         "logsumexp", 1, _logsumexp, (),
         lambda sp, a: _each(sp.log)(_sym_sum(sp, _each(sp.exp)(a), -1)) if a.ndim > 1 else a,
         "log(sum(exp(x))) over the last axis, computed stably", local_text=("softmax({0})",),
         vjp=_logsumexp_vjp,
+        backward=_logsumexp_backward,
     ),
     Primitive(
         "softmax", 1, _softmax, (), _sym_softmax,
@@ -904,6 +1034,7 @@ _TABLE: list[Primitive] = [
         local_text=("{out} * ({g} - sum({g} * {out}))",), vjp=_softmax_vjp,
         unstable_hint="softmax underflows to 0 where inputs differ by more than about 745: "
         "log(softmax(s)[i]) is s[i] - logsumexp(s), computed stably",
+        backward=_softmax_backward,
     ),
     Primitive(
         "index", -1, _index, (), lambda sp, a, *idx: _index(a, *idx),
@@ -912,6 +1043,7 @@ _TABLE: list[Primitive] = [
         local_text=("1 at the index",), vjp=_index_vjp, nondiff_from=1, check=_index_check,
         callable=False, operator=True, min_arity=2, params=("a", "i"),
         written="{0}[{rest}]", error_kind="value", glyph="[ ]",
+        backward=_index_backward,
     ),
     Primitive(
         "arange", 1, _arange, (), lambda sp, n: _integers(sp, _arange(n)),
@@ -927,9 +1059,16 @@ _TABLE: list[Primitive] = [
         check=_onehot_check, error_kind="value",
     ),
     Primitive(
+        # elementwise with local gradient 0 (not an index: x's value is read, it just does not matter)
+        "ones_like", 1, lambda x: np.ones_like(x), (_zeros,), lambda sp, x: sp.Integer(1),
+        "an array of ones shaped like x (gradient 0): what a gradient spread over x is made of",
+        local_text=("0",), backward=("0 * g",),
+    ),
+    Primitive(
         "stack", -1, _stack, (), lambda sp, *items: _stack(*items), "an array of its entries: [a, b, c]",
         local_text=(), vjp=_stack_vjp, check=_stack_check, callable=False, operator=True,
         written="[{all}]", glyph="[…]",
+        backward=lambda o: tuple(f"g[{k}]" for k in range(len(o.shapes))),
     ),
     # The identity: gives a second name to a node that already has one (f(x) = x).
     Primitive(

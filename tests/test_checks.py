@@ -222,6 +222,7 @@ SCALAR_CASES: dict[str, tuple[str, list[dict[str, float]]]] = {
     "max": ("f(a, b) = max(a, b)", [{"a": 1.5, "b": -0.3}, {"a": -2.0, "b": 7.0}]),
     "min": ("f(a, b) = min(a, b)", [{"a": 1.5, "b": -0.3}, {"a": -2.0, "b": 7.0}]),
     "id": ("f(x) = x", [{"x": -1.2}, {"x": 2.5}]),
+    "ones_like": ("f(x) = ones_like(x) * x + ones_like(x)", [{"x": -1.2}, {"x": 2.5}]),
 }
 
 
@@ -284,6 +285,7 @@ TENSOR_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("f(a, b) = sum([a, b, a * b]^2)", {"a": 1.5, "b": -0.5}, "stack"),
     ("f(W, y) = -sum(log(softmax(W)[arange(2), y]))", {"W": W23, "y": [2, 0]}, "arange"),
     ("f(W, y) = sum(W * onehot(y, 3))^2", {"W": W23, "y": [2, 0]}, "onehot"),
+    ("f(a, b) = sum(outer(a, b)^2 * [[1, 2, 3], [4, 5, 6], [7, 8, 9]])", {"a": V3, "b": [1.0, 2.0, -3.0]}, "outer"),
 ]
 
 
@@ -380,6 +382,7 @@ UNARY: dict[str, tuple[str, Callable[[str, float], tuple[str, float]], Callable[
     "abs": ("abs({0})", _off_kink, abs),
     "sign": ("sign({0})", _off_kink, lambda v: float(np.sign(v))),
     "step": ("step({0})", _off_kink, lambda v: 1.0 if v > 0 else 0.0),
+    "ones_like": ("ones_like({0})", lambda t, v: (t, v), lambda v: 1.0),
 }
 BINARY = ["add", "sub", "mul", "div", "pow", "max", "min", "atan2"]
 GENERATED = set(UNARY) | set(BINARY) | {"id"}  # id: from an alias statement, b = a0

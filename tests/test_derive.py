@@ -12,6 +12,7 @@ import pytest
 import symgrad
 from symgrad import primitives as P
 from symgrad.derive import derive, formula
+from symgrad.engine import core
 from symgrad.parser import parse
 
 # ---- the lecture's examples, by hand -------------------------------------------------------------
@@ -117,3 +118,50 @@ def test_200_random_programs_print_formulas_that_parse_back_to_the_gradient() ->
         at = {v: rng.choice([-1, 1]) * rng.uniform(0.3, 1.7) for v in "xyz"}
         checked += _check_round_trip(program, at)
     assert checked == 600
+
+
+# ---- tensors: derivatives in matrix form ---------------------------------------------------------
+
+W3 = [[0.1, 0.5], [-0.3, 0.8], [1.0, -2.0]]
+TENSORS = [
+    ("q = W @ x; L = sum(q^2)", {"W": [[0.1, 0.5], [-0.3, 0.8]], "x": [0.2, 0.4]},
+     {"W": "outer(2*q, x)", "x": "W.T @ (2*q)"}),
+    ("s = W @ x; p = softmax(s); L = -log(p[y])", {"W": W3, "x": [0.2, 0.4], "y": 1}, None),
+    ("f(W, b, x) = sum(relu(W @ x + b))", {"W": W3, "b": [0.1, -0.2, 0.3], "x": [0.5, -1.5]}, None),
+    ("f(S, y) = mean(S[arange(2), y])", {"S": [[1, 2, 3], [4, 5, 6]], "y": [0, 2]}, None),
+    ("f(a, b, c) = sum([a, b*c, c]^2)", {"a": 1, "b": 2, "c": 3}, None),
+    ("f(W, x) = sum(W.T @ (x*2))", {"W": [[1, 2], [3, 4]], "x": [1, 1]}, None),
+    ("f(x) = sum(x)", {"x": [1, 2]}, {"x": "ones_like(x)"}),
+    ("f(X) = sum(sum(X, 0)^2) + sum(mean(X, 1)^3)", {"X": W3}, None),
+    ("f(X) = sum(logsumexp(X)) + logsumexp(X[0])", {"X": W3}, None),
+    ("f(X) = sum(softmax(X) * [[1, 2], [3, 4], [5, 6]])", {"X": W3}, None),
+    ("f(x, y) = norm(x) * dot(x, y) + max(y) - min(x)", {"x": [1, -2, 3], "y": [0.5, 4, -1]}, None),
+    ("f(a, b) = sum(outer(a, b) * [[1, 2], [3, 4]])", {"a": [1, 2], "b": [3, 4]}, None),
+    ("f(s, i) = s[i] * s[-1] + s[0]^2", {"s": [1, 2, 3], "i": 1}, None),
+    ("f(W, i, j) = W[i, j] * W[1] @ [1, 2]", {"W": W3, "i": 2, "j": 0}, None),
+    ("f(S, y) = sum(S[y] * 2)", {"S": W3, "y": [0, 2, 2]}, None),
+    ("f(x, c) = sum(exp(x) * c + x / c)", {"x": [0.1, 0.2, 0.3], "c": 2.0}, None),
+    ("f(X, v) = sum(tanh(X + v))", {"X": W3, "v": [0.1, -0.1]}, None),
+]
+
+
+@pytest.mark.parametrize(("program", "at", "expected"), TENSORS, ids=[p for p, _, _ in TENSORS])
+def test_tensor_derivatives_parse_back_to_the_gradient(program: str, at: dict, expected: dict | None) -> None:
+    graph = symgrad.parse(program)
+    trace = symgrad.evaluate(graph, at)
+    d = derive(graph, [core(v) for v in trace.values])
+    values = {graph.labels[i]: trace.value_of(trace.values[i]) for i in range(len(graph.nodes)) if graph.labels[i]}
+    for v in graph.variables:
+        text = formula(d, v)
+        assert text is not None
+        if v not in trace.gradient:  # an index: no gradient
+            assert text == "0" and v in graph.index_only
+            continue
+        if expected is not None and v in expected:
+            assert text == expected[v]
+        names = sorted({s.text for s in parse(text, "formula", start="value").syntax if s.kind == "name"}
+                       - set(P.CONSTANTS))
+        back = symgrad.parse(f"g({', '.join(names)}) = {text}" if names else text)
+        got = symgrad.evaluate(back, {n: values[n] for n in names}).value
+        want = trace.gradient[v]
+        assert np.allclose(np.broadcast_to(got, want.shape), want, rtol=1e-9, atol=1e-12), (v, text, got, want)

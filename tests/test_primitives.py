@@ -144,6 +144,7 @@ CASES: list[Case] = [
     _one("abs", "f(x) = abs(x)", abs, lambda x: math.copysign(1.0, x), NONZERO),
     _one("sign", "f(x) = sign(x)", lambda x: math.copysign(1.0, x), lambda x: 0.0, NONZERO),
     _one("step", "f(x) = step(x)", _heaviside, lambda x: 0.0, NONZERO),
+    _one("ones_like", "f(x) = ones_like(x)", lambda x: 1.0, lambda x: 0.0, NONZERO),
     Case("max", "f(a, b) = max(a, b)", ("a", "b"), max,
          lambda a, b: (_heaviside(a - b), _heaviside(b - a)), UNTIED),
     Case("min", "f(a, b) = min(a, b)", ("a", "b"), min,
@@ -618,6 +619,7 @@ ONE_ARG_DOMAINS: dict[str, tuple[float, float]] = {
     "abs": (-10.0, 10.0),
     "sign": (-10.0, 10.0),
     "step": (-10.0, 10.0),
+    "ones_like": (-10.0, 10.0),
 }
 KINKED = {"relu", "abs", "sign", "step"}
 
