@@ -409,12 +409,14 @@ def _show(run: app.PointRun, fmt: str, digits: int, steps: bool) -> None:
         say(plain.render(run.trace, run.records, digits=digits, sym=sym, wrt=run.wrt), nl=False)
     if run.checks:
         click.echo()
-        width = _console().width if fmt == "table" else None
-        for line in checks_view.lines(run.checks, run.trace, sym, digits, run.wrt, width):
-            say(line)
-        exact = next((c for c in run.checks if c.exact), None)
-        if exact is not None:
-            say(checks_view.exact_line(exact, run.graph, sym))
+        if fmt == "table":
+            checks_view.render(_console(), run.checks, run.trace, sym, digits, run.wrt)
+        else:
+            for line in checks_view.lines(run.checks, run.trace, sym, digits, run.wrt):
+                say(line)
+            exact = next((c for c in run.checks if c.exact), None)
+            if exact is not None:
+                say(checks_view.exact_line(exact, run.graph, sym))
     if steps:
         from .views import steps as steps_view
 
@@ -458,7 +460,15 @@ def _one_row(trace: Any, fmt: str, checks: list[Any]) -> None:
     writer.write(result, {})
 
 
-def _console() -> Any:
+def _console(fmt: str = "table") -> Any:
+    """A rich console for the terminal where the output is a rich table: the format "table", or
+    check's and grade's plain default when stdout is a terminal (not --format plain, which asks
+    for plain text); else None."""
+    if fmt == "plain" and sys.stdout.isatty():
+        source = click.get_current_context().get_parameter_source("fmt")
+        fmt = "table" if source in (None, click.core.ParameterSource.DEFAULT) else fmt
+    if fmt != "table":
+        return None
     from rich.console import Console
 
     return Console(highlight=False, soft_wrap=False)

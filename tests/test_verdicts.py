@@ -449,18 +449,22 @@ def test_json_verdicts_and_schema_version() -> None:
 
 
 def test_on_a_narrow_terminal_the_checks_fit_its_width() -> None:
+    import io
+
+    from rich.console import Console
+
     from symgrad.views import checks_view
     from symgrad.views.plain import UNICODE
 
     _, checks, trace = checked("f(x)=1/(1+exp(-x))", x=-1000.0)
     for width in (60, 100):
-        lines = checks_view.lines(checks, trace, UNICODE, 4, None, width)
+        out = io.StringIO()
+        checks_view.render(Console(file=out, width=width, force_terminal=True, color_system=None), checks, trace,
+                           UNICODE, 4)
+        lines = out.getvalue().splitlines()
         assert all(len(line) <= width for line in lines), [line for line in lines if len(line) > width]
-    narrow = checks_view.lines(checks, trace, UNICODE, 4, None, 60)
-    assert narrow[0] == "x  backprop nan · symbolic 5.07596e-435 · numeric 0 ·"
-    assert narrow[1] == "    unstable"
-    wide = checks_view.lines(checks, trace, UNICODE, 4, None, 100)
-    assert wide[0].split() == ["input", "backprop", "symbolic", "rel.", "error", "numeric", "rel.", "error", "verdict"]
+        row = next(line for line in lines if line.startswith("x "))
+        assert row.split() == ["x", "nan", "5.07596e-435", "0", "unstable"], row  # every number whole
 
 
 def test_a_variable_named_e_is_printed_apart_from_eulers_number() -> None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+from rich.console import Console
+from rich.table import Table
 
 from ..checks import Check, backprop_value, combined, elements, summary
 from ..engine import Trace
 from ..graph import Graph, describe
 from ..numbers import short
-from .plain import Symbols
+from . import terminal
+from .plain import ASCII, Symbols
 
 SHOWN_ROWS = 24
 SPECIAL = ("kink", "infinite", "undefined", "unstable", "skipped")
@@ -28,16 +33,30 @@ def _err(r: Any) -> str:
     return "" if v is None else ("0" if v == 0 else f"{v:.1e}")
 
 
-def lines(checks: list[Check], trace: Trace, sym: Symbols, digits: int, wrt: list[str] | None = None,
-          width: int | None = None) -> list[str]:
-    """The checks as lines of text: a row per input element, the reasons of the special verdicts,
-    the derivatives, notes and the summary.  With `width` (a terminal's columns), a table wider
-    than that becomes one line per element, and long lines wrap with an indent."""
+TITLES = ["input", "backprop", "symbolic", "rel. error", "numeric", "rel. error", "verdict"]
+
+
+@dataclass
+class Rows:
+    """The checks table's cells, shared by the plain and the rich view: a row per input element
+    (at most SHOWN_ROWS), each element's verdict (its name, before the words shown), and the lines
+    after the table, each a (head, body) pair: the head starts the line, the body may wrap."""
+
+    rows: list[list[str]]
+    verdicts: list[str]
+    tail: list[tuple[str, str]]
+    failed: bool
+
+
+def rows(checks: list[Check], trace: Trace, sym: Symbols, digits: int, wrt: list[str] | None = None) -> Rows:
+    """The cells of the checks: a row per input element, then the elements not shown, the reasons of
+    the special verdicts, the derivatives, notes and the summary."""
     by_kind = {c.kind: c for c in checks}
     sym_check, num_check = by_kind.get("symbolic"), by_kind.get("numeric")
-    rows = [["input", "backprop", "symbolic", "rel. error", "numeric", "rel. error", "verdict"]]
     todo = elements(trace, wrt)
     verdicts = combined(checks)
+    table: list[list[str]] = []
+    names: list[str] = []
     for var, idx, label in todo[:SHOWN_ROWS]:
         cells = [label, _num(backprop_value(trace, var, idx), digits)]
         for check in (sym_check, num_check):
@@ -49,13 +68,11 @@ def lines(checks: list[Check], trace: Trace, sym: Symbols, digits: int, wrt: lis
             cells += [shown, _err(r)]
         name = verdicts.get(label, ("skipped", ""))[0]
         cells.append("WRONG" if name == "wrong" else sym.zero if name == "zero" else name)
-        rows.append(cells)
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    out = ["  ".join(cell.ljust(widths[c]) for c, cell in enumerate(row)).rstrip() for row in rows]
-    if width is not None and sum(widths) + 2 * (len(widths) - 1) > width:
-        out = [_compact(row, sym) for row in rows[1:]]
+        table.append(cells)
+        names.append(name)
+    tail: list[tuple[str, str]] = []
     if len(todo) > SHOWN_ROWS:
-        out.append(f"... and {len(todo) - SHOWN_ROWS} more input elements")
+        tail.append(("", f"... and {len(todo) - SHOWN_ROWS} more input elements"))
     reasons: dict[str, list[str]] = {}
     for label, (name, reason) in verdicts.items():
         if name in SPECIAL and reason:
@@ -65,36 +82,78 @@ def lines(checks: list[Check], trace: Trace, sym: Symbols, digits: int, wrt: lis
             if r.verdict == "skipped" and r.reason and verdicts.get(label, ("skipped", ""))[0] != "skipped":
                 reasons.setdefault(f"{check.kind} check skipped: {r.reason}", []).append(label)
     for text, labels in reasons.items():
-        out.append(f"{', '.join(labels[:8])}{' ...' if len(labels) > 8 else ''}  {text}")
+        tail.append((f"{', '.join(labels[:8])}{' ...' if len(labels) > 8 else ''}  ", text))
     if sym_check is not None:
-        out += derivative_lines(trace.graph, sym_check, sym)
-    notes = [f"{c.kind}: {c.note}" for c in checks if c.note]
-    out += [f"note: {n}" for n in notes]
-    out.append(summary(checks)[1])
-    if width is None:
-        return out
-    import textwrap
-
-    return [wrapped for line in out for wrapped in (textwrap.wrap(line, width, subsequent_indent="    ",
-                                                                  break_on_hyphens=False) or [""])]
+        tail += _derivatives(trace.graph, sym_check, sym)
+    tail += [("note: ", f"{c.kind}: {c.note}") for c in checks if c.note]
+    ok, text = summary(checks)
+    tail.append(("checks: ", text.removeprefix("checks: ")))
+    return Rows(table, names, tail, not ok)
 
 
-def _compact(row: list[str], sym: Symbols) -> str:
-    """One element's row for a narrow terminal: x  nan  symbolic 5.07596e-435  numeric 0  unstable."""
-    label, backprop, symbolic, sym_err, numeric, num_err, verdict = row
-    parts = [f"{label}  backprop {backprop}", f"symbolic {symbolic}" + (f" ({sym_err})" if sym_err else ""),
-             f"numeric {numeric}" + (f" ({num_err})" if num_err else ""), verdict]
-    return f" {sym.dot} ".join(parts)
+def lines(checks: list[Check], trace: Trace, sym: Symbols, digits: int, wrt: list[str] | None = None) -> list[str]:
+    """The checks as lines of plain text: a row per input element, the reasons of the special
+    verdicts, the derivatives, notes and the summary."""
+    got = rows(checks, trace, sym, digits, wrt)
+    table = [TITLES, *got.rows]
+    widths = [max(len(r[c]) for r in table) for c in range(len(TITLES))]
+    out = ["  ".join(cell.ljust(widths[c]) for c, cell in enumerate(row)).rstrip() for row in table]
+    return out + [head + body for head, body in got.tail]
+
+
+def render(console: Console, checks: list[Check], trace: Trace, sym: Symbols, digits: int,
+           wrt: list[str] | None = None) -> None:
+    """The checks for a terminal: the same cells as `lines` in a rich table that fits the console
+    (the verdicts in colour, a matrix as aligned rows), then the lines after it, each wrapping under
+    itself, and the exact values if they were asked for."""
+    got = rows(checks, trace, sym, digits, wrt)
+    ascii_only = sym == ASCII
+    shape = trace.out_shape if trace.mode == "jacobian" else ()  # each element's row of the Jacobian
+    for merged in (False, True):
+        table = _table(got, ascii_only, shape, merged)
+        if terminal.fit(console, table, tighter=merged):
+            break
+    console.print(table)
+    for head, body in got.tail:
+        failed = got.failed and head == "checks: "
+        terminal.hanging(console, head, body, style="red" if failed else None, head_style="bold",
+                         ascii_only=ascii_only)
+    exact = next((c for c in checks if c.exact), None)
+    text = None if exact is None else exact_line(exact, trace.graph, sym)
+    if text is not None:
+        terminal.hanging(console, "exact: ", text.removeprefix("exact: "), head_style="bold", ascii_only=ascii_only)
+
+
+def _table(got: Rows, ascii_only: bool, shape: tuple[int, ...], merged: bool) -> Table:
+    """The rich table of the checks; `merged` (for a narrow terminal) puts each relative error under
+    its value instead of in a column of its own."""
+    table = terminal.new_table()
+    table.add_column(TITLES[0], no_wrap=True)
+    for c in (1, 2, 4) if merged else range(1, 6):
+        terminal.number_column(table, f"{TITLES[c]}\n({TITLES[c + 1]})" if merged and c > 1 else TITLES[c])
+    table.add_column(TITLES[6], no_wrap=True)
+    for cells, name in zip(got.rows, got.verdicts):
+        shown = [terminal.cell(c, ascii_only=ascii_only, shape=shape) for c in cells[:6]]
+        if merged:
+            for c in (2, 4):
+                if cells[c + 1]:
+                    shown[c].append(f"\n({cells[c + 1]})", style="dim")
+            shown = [shown[c] for c in (0, 1, 2, 4)]
+        table.add_row(*shown, terminal.verdict(name, cells[6], ascii_only))
+    return table
 
 
 def derivative_lines(graph: Graph, check: Check, sym: Symbols) -> list[str]:
+    """The symbolic derivatives as lines of text (∂f/∂x = z), then their LaTeX if asked for."""
+    return [head + body for head, body in _derivatives(graph, check, sym)]
+
+
+def _derivatives(graph: Graph, check: Check, sym: Symbols) -> list[tuple[str, str]]:
     d, out = sym.partial, graph.output_name
-    lines = []
-    for label, text in check.derivatives.items():
-        lines.append(f"{d}{out}/{d}{label} = {text}{_where(graph, text)}")
-    for label, text in check.latex.items():
-        lines.append(f"latex: \\frac{{\\partial {out}}}{{\\partial {label}}} = {text}")
-    return lines
+    pairs = [(f"{d}{out}/{d}{label} = ", f"{text}{_where(graph, text)}") for label, text in check.derivatives.items()]
+    pairs += [("latex: ", f"\\frac{{\\partial {out}}}{{\\partial {label}}} = {text}")
+              for label, text in check.latex.items()]
+    return pairs
 
 
 def _where(graph: Graph, text: str) -> str:
