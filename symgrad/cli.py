@@ -537,6 +537,7 @@ def check(target: str | None, at: Sequence[str], expect: Sequence[str], upstream
 def _check_one(target: str | None, at: Sequence[str], expect: Sequence[str], upstream: str | None,
                file: str | None, fmt: str, options: app.GradeOptions, files: Files) -> None:
     from .views import grading as view
+    from .views import plain
 
     text, name = app.read_program(target, file, files.limit)
     graph, trace, grading = app.grade_problem(text, name, at, expect, options, files, upstream, answer_files=files)
@@ -546,6 +547,8 @@ def _check_one(target: str | None, at: Sequence[str], expect: Sequence[str], ups
         at_json = {} if trace is None else {v: exact(trace.value_of(trace.values[i]))
                                              for v, i in zip(graph.variables, graph.inputs)}
         click.echo(json_dumps(view.result(grading, options.require_all, expression=text, at=at_json)))
+    elif (console := _console(fmt)) is not None:
+        view.render(console, grading, options.require_all, ascii_only=_symbols() == plain.ASCII)
     else:
         for line in view.table(grading, options.require_all, _width()):
             say(line)
@@ -556,11 +559,14 @@ def _check_one(target: str | None, at: Sequence[str], expect: Sequence[str], ups
 def _homework(path: str, fmt: str, options: app.GradeOptions, files: Files) -> None:
     """Every problem of a homework file, a report and a total; exit 1 unless all passed."""
     from .views import grading as view
+    from .views import plain
 
     runs = app.grade_homework(path, options, files.limit, files.nodes)
     passed = sum(r.passed(options.require_all) for r in runs)
     if fmt == "json":
         click.echo(json_dumps(view.homework_record(runs, path, options.require_all)))
+    elif (console := _console(fmt)) is not None:
+        view.render_homework(console, runs, options.require_all, ascii_only=_symbols() == plain.ASCII)
     else:
         for line in view.homework_report(runs, options.require_all, _width()):
             say(line)

@@ -3,13 +3,56 @@
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass
 from typing import Any
+
+from rich.console import Console
+from rich.padding import Padding
+from rich.text import Text
 
 from ..homework import Graded, Grading
 from ..numbers import exact
+from . import terminal
 
 MARKS = {"right": "✓", "wrong": "✗", "missing": "–", "wrong shape": "✗"}
 REASON_WIDTH = 50  # longer reasons get lines of their own under the row
+
+
+@dataclass
+class Row:
+    """One graded answer's cells, shared by the plain and the rich table: the verdict is its mark
+    (✓, ✗, –) and the words after it; a reason longer than REASON_WIDTH is `below` instead."""
+
+    answer: str
+    given: str
+    correct: str
+    mark: str
+    verdict: str
+    rule: str
+    below: str
+
+
+TITLES = ["answer", "given", "correct", "verdict", "rule"]
+
+
+def rows(grading: Grading, require_all: bool) -> list[Row]:
+    """The cells of the answers' table, a row per answer."""
+    out = []
+    for g in grading.graded:
+        mark = MARKS[g.verdict]
+        reason = ""
+        if g.verdict == "missing":
+            verdict = "  missing" + (" (counts as wrong: --require-all)" if require_all else "")
+            verdict += f": {g.note}" if g.note else ""
+        else:
+            verdict = "" if g.verdict != "wrong shape" else "  wrong shape"
+            if len(g.reason) > REASON_WIDTH:
+                reason = g.reason
+            elif g.reason:
+                verdict += f"  {g.reason}" if g.verdict != "wrong shape" else f": {g.reason}"
+        rule = g.rule if g.method == "numbers" else f"{g.rule}, {g.method}"
+        out.append(Row(g.answer, g.given or "-", g.correct, mark, verdict, rule, reason))
+    return out
 
 
 def table(grading: Grading, require_all: bool, width: int | None = None) -> list[str]:
@@ -17,33 +60,18 @@ def table(grading: Grading, require_all: bool, width: int | None = None) -> list
     then the score and, where the checks found a problem with the truth itself, their summary.
     A reason longer than REASON_WIDTH characters (a named mistake) goes on lines of its own under
     the verdict, wrapped to `width` (a terminal's; None: 60 characters past the indent)."""
-    rows = [["answer", "given", "correct", "verdict", "rule"]]
-    below: list[str] = []  # per row: a long reason shown under it
-    for g in grading.graded:
-        mark = MARKS[g.verdict]
-        reason = ""
-        if g.verdict == "missing":
-            verdict = f"{mark}  missing" + (" (counts as wrong: --require-all)" if require_all else "")
-            verdict += f": {g.note}" if g.note else ""
-        else:
-            verdict = mark if g.verdict != "wrong shape" else f"{mark}  wrong shape"
-            if len(g.reason) > REASON_WIDTH:
-                reason = g.reason
-            elif g.reason:
-                verdict += f"  {g.reason}" if g.verdict != "wrong shape" else f": {g.reason}"
-        rule = g.rule if g.method == "numbers" else f"{g.rule}, {g.method}"
-        rows.append([g.answer, g.given or "-", g.correct, verdict, rule])
-        below.append(reason)
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    got = rows(grading, require_all)
+    cells = [TITLES, *([r.answer, r.given, r.correct, r.mark + r.verdict, r.rule] for r in got)]
+    widths = [max(len(r[c]) for r in cells) for c in range(len(TITLES))]
     right_aligned = {1, 2}
     indent = " " * (sum(widths[:3]) + 3 * 3 + 3)  # under the verdict, past its mark
     lines = []
-    for k, r in enumerate(rows):
-        cells = [r[c].rjust(widths[c]) if c in right_aligned and len(r[c]) < 24 else r[c].ljust(widths[c])
-                 for c in range(len(r))]
-        lines.append("   ".join(cells).rstrip())
-        if k and below[k - 1]:
-            lines += textwrap.wrap(below[k - 1], width=max(len(indent) + 30, width or len(indent) + 60),
+    for k, r in enumerate(cells):
+        line = [r[c].rjust(widths[c]) if c in right_aligned and len(r[c]) < 24 else r[c].ljust(widths[c])
+                for c in range(len(r))]
+        lines.append("   ".join(line).rstrip())
+        if k and got[k - 1].below:
+            lines += textwrap.wrap(got[k - 1].below, width=max(len(indent) + 30, width or len(indent) + 60),
                                    initial_indent=indent, subsequent_indent=indent)
     lines.append(score_line(grading, require_all))
     if grading.own_checks:
@@ -51,10 +79,41 @@ def table(grading: Grading, require_all: bool, width: int | None = None) -> list
     return lines
 
 
+def render(console: Console, grading: Grading, require_all: bool, *, ascii_only: bool = False,
+           indent: int = 0) -> None:
+    """The answers for a terminal: the cells of `table` in a rich table that fits the console (✓
+    green, ✗ red, a long reason wrapped in the verdict's cell, a matrix as aligned rows), then the
+    score (green where it passed, red otherwise) and the checks' summary."""
+    table = terminal.new_table()
+    table.add_column(TITLES[0], no_wrap=True)
+    terminal.number_column(table, TITLES[1], right=True)
+    terminal.number_column(table, TITLES[2], right=True)
+    table.add_column(TITLES[3])
+    table.add_column(TITLES[4])
+    for r in rows(grading, require_all):
+        verdict = terminal.marked(r.mark + r.verdict + (f"  {r.below}" if r.below else ""), ascii_only)
+        table.add_row(Text(terminal.plain_text(r.answer, ascii_only)), terminal.cell(r.given, ascii_only=ascii_only),
+                      terminal.cell(r.correct, ascii_only=ascii_only), verdict, Text(r.rule))
+    terminal.fit(console, table, console.width - indent)
+    console.print(Padding(table, (0, 0, 0, indent)))
+    style = "bold green" if grading.passed(require_all) else "bold red"
+    terminal.hanging(console, "", score_line(grading, require_all), indent=indent, style=style, ascii_only=ascii_only)
+    if grading.own_checks:  # the checks found the truth itself in doubt
+        head, _, body = grading.own_checks.partition(" ")
+        terminal.hanging(console, head + " ", body, indent=indent, style="red", head_style="bold",
+                         ascii_only=ascii_only)
+    for head, body in _notes(grading):
+        terminal.hanging(console, head, body, indent=indent, head_style="yellow", ascii_only=ascii_only)
+
+
 def notes(grading: Grading) -> list[str]:
     """A line for each reference the teacher should know about (a kink, an infinite or undefined
     gradient, a value beyond float64)."""
-    return [f"note for the teacher: {n.answer} ({n.status}): {n.text}" for n in grading.notes]
+    return [head + body for head, body in _notes(grading)]
+
+
+def _notes(grading: Grading) -> list[tuple[str, str]]:
+    return [("note for the teacher: ", f"{n.answer} ({n.status}): {n.text}") for n in grading.notes]
 
 
 def score_line(grading: Grading, require_all: bool) -> str:
@@ -118,22 +177,47 @@ def homework_report(runs: list[Any], require_all: bool, width: int | None = None
     teacher and the total.  `runs` are app.ProblemRun."""
     lines: list[str] = []
     for run in runs:
-        p = run.problem
-        head = f"problem {p.index}: {p.name} (line {p.line})"
         if run.error is not None:
-            lines.append(f"{head}: broken")
+            lines.append(f"{_head(run)}: broken")
             lines += [f"  {line}" for line in run.error.render().splitlines()]
         else:
-            lines.append(head)
+            lines.append(_head(run))
             inner = None if width is None else width - 2
             lines += [f"  {line}" for line in table(run.grading, require_all, inner) + notes(run.grading)]
         lines.append("")
+    return lines + [head + body for head, body, _ in _totals(runs, require_all)]
+
+
+def render_homework(console: Console, runs: list[Any], require_all: bool, *, ascii_only: bool = False) -> None:
+    """A homework file's report for a terminal: each problem's rich table (see `render`), or why it
+    is broken, the notes for the teacher and the total, green where every problem passed."""
+    for run in runs:
+        if run.error is not None:
+            terminal.hanging(console, "", f"{_head(run)}: broken", style="bold", ascii_only=ascii_only)
+            terminal.error(console, run.error.render(), indent=2, ascii_only=ascii_only)
+        else:
+            terminal.hanging(console, "", _head(run), style="bold", ascii_only=ascii_only)
+            render(console, run.grading, require_all, ascii_only=ascii_only, indent=2)
+        console.print()
+    for head, body, style in _totals(runs, require_all):
+        terminal.hanging(console, head, body, style=style, head_style="bold", ascii_only=ascii_only)
+
+
+def _head(run: Any) -> str:
+    p = run.problem
+    return f"problem {p.index}: {p.name} (line {p.line})"
+
+
+def _totals(runs: list[Any], require_all: bool) -> list[tuple[str, str, str]]:
+    """The lines after the problems, as (head, body, style): the problems flagged for the teacher
+    and the number right."""
+    out = []
     flagged = [run.flagged for run in runs if run.flagged]
     if flagged:
-        lines.append(f"notes for the teacher: {', '.join(flagged)}")
+        out.append(("notes for the teacher: ", ", ".join(flagged), "yellow"))
     passed = sum(run.passed(require_all) for run in runs)
-    lines.append(f"{passed} of {len(runs)} problems right")
-    return lines
+    out.append(("", f"{passed} of {len(runs)} problems right", "bold green" if passed == len(runs) else "bold red"))
+    return out
 
 
 def homework_record(runs: list[Any], path: str, require_all: bool) -> dict[str, Any]:
