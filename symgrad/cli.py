@@ -646,6 +646,7 @@ def grade(key: str, submissions: str, fmt: str, symbolic_limit: int, check_timeo
 
 def _grade(key: str, submissions: str, fmt: str, symbolic_limit: int, check_timeout: float, files: Files) -> None:
     from .views import class_view as view
+    from .views import plain
 
     options = app.GradeOptions(timeout=check_timeout, limit=symbolic_limit)
     results = app.grade_class(key, submissions, options, files)
@@ -655,6 +656,8 @@ def _grade(key: str, submissions: str, fmt: str, symbolic_limit: int, check_time
         click.echo(json_dumps(envelope(view.records(results))))
     elif fmt == "csv":
         say(view.csv_text(results), nl=False)
+    elif (console := _console(fmt)) is not None:
+        view.render(console, results, ascii_only=_symbols() == plain.ASCII)
     else:
         for line in view.plain(results, _width()):
             say(line)
