@@ -133,37 +133,47 @@ def table(records: list[Record], digits: int, sym: Symbols) -> list[str]:
     return lines
 
 
-def summary(trace: Trace, digits: int, sym: Symbols, wrt: list[str] | None = None) -> list[str]:
+@dataclass
+class Summary:
+    """The lines under the table, shared by the plain and the rich view: the output's value, a title
+    (for a Jacobian or an upstream gradient), each gradient as (what, value), whether they go on one
+    line with the value (scalars), and the inputs used only as indices."""
+
+    value: str
+    title: str
+    gradients: list[tuple[str, np.ndarray]]
+    inline: bool
+    index_only: list[str]
+
+
+def summary_parts(trace: Trace, digits: int, sym: Symbols, wrt: list[str] | None = None) -> Summary:
+    """The summary's parts (see Summary)."""
     graph = trace.graph
     d, out = sym.partial, graph.output_name
     value = f"{out} = {short(trace.value, digits, oneline=True)}"
     grads = trace.gradient
-    names = [v for v in graph.variables if wrt is None or v in wrt]
+    names = [v for v in graph.variables if (wrt is None or v in wrt) and v in grads]
+    title, what = "", f"{d}{out}/{d}"
     if trace.mode == "jacobian":
-        lines = [value, f"Jacobian of {out}, shape {trace.out_shape} + the input's shape:"]
-        for v in names:
-            if v in grads:
-                lines += labelled(f"  {d}{out}/{d}{v} = ", short(grads[v], digits))
+        title = f"Jacobian of {out}, shape {trace.out_shape} + the input's shape:"
     elif trace.upstream is not None:
         g = short(trace.upstream, digits, oneline=True)
-        lines = [value, f"backpropagating the upstream gradient g = {g} (g·{d}{out}/{d}input):"]
-        for v in names:
-            if v in grads:
-                lines += labelled(f"  g·{d}{out}/{d}{v} = ", short(grads[v], digits))
+        title, what = f"backpropagating the upstream gradient g = {g} (g·{d}{out}/{d}input):", f"g·{d}{out}/{d}"
+    inline = not title and all(grads[v].ndim == 0 for v in names)
+    index_only = [v for v in graph.variables if (wrt is None or v in wrt) and v in graph.index_only]
+    return Summary(value, title, [(f"{what}{v}", grads[v]) for v in names], inline, index_only)
+
+
+def summary(trace: Trace, digits: int, sym: Symbols, wrt: list[str] | None = None) -> list[str]:
+    """The output's value and the gradients, as lines of text."""
+    parts = summary_parts(trace, digits, sym, wrt)
+    if parts.inline:
+        lines = ["      ".join([parts.value, *(f"{what} = {short(g, digits)}" for what, g in parts.gradients)])]
     else:
-        scalars = all(grads[v].ndim == 0 for v in names if v in grads)
-        if scalars:
-            parts = [f"{d}{out}/{d}{v} = {short(grads[v], digits)}" for v in names if v in grads]
-            lines = ["      ".join([value, *parts])]
-        else:
-            lines = [value]
-            for v in names:
-                if v in grads:
-                    lines += labelled(f"  {d}{out}/{d}{v} = ", short(grads[v], digits))
-    for v in names:
-        if v in graph.index_only:
-            lines.append(f"{v} is used only as an index: it has no gradient")
-    return lines
+        lines = [parts.value, *([parts.title] if parts.title else [])]
+        for what, g in parts.gradients:
+            lines += labelled(f"  {what} = ", short(g, digits))
+    return lines + [f"{v} is used only as an index: it has no gradient" for v in parts.index_only]
 
 
 def render(trace: Trace, records: list[Record], *, digits: int = 4, sym: Symbols = UNICODE,

@@ -9,13 +9,16 @@ instead, which wrap between words: a number is never broken.
 from __future__ import annotations
 
 from rich import box
+from rich.columns import Columns
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
 from ..engine import Trace
+from ..numbers import short
 from ..records import Record
-from . import plain
+from . import plain, terminal
 
 STYLES = [None, None, "green", None, "red", "red", "dim"]  # per column: values green, gradients red
 GAP = 2  # spaces between columns
@@ -34,8 +37,34 @@ def render(console: Console, trace: Trace, records: list[Record], *, digits: int
     else:
         _blocks(console, rows, used)
     console.print()
-    for line in plain.summary(trace, digits, sym, wrt):
-        console.print(Text(line, style="bold" if not line.startswith(" ") else ""))
+    _summary(console, plain.summary_parts(trace, digits, sym, wrt), digits, sym is plain.ASCII)
+
+
+def _summary(console: Console, parts: plain.Summary, digits: int, ascii_only: bool) -> None:
+    """The value and the gradients under the table, in bold: on one line where they are numbers and
+    it fits, else a gradient a line, each matrix as aligned rows."""
+    if parts.inline:
+        items = [parts.value, *(f"{what} = {short(g, digits)}" for what, g in parts.gradients)]
+        if len("      ".join(items)) <= console.width:
+            console.print(Text(terminal.plain_text("      ".join(items), ascii_only), style="bold"))
+        else:
+            console.print(Columns([Text(terminal.plain_text(item, ascii_only), style="bold") for item in items],
+                                  padding=(0, 6, 0, 0)))
+    else:
+        console.print(Text(terminal.plain_text(parts.value, ascii_only), style="bold"))
+        if parts.title:
+            terminal.hanging(console, "", parts.title, style="bold", ascii_only=ascii_only)
+        grid = terminal.grid(gap=1)
+        grid.add_column(no_wrap=True)
+        grid.add_column(overflow="fold")
+        for what, g in parts.gradients:
+            grid.add_row(Text(terminal.plain_text(f"{what} =", ascii_only)),
+                         terminal.cell(short(g, digits, oneline=True), ascii_only=ascii_only))
+        terminal.fit(console, grid, console.width - 2, gap=1)
+        console.print(Padding(grid, (0, 0, 0, 2)))
+    for v in parts.index_only:
+        terminal.hanging(console, "", f"{v} is used only as an index: it has no gradient", style="bold",
+                         ascii_only=ascii_only)
 
 
 def _table(console: Console, rows: list[tuple[Record, list[list[str]]]], used: list[int],
