@@ -709,6 +709,41 @@ def _batch(check: bool, timeout: float, limit: int, files: Files) -> None:
         sys.exit(1)
 
 
+@main.command(
+    "codegen",
+    help="Print the staged forward and backward pass of EXPR as runnable code, one line per node, the "
+    "gradients named dq, dx as the lecture names them; where a node feeds several others its gradient "
+    "grows with +=. The function forward_backward(inputs..., df=1.0) returns the output and the tuple of "
+    "gradients. Tensor programs need --at (the shapes decide the rules) and --lang numpy or torch.\n\n"
+    "\b\nExamples:\n  symgrad codegen \"q = x + y; f = q * z\"\n"
+    "  symgrad codegen \"q = W @ x; L = sum(q^2)\" --lang numpy --at \"W=[[1,2],[3,4]],x=[1,1]\"",
+)
+@click.argument("expr", required=False)
+@_program_file
+@click.option("--at", "at", multiple=True, metavar="NAME=VALUE,...",
+              help="A point whose shapes the code is for (tensor programs); the values themselves are not used.")
+@click.option("--lang", type=click.Choice(["python", "numpy", "torch"]), default="python", show_default=True,
+              help="python: scalars with math; numpy: tensors; torch: a torch.autograd.Function.")
+@click.option("--style", type=click.Choice(["staged", "modular"]), default="staged", show_default=True,
+              help="staged: one function, a line per node; modular: the lecture's class per gate with "
+              "forward and backward.")
+@_input_limit
+def codegen(expr: str | None, file: str | None, at: Sequence[str], lang: str, style: str, files: Files) -> None:
+    _run("plain", lambda: _codegen(expr, file, at, lang, style, files))
+
+
+def _codegen(expr: str | None, file: str | None, at: Sequence[str], lang: str, style: str, files: Files) -> None:
+    from .codegen import generate
+    from .engine import core
+
+    graph = _graph(expr, file, files)
+    shapes = None
+    if at:
+        run = app.run_point(graph, at, files, checks=None)
+        shapes = [core(v) for v in run.trace.values]
+    click.echo(generate(graph, lang, style, shapes), nl=False)
+
+
 def json_dumps(obj: Any) -> str:
     from .views import json_view
 

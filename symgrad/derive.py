@@ -51,7 +51,10 @@ class Derivation:
     nodes: list[Node]
     grads: dict[int, int]
     names: list[str]
-    branches: dict[int, list[int]] = field(default_factory=dict)  # node -> the nodes its branches added
+    # node -> what each consumer sends it (the branches that add up to its gradient), in the
+    # order the backward pass meets them
+    parts: dict[int, list[int]] = field(default_factory=dict)
+    seed: int = -1  # the node of d output / d output: the constant 1, or an input (upstream=True)
 
     def gradient(self, variable: str) -> int | None:
         """The node of d output / d variable (an input's name); None where no gradient reaches it."""
@@ -93,7 +96,10 @@ class _Builder:
         return node.kind is Kind.CONST and node.value == value
 
     def is_ones_like(self, i: int) -> bool:
+        """Is node i ones_like(something), perhaps under a second name (an identity)?"""
         node = self.nodes[i]
+        while node.prim is not None and node.prim.name == "id":
+            node = self.nodes[node.inputs[0]]
         return node.prim is not None and node.prim.name == "ones_like"
 
     def _ones_like(self, i: int, shape: tuple[int, ...]) -> bool:
@@ -109,8 +115,14 @@ class _Builder:
                     return other
                 if self._ones_like(one, self.shapes[other]):
                     return other
-        if name == "div" and self.is_constant(args[1], 1.0):
+        if name in ("div", "pow") and self.is_constant(args[1], 1.0):
             return args[0]
+        prim = P.PRIMITIVES[name]
+        if prim.elementwise and name != "ones_like" and all(self.nodes[j].kind is Kind.CONST for j in args):
+            # numbers alone: their value (2 - 1 is 1), as the lecture writes b * a^(b - 1) for b = 2
+            value = float(np.asarray(prim.forward(*(np.full(1, self.nodes[j].value) for j in args)))[0])
+            if np.isfinite(value):
+                return self.constant(value, f"{value:.17g}")
         return self.add(gate(name, args, None), self._shape(name, args))
 
     def _shape(self, name: str, args: tuple[int, ...]) -> tuple[int, ...]:
@@ -151,17 +163,23 @@ class _Builder:
         return made[order[-1]]
 
 
-def derive(graph: Graph, shapes: list[tuple[int, ...]] | None = None) -> Derivation:
+def derive(graph: Graph, shapes: list[tuple[int, ...]] | None = None, *, upstream: bool = False) -> Derivation:
     """The backward pass of `graph` as nodes (see the module's docstring), seeded with 1 at the
     output.  `shapes`: each node's core shape at the point (Trace: core(values[i])), which tensor
     gates' rules depend on; None for a graph of scalars.  Raises NotDerivable for a gate whose rule
-    the table does not give for its inputs' shapes."""
+    the table does not give for its inputs' shapes.  With `upstream`, the gradient arriving at the
+    output is an input of the backward pass (named d + the output's label) rather than 1: for a
+    vector output, or code that takes it as an argument."""
     nodes = graph.nodes
     b = _Builder(graph, shapes if shapes is not None else [()] * len(nodes))
     shape = b.shapes.__getitem__
-    received: dict[int, list[int]] = {graph.output: [b.constant(1.0, "1")]}
+    out_shape = b.shapes[graph.output]
+    seed = b.add(Node(Kind.INPUT, name=f"d{graph.output_name}"), out_shape, f"d{graph.output_name}") if upstream \
+        else b.constant(1.0, "1")
+    received: dict[int, list[int]] = {graph.output: [seed]}
     grads: dict[int, int] = {}
-    branches: dict[int, list[int]] = {}
+    all_parts: dict[int, list[int]] = {}
+    taken: set[int] = set()
     for i in range(graph.output, -1, -1):
         parts = received.pop(i, None)
         if parts is None:
@@ -170,10 +188,14 @@ def derive(graph: Graph, shapes: list[tuple[int, ...]] | None = None) -> Derivat
         for part in parts[1:]:
             total = b.gate("add", (total, part))
         label = graph.labels[i] or f"n#{i}"
-        if len(parts) > 1:
-            branches[i] = parts
-        if total >= len(nodes) and not b.names[total]:
+        all_parts[i] = parts
+        if i != graph.output and (total < len(nodes) or total == seed or total in taken):
+            # another node's gradient, the seed or a forward node: this gradient gets a node of its
+            # own (an identity), so that it has its own name (dq = dn4 after an add)
+            total = b.add(gate("id", (total,), None), b.shapes[total])
+        if b.nodes[total].kind is not Kind.CONST:
             b.names[total] = f"d{label}"
+        taken.add(total)
         grads[i] = total
         node = nodes[i]
         if node.prim is None:
@@ -199,7 +221,7 @@ def derive(graph: Graph, shapes: list[tuple[int, ...]] | None = None) -> Derivat
             if prim.elementwise:
                 part = _unbroadcast(b, part, shape(j), shape(i), prim.called_as)
             received.setdefault(j, []).append(part)
-    return Derivation(graph, b.nodes, grads, b.names, branches)
+    return Derivation(graph, b.nodes, grads, b.names, all_parts, seed)
 
 
 def _constant(nodes: list[Node], j: int) -> float | None:
@@ -259,7 +281,7 @@ def to_sympy(d: Derivation, root: int) -> object:
             v = node.value if node.value is not None else 0.0
             made[i] = sp.Integer(int(v)) if v == int(v) else (sp.pi if node.text == "pi" else sp.E if node.text == "e"
                                                               else sp.nsimplify(v, rational=False))
-        elif i < forward:
+        elif i < forward or node.kind is Kind.INPUT:
             made[i] = sp.Symbol(d.names[i])
         else:
             assert node.prim is not None
