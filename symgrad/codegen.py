@@ -5,7 +5,8 @@ backward methods.
 
 The code is printed from the derivation (derive.py): the forward graph's nodes, then the backward
 pass's, whose gradients are named as the lecture names them (dq for q, dx for x).  Where a node
-feeds several others, its gradient is set by the first branch and grown by the others with +=.
+feeds several others, its gradient is set by the first branch and grown by the others with +=
+(in NumPy and PyTorch dx = dx + ..., as += would change the array under its other names).
 Names come from the user's program, made into identifiers; nothing of the user's text is
 printed but names and numbers.
 """
@@ -17,9 +18,10 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from . import primitives as P
 from .derive import Derivation, derive
 from .errors import SymgradError
-from .graph import Graph, Kind
+from .graph import Graph, Kind, Node
 
 LANGS = ("python", "numpy", "torch")
 STYLES = ("staged", "modular")
@@ -85,6 +87,7 @@ NUMPY = Lang("numpy", "import numpy as np", {
 }, _NP_HELPERS, {"pi": "np.pi", "e": "np.e"})
 
 _TORCH_HELPERS = {
+    "stack": "def stack(*items):\n    return torch.stack([torch.as_tensor(v, dtype=torch.float64) for v in items])",
     "onehot": "def onehot(y, c):\n    return torch.nn.functional.one_hot(torch.as_tensor(y).long(), int(c)).double()",
     "index": "def ix(i):\n    return torch.as_tensor(i).long()",
 }
@@ -101,8 +104,8 @@ TORCH = Lang("torch", "import math\n\nimport torch", {
     "sum_axis": "torch.sum({0}, dim={1})", "mean": "torch.mean({0})", "mean_axis": "torch.mean({0}, dim={1})",
     "dot": "torch.sum({0} * {1})", "norm": "torch.linalg.norm({0})", "amax": "torch.max({0})",
     "amin": "torch.min({0})", "logsumexp": "torch.logsumexp({0}, dim=-1)", "softmax": "torch.softmax({0}, dim=-1)",
-    "index": "{0}[{ix}]", "arange": "torch.arange({0})", "onehot": "onehot({0}, {1})",
-    "outer": "torch.outer({0}, {1})", "stack": "torch.stack([{all}])",
+    "index": "{0}[{ix}]", "arange": "torch.arange(int({0}), dtype=torch.float64)", "onehot": "onehot({0}, {1})",
+    "outer": "torch.outer({0}, {1})", "stack": "stack({all})",
 }, _TORCH_HELPERS, {"pi": "math.pi", "e": "math.e"})
 
 LANGUAGES = {"python": PYTHON, "numpy": NUMPY, "torch": TORCH}
@@ -178,6 +181,10 @@ class _Writer:
             raise SymgradError("usage", f"{self.lang.name} code has no {prim.called_as} (a tensor gate)",
                                hint="write NumPy or PyTorch code: --lang numpy or --lang torch")
         parts = [self.expr(j, False) for j in args]
+        if self.lang.name == "torch" and name not in ("index", "sum_axis", "mean_axis", "onehot", "arange", "stack"):
+            # torch's functions take tensors, not Python numbers
+            parts = [(f"torch.tensor({t}, dtype=torch.float64)", ATOM) if self.d.nodes[j].kind is Kind.CONST
+                     else (t, p) for j, (t, p) in zip(args, parts)]
         texts = [t for t, _ in parts]
         if template == "-{0}":
             inner, p = parts[0]
@@ -190,7 +197,9 @@ class _Writer:
             return base + "[" + ", ".join(self._index(j, t) for j, t in zip(args[1:], texts[1:])) + "]", ATOM
         text = template.format(*texts, rest=", ".join(texts[1:]), all=", ".join(texts))
         if name in ("sum_axis", "mean_axis"):  # the axis as a whole number
-            text = template.format(texts[0], str(int(float(texts[1]))))
+            axis = texts[1]
+            axis = str(int(float(axis))) if re.fullmatch(r"-?[\d.]+", axis) else f"int({axis})"
+            text = template.format(texts[0], axis)
         return text, ATOM if not text.startswith("-") else UNARY
 
     def _index(self, j: int, text: str) -> str:
@@ -269,6 +278,12 @@ def _returned(graph: Graph, w: _Writer, grads: dict[int, str], lang: Lang) -> li
             for v, i in zip(graph.variables, graph.inputs)]
 
 
+def _accumulate(indent: str, name: str, text: str, lang: Lang) -> str:
+    """A branch added to a gradient: += for Python's numbers; for arrays and tensors, which += would
+    change in place under every other name they have (dx = dq makes them one array), a new sum."""
+    return f"{indent}{name} += {text}" if lang.scalars_only else f"{indent}{name} = {name} + {text}"
+
+
 def _backward_lines(d: Derivation, w: _Writer, grads: dict[int, str], indent: str) -> list[str]:
     """d node = the first branch; d node += each other branch; nodes in backward order."""
     lines = []
@@ -278,7 +293,7 @@ def _backward_lines(d: Derivation, w: _Writer, grads: dict[int, str], indent: st
         name = grads[i]
         for k, part in enumerate(d.parts[i]):
             text = w.expr(part)[0] if part not in w.names else w.names[part]
-            lines.append(f"{indent}{name} {'=' if k == 0 else '+='} {text}")
+            lines.append(f"{indent}{name} = {text}" if k == 0 else _accumulate(indent, name, text, w.lang))
         w.names.setdefault(d.grads[i], name)
     return lines
 
@@ -315,4 +330,133 @@ def _torch(d: Derivation, w: _Writer, params: list[str], grads: dict[int, str], 
 # ---- the lecture's modular style --------------------------------------------------------------
 
 def _modular(d: Derivation, lang: Lang) -> str:
-    raise SymgradError("usage", "the modular style is not written yet", hint="use --style staged")
+    """The lecture's modular implementation: a class per kind of gate whose forward caches its inputs
+    and output and whose backward returns the gradient for each input (the upstream times the local
+    gradient); a function that runs the gates forward, then backward in reverse order."""
+    if lang.name == "torch":
+        raise SymgradError("usage", "the modular style is written in Python or NumPy",
+                           hint="use --lang python or --lang numpy with --style modular")
+    graph = d.graph
+    w = _Writer(d, lang)
+    names = _Names()
+    params, grads = _function_names(d, w, names)
+    classes: dict[tuple[str, int, tuple[str, ...]], str] = {}
+    sources: list[str] = []
+    gate_of: dict[int, str] = {}
+    class_of: dict[int, str] = {}
+    for i, node in enumerate(graph.nodes):
+        if node.kind is not Kind.GATE or node.prim is None:
+            continue
+        # the rules of the inputs that carry a gradient ("" for the others: a constant exponent)
+        rules = tuple(r if _carries(d, i, k) else "" for k, r in enumerate(_rules(d, i)))
+        key = (node.prim.name, len(node.inputs), rules)
+        if key not in classes:
+            classes[key] = names.make("".join(p.capitalize() for p in node.prim.name.split("_")) + "Gate")
+            sources.append(_gate_class(classes[key], node.prim, len(node.inputs), rules, lang, w))
+        gate_of[i] = names.make(f"{w.names[i]}_gate")
+        class_of[i] = classes[key]
+    seed = grads[graph.output]
+    body = ["    # forward pass: each gate computes its output and keeps what its backward needs"]
+    for i, cls in gate_of.items():
+        args = ", ".join(w.expr(j, False)[0] for j in graph.nodes[i].inputs)
+        body.append(f"    {cls} = {class_of[i]}()")
+        body.append(f"    {w.names[i]} = {cls}.forward({args})")
+    body.append("    # backward pass: each gate, last first, turns its upstream gradient into its inputs' gradients")
+    started: set[int] = set()
+    for i in sorted(gate_of, reverse=True):
+        if i not in grads:
+            continue
+        node = graph.nodes[i]
+        if not any(_carries(d, i, k) for k in range(len(node.inputs))):
+            continue  # numbers alone: nothing to send back
+        targets, after = [], []
+        for k, j in enumerate(node.inputs):
+            if not _carries(d, i, k):
+                targets.append("_")
+                continue
+            broadcast = node.prim.elementwise and d.shapes[j] != d.shapes[i]  # type: ignore[union-attr]
+            if j not in started and not broadcast:
+                targets.append(grads[j])
+            else:
+                part = names.make(f"{grads[j]}_part")
+                targets.append(part)
+                text = _sum_to(part, d.shapes[j], d.shapes[i], lang) if broadcast else part
+                after.append(_accumulate("    ", grads[j], text, lang) if j in started
+                             else f"    {grads[j]} = {text}")
+            started.add(j)
+        body.append(f"    {', '.join(targets)}{',' if len(targets) == 1 else ''} = {gate_of[i]}.backward({grads[i]})")
+        body += after
+    wanted = _returned(graph, w, grads, lang)
+    body.append(f"    return {w.names[graph.output]}, ({', '.join(wanted)}{',' if len(wanted) == 1 else ''})")
+    head = f"def forward_backward({', '.join(params)}, {seed}=1.0):"
+    doc = (f'    """{graph.output_name} and its gradient with respect to {", ".join(graph.variables)}, gate by '
+           f'gate; {seed} is the gradient arriving at {graph.output_name}."""')
+    return "\n\n\n".join([lang.header, *w.helpers(), *sources, "\n".join([head, doc, *body])]) + "\n"
+
+
+def _sum_to(text: str, to: tuple[int, ...], frm: tuple[int, ...], lang: Lang) -> str:
+    """A gradient shaped `frm` summed back to an input shaped `to` that an elementwise gate
+    broadcast: over all axes for a scalar, over the leading ones for a vector added to each row."""
+    if to == ():
+        return lang.calls["sum"].format(text)
+    for _ in range(len(frm) - len(to)):
+        text = lang.calls["sum_axis"].format(text, 0)
+    return text
+
+
+def _carries(d: Derivation, i: int, k: int) -> bool:
+    """Does gate i's input k get a gradient (not an index, not a number, reached by the output)?"""
+    node = d.graph.nodes[i]
+    j = node.inputs[k]
+    return node.prim is not None and node.prim.differentiable(k) and j in d.grads and \
+        d.graph.nodes[j].kind is not Kind.CONST and d.dep[j]
+
+
+def _rules(d: Derivation, i: int) -> tuple[str, ...]:
+    """The backward rules of gate i for its inputs' shapes (as derive used them)."""
+    from .derive import operands
+
+    node = d.graph.nodes[i]
+    assert node.prim is not None
+    return node.prim.backward_rules(operands(d.graph.nodes, i, d.shapes))
+
+
+def _gate_class(name: str, prim: P.Primitive, arity: int, rules: tuple[str, ...], lang: Lang, w: _Writer) -> str:
+    """One gate's class: forward(inputs) keeps them and the output; backward(g) returns the
+    gradient for each input from the table's backward rule."""
+    from types import SimpleNamespace
+
+    from .derive import _Builder
+
+    params = [prim.param(k) for k in range(arity)]
+    scratch = _Builder(SimpleNamespace(nodes=[], labels=[]), [], shaped=False)  # type: ignore[arg-type]
+    env = {p: scratch.add(Node(Kind.INPUT, name=p), ()) for p in params}
+    env["out"] = scratch.add(Node(Kind.INPUT, name="out"), ())
+    env["g"] = scratch.add(Node(Kind.INPUT, name="g"), ())
+    writer = _Writer(SimpleNamespace(nodes=scratch.nodes), lang)  # type: ignore[arg-type]
+    writer.names = {i: ("g" if p == "g" else f"self.{p}") for p, i in env.items()}
+    applied = Node(Kind.GATE, prim, tuple(env[p] for p in params))
+    forward_writer = _Writer(SimpleNamespace(nodes=[*scratch.nodes, applied]), lang)  # type: ignore[arg-type]
+    forward_writer.names = {env[p]: p for p in params}
+    forward = forward_writer.expr(len(scratch.nodes))[0]
+    grads = []
+    for k in range(arity):
+        if k < len(rules) and rules[k]:
+            grads.append(writer.expr(scratch.instantiate(rules[k], env))[0])
+        else:
+            grads.append("None")
+    w.used |= writer.used | forward_writer.used
+    keep = ", ".join(f"self.{p}" for p in params)
+    role = f": {prim.called_as} {prim.role}" if prim.role else ""
+    return "\n".join([
+        f"class {name}:",
+        f'    """{prim.summary}{role}."""',
+        "",
+        f"    def forward(self, {', '.join(params)}):",
+        f"        {keep} = {', '.join(params)}",
+        f"        self.out = {forward}",
+        "        return self.out",
+        "",
+        "    def backward(self, g):",
+        f"        return {', '.join(grads)}{',' if len(grads) == 1 else ''}",
+    ])

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import primitives as P
 from .errors import SymgradError
-from .graph import Graph, Kind, Node, gate
+from .graph import Graph, Kind, Node, gate, reach
 from .parser import Syntax, number_value, parse, post_order
 
 
@@ -55,6 +55,8 @@ class Derivation:
     # order the backward pass meets them
     parts: dict[int, list[int]] = field(default_factory=dict)
     seed: int = -1  # the node of d output / d output: the constant 1, or an input (upstream=True)
+    shapes: list[tuple[int, ...]] = field(default_factory=list)  # every node's core shape
+    dep: list[bool] = field(default_factory=list)  # forward nodes: does the value depend on an input?
 
     def gradient(self, variable: str) -> int | None:
         """The node of d output / d variable (an input's name); None where no gradient reaches it."""
@@ -73,7 +75,8 @@ class _Builder:
     """The derivation's nodes as they are made, with each node's core shape (for the identities
     that depend on it)."""
 
-    def __init__(self, graph: Graph, shapes: list[tuple[int, ...]]) -> None:
+    def __init__(self, graph: Graph, shapes: list[tuple[int, ...]], *, shaped: bool = True) -> None:
+        self.shaped = shaped  # are the shapes known? (not for a gate class's generic rules)
         self.graph = graph
         self.nodes = list(graph.nodes)
         self.names = list(graph.labels)
@@ -113,7 +116,7 @@ class _Builder:
             for one, other in ((args[0], args[1]), (args[1], args[0])):
                 if self.is_constant(one, 1.0) and _broadcast(self.shapes[other], ()) == self.shapes[other]:
                     return other
-                if self._ones_like(one, self.shapes[other]):
+                if self.shaped and self._ones_like(one, self.shapes[other]):
                     return other
         if name in ("div", "pow") and self.is_constant(args[1], 1.0):
             return args[0]
@@ -130,6 +133,8 @@ class _Builder:
         gate's forward makes of zeros of its inputs' shapes (constants as themselves)."""
         prim = P.PRIMITIVES[name]
         shapes = [self.shapes[j] for j in args]
+        if not self.shaped:
+            return ()
         if prim.elementwise:
             return _broadcast(*shapes)
         if all(s == () for s in shapes) and name not in ("stack", "arange", "onehot"):
@@ -203,10 +208,7 @@ def derive(graph: Graph, shapes: list[tuple[int, ...]] | None = None, *, upstrea
         prim = node.prim
         env = {"g": total, "out": i}
         env.update({prim.param(k): j for k, j in enumerate(node.inputs)})
-        operands = P.Operands(tuple(shape(j) for j in node.inputs),
-                              tuple(_constant(nodes, j) for j in node.inputs),
-                              tuple(nodes[j].op for j in node.inputs))
-        rules = prim.backward_rules(operands)
+        rules = prim.backward_rules(operands(nodes, i, b.shapes))
         for k, j in enumerate(node.inputs):
             if not prim.differentiable(k) or nodes[j].kind is Kind.CONST:
                 continue
@@ -221,7 +223,15 @@ def derive(graph: Graph, shapes: list[tuple[int, ...]] | None = None, *, upstrea
             if prim.elementwise:
                 part = _unbroadcast(b, part, shape(j), shape(i), prim.called_as)
             received.setdefault(j, []).append(part)
-    return Derivation(graph, b.nodes, grads, b.names, all_parts, seed)
+    dep = reach(nodes, graph.inputs, every_edge=True)
+    return Derivation(graph, b.nodes, grads, b.names, all_parts, seed, b.shapes, dep)
+
+
+def operands(nodes: list[Node], i: int, shapes: list[tuple[int, ...]]) -> P.Operands:
+    """What gate i's backward rules depend on: its inputs' shapes, constant values and operations."""
+    inputs = nodes[i].inputs
+    return P.Operands(tuple(shapes[j] for j in inputs), tuple(_constant(nodes, j) for j in inputs),
+                      tuple(nodes[j].op for j in inputs))
 
 
 def _constant(nodes: list[Node], j: int) -> float | None:
