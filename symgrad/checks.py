@@ -401,6 +401,30 @@ def run_budgeted(work: Callable[[Callable[[tuple[Any, ...]], None]], None],
     return messages, reason
 
 
+def _derived(check: Check, graph: Graph, trace: Trace | None, variables: list[str], latex: bool) -> set[str]:
+    """The derivatives shown: each variable's from symbolic reverse mode, in the graph's own names
+    (derive.formulas: f*x0*(1 - f), outer(2*q, x)) in place of SymPy's per element, which the
+    check compares with; SymPy's stay where reverse mode has no rule or the formula is too long."""
+    from .derive import formulas
+
+    shapes = [core(v) for v in trace.values] if trace is not None and trace.mode != "points" else None
+    if trace is not None and (trace.mode == "jacobian" or trace.upstream is not None or trace.out_shape != ()):
+        return set()  # a Jacobian, or a vector-Jacobian product: SymPy's per element
+    derived = formulas(graph, shapes, [v for v in variables if v not in graph.index_only], latex)
+    if not derived:
+        return set()
+    kept = {label: text for label, text in check.derivatives.items() if _variable(label) not in derived}
+    kept_latex = {label: text for label, text in check.latex.items() if _variable(label) not in derived}
+    check.derivatives = {v: text for v, (text, _) in derived.items()} | kept
+    check.latex = {v: tex for v, (_, tex) in derived.items() if tex} | kept_latex
+    return set(derived)
+
+
+def _variable(label: str) -> str:
+    """The variable of an element's label: W for W[0,1]."""
+    return label.split("[", 1)[0]
+
+
 def symbolic_check(graph: Graph, trace: Trace | None, *, timeout: float = DEFAULT_TIMEOUT,
                    latex: bool = False, exact: dict[str, Any] | None = None,
                    only: list[str] | None = None, numeric: Check | None = None,
@@ -455,6 +479,7 @@ def symbolic_check(graph: Graph, trace: Trace | None, *, timeout: float = DEFAUL
                 check.latex[msg[1]] = msg[3]
         elif msg[0] == "exact":
             check.exact[msg[1]] = msg[2]
+    derived = _derived(check, graph, trace, only or graph.variables, latex)
     if not values_done or (trace is None and reason and not check.derivatives):
         check.status, check.reason = "skipped", reason or "SymPy stopped early"
         check.inputs = {}
@@ -469,7 +494,9 @@ def symbolic_check(graph: Graph, trace: Trace | None, *, timeout: float = DEFAUL
                 check.inputs[label] = _judge_symbolic(found[label], replayed.get(label), got,
                                                       noise_scale(trace, var, idx), other,
                                                       var in kinked, trouble or float_trouble(trace), bool(trouble))
-    shown = sum(1 for _, _, label in todo[:SHOWN_DERIVATIVES] if label in found or trace is None)
+    shown = sum(1 for _, _, label in todo[:SHOWN_DERIVATIVES]
+                if (label in found or trace is None) and _variable(label) not in derived)
+    shown += len(derived)
     if shown > len(check.derivatives) and not reason:
         missing = shown - len(check.derivatives)
         check.note = "; ".join(filter(None, [check.note, f"{missing} derivative{'s' if missing > 1 else ''} "

@@ -263,7 +263,7 @@ def _staged(d: Derivation, lang: Lang) -> str:
     seed_name = grads[graph.output]
     head = f"def forward_backward({', '.join(params)}, {seed_name}=1.0):"
     doc = (f'    """{graph.output_name} and its gradient with respect to {", ".join(graph.variables)}, by '
-           f'the staged backward pass; {seed_name} is the gradient arriving at {graph.output_name}."""')
+           f'the staged backward pass;\n    {seed_name} is the gradient arriving at {graph.output_name}."""')
     if lang.name == "torch":
         return _torch(d, w, params, grads, body)
     parts = [lang.header, *w.helpers(), "\n".join([head, doc, *body])]
@@ -390,7 +390,7 @@ def _modular(d: Derivation, lang: Lang) -> str:
     body.append(f"    return {w.names[graph.output]}, ({', '.join(wanted)}{',' if len(wanted) == 1 else ''})")
     head = f"def forward_backward({', '.join(params)}, {seed}=1.0):"
     doc = (f'    """{graph.output_name} and its gradient with respect to {", ".join(graph.variables)}, gate by '
-           f'gate; {seed} is the gradient arriving at {graph.output_name}."""')
+           f'gate;\n    {seed} is the gradient arriving at {graph.output_name}."""')
     return "\n\n\n".join([lang.header, *w.helpers(), *sources, "\n".join([head, doc, *body])]) + "\n"
 
 

@@ -271,6 +271,7 @@ def _unbroadcast(b: _Builder, part: int, to: tuple[int, ...], frm: tuple[int, ..
 _SYMPY_NAMES = {"exp": "exp", "log": "log", "sqrt": "sqrt", "sin": "sin", "cos": "cos", "tan": "tan",
                 "asin": "asin", "acos": "acos", "atan": "atan", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh"}
 LARGEST_FORMULA = 400  # operations: a derivative longer than this is not shown as one formula
+LONGEST_FORMULA = 240  # characters: nor one longer than this (symgrad codegen writes it stage by stage)
 
 
 def to_sympy(d: Derivation, root: int) -> object:
@@ -280,9 +281,13 @@ def to_sympy(d: Derivation, root: int) -> object:
     import sympy as sp
 
     forward = len(d.graph.nodes)
+
+    def named(i: int) -> bool:  # a forward node the tables show: it stays a symbol
+        return i < forward and bool(d.names[i]) and d.graph.visible(i)
+
     need = {root}
-    for i in range(root, forward - 1, -1):  # the backward nodes root reads, down to the forward graph
-        if i in need:
+    for i in range(root, -1, -1):  # what root reads, down to named nodes (a grouped gate's inner ones are written out)
+        if i in need and not named(i):
             need.update(d.nodes[i].inputs)
     made: dict[int, object] = {}
     for i in sorted(need):
@@ -291,7 +296,7 @@ def to_sympy(d: Derivation, root: int) -> object:
             v = node.value if node.value is not None else 0.0
             made[i] = sp.Integer(int(v)) if v == int(v) else (sp.pi if node.text == "pi" else sp.E if node.text == "e"
                                                               else sp.nsimplify(v, rational=False))
-        elif i < forward or node.kind is Kind.INPUT:
+        elif named(i) or node.kind is Kind.INPUT:
             made[i] = sp.Symbol(d.names[i])
         else:
             assert node.prim is not None
@@ -324,11 +329,13 @@ def _apply(sp: object, prim: P.Primitive, args: list[object]) -> object:
     return sympy.Function(prim.called_as)(*a)
 
 
-def written(expr: object) -> str:
+def written(expr: object, e_is_a_name: bool = False) -> str:
     """A SymPy expression in symgrad's own language: ^ for powers, e and pi, a @ b, W.T and s[i] for
     the matrix product, the transpose and indexing, other functions by the names the grammar
     reads; it parses back through the grammar to the same value."""
-    return str(_Printer({"order": "none"}).doprint(expr)).replace("**", "^")
+    printer = _Printer({"order": "none"})
+    printer.e_is_a_name = e_is_a_name  # a variable called e: Euler's number is written exp(1)
+    return str(printer.doprint(expr)).replace("**", "^")
 
 
 def _printer() -> type:
@@ -338,8 +345,10 @@ def _printer() -> type:
     product = PRECEDENCE["Mul"]
 
     class Printer(StrPrinter):  # type: ignore[misc]
+        e_is_a_name = False
+
         def _print_Exp1(self, expr: object) -> str:
-            return "e"
+            return "exp(1)" if self.e_is_a_name else "e"
 
         def _print_Pi(self, expr: object) -> str:
             return "pi"
@@ -379,4 +388,58 @@ def formula(d: Derivation, variable: str) -> str | None:
     expr = to_sympy(d, node)
     if sp.count_ops(expr) > LARGEST_FORMULA:
         return None
-    return written(sp.factor_terms(expr))
+    return written(sp.factor_terms(expr), "e" in d.graph.labels)
+
+
+def formulas(graph: Graph, shapes: list[tuple[int, ...]] | None, variables: list[str],
+             latex: bool = False) -> dict[str, tuple[str, str]]:
+    """Each variable's derivative (d output / d variable) in the graph's own names, with its LaTeX
+    when asked: {variable: (text, latex)}.  Empty where symbolic reverse mode has no rule for a
+    gate; a variable whose formula would be longer than LARGEST_FORMULA operations or
+    LONGEST_FORMULA characters is left out."""
+    import sympy as sp
+
+    try:
+        d = derive(graph, shapes)
+    except NotDerivable:
+        return {}
+    found: dict[str, tuple[str, str]] = {}
+    for v in variables:
+        node = d.gradient(v)
+        if node is None:
+            found[v] = ("0", "0")
+            continue
+        expr = to_sympy(d, node)
+        if sp.count_ops(expr) > LARGEST_FORMULA:
+            continue
+        tidy = sp.factor_terms(expr)
+        text = written(tidy, "e" in graph.labels)
+        if len(text) <= LONGEST_FORMULA:
+            found[v] = (text, _latex(tidy) if latex else "")
+    return found
+
+
+def _latex(expr: object) -> str:
+    """The derivative as LaTeX, matrices as mathematicians write them: a b^\\top for outer(a, b),
+    juxtaposition for a @ b, W^\\top, \\mathbf{1} for ones."""
+    from sympy.printing.latex import LatexPrinter
+
+    class Printer(LatexPrinter):  # type: ignore[misc]
+        def _print_Function(self, expr: Any, exp: Any = None) -> str:
+            name, args = expr.func.__name__, [self._print(a) for a in expr.args]
+            wrapped = [rf"\left({a}\right)" if e.is_Add else a for a, e in zip(args, expr.args)]
+            if name == "outer":
+                return rf"{wrapped[0]} {wrapped[1]}^\top"
+            if name == "matmul":
+                return rf"{wrapped[0]} {wrapped[1]}"
+            if name == "transpose":
+                return rf"{wrapped[0]}^\top"
+            if name == "index":
+                return rf"{wrapped[0]}_{{{', '.join(args[1:])}}}"
+            if name == "ones_like":
+                return r"\mathbf{1}"
+            if name == "onehot":
+                return rf"\mathbb{{1}}_{{{args[0]}}}"
+            return str(super()._print_Function(expr, exp))
+
+    return str(Printer().doprint(expr))

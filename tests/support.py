@@ -160,3 +160,17 @@ def hang_in_child(monkeypatch: pytest.MonkeyPatch, target: object, name: str) ->
             time.sleep(60)
 
     monkeypatch.setattr(target, name, hang)
+
+
+def formula_value(trace: symgrad.Trace, text: str) -> Any:
+    """A derivative formula as symgrad prints it (in the graph's labels), parsed back by the grammar
+    and evaluated at the trace's point: every name it uses is a label of the table."""
+    from symgrad import primitives as P
+    from symgrad.parser import parse
+
+    graph = trace.graph
+    values = {graph.labels[i]: trace.value_of(trace.values[i]) for i in range(len(graph.nodes)) if graph.labels[i]}
+    names = sorted({s.text for s in parse(text, "formula", start="value").syntax
+                    if s.kind == "name" and (s.text in values or s.text not in P.CONSTANTS)})
+    program = f"g({', '.join(names)}) = {text}" if names else text
+    return symgrad.evaluate(symgrad.parse(program), {n: values[n] for n in names}).value

@@ -29,6 +29,8 @@ LECTURE = [
     # fan-out: the branches add, x * x sends x twice
     ("f(x) = x*x + x", {"x": "1 + 2*x"}),
     ("a = x*y; b = a + a; f = b^2", {"x": "4*b*y", "y": "4*b*x"}),
+    # a function of the user's is one grouped gate, n1 = sq(x); its inside is written out
+    ("sq(a) = a * a; f(x, y) = sq(x) * y", {"x": "2*x*y", "y": "n1"}),
 ]
 
 

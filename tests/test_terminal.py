@@ -195,7 +195,7 @@ y      -4        -4        0           -4       0           excellent
 z      3         3         0           3        9.2e-12     excellent
 ∂f/∂x = z
 ∂f/∂y = z
-∂f/∂z = x + y
+∂f/∂z = n1    where n1 = x + y
 checks: backprop, symbolic and numeric agree for x, y, z (largest relative error 9.2e-12)
 """
 

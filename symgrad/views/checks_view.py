@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,11 +158,19 @@ def _derivatives(graph: Graph, check: Check, sym: Symbols) -> list[tuple[str, st
 
 
 def _where(graph: Graph, text: str) -> str:
-    """The definitions of the named intermediates a derivative mentions: (q = x + y)."""
-    words = set(text.replace("(", " ").replace(")", " ").replace("*", " ").replace("+", " ")
-                .replace("-", " ").replace("/", " ").split())
-    defs = [f"{graph.labels[i]} = {describe(graph, i)}" for i, n in enumerate(graph.nodes)
-            if n.name and n.prim is not None and i != graph.output and graph.labels[i] in words]
+    """The definitions of the intermediates a derivative mentions (q = x + y), and of those their
+    definitions mention, in the graph's order: every name the line uses is then an input, the
+    output or defined here, as in the lecture's staged forward pass."""
+    label_of = {graph.labels[i]: i for i, n in enumerate(graph.nodes)
+                if n.prim is not None and graph.visible(i) and i != graph.output}
+    wanted: set[int] = set()
+    todo = [w for w in re.findall(r"[^\W\d][\w']*", text) if w in label_of]
+    while todo:
+        i = label_of[todo.pop()]
+        if i not in wanted:
+            wanted.add(i)
+            todo += [w for w in re.findall(r"[^\W\d][\w']*", describe(graph, i)) if w in label_of]
+    defs = [f"{graph.labels[i]} = {describe(graph, i)}" for i in sorted(wanted)]
     return f"    where {', '.join(defs)}" if defs else ""
 
 
