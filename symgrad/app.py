@@ -170,6 +170,37 @@ def _checks(graph: Any, trace: Any, at: Sequence[str], options: CheckOptions, wr
                       exact=exact, only=wrt, limit=options.limit)
 
 
+# ---- second derivatives -----------------------------------------------------------------------
+
+
+def second_derivatives(run: PointRun, *, hessian: bool, hvp: Sequence[str], files: Files,
+                       checks: CheckOptions | None) -> tuple[list[Any], Any]:
+    """The Hessian rows (hessian.hessian) and the Hessian-vector product row (hessian.hvp; `hvp`
+    the direction as --at text), each checked as the checks run (unless `checks` is None):
+    (rows, hvp row or None).  Raises SymgradError for a vector output or a bad direction."""
+    from . import hessian as H
+    from .binding import parse_at
+    from .derive import NotDerivable
+
+    def check(graph: Any, trace: Any) -> list[Any]:
+        if checks is None:
+            return []
+        from .checks import run_checks
+
+        return run_checks(graph, trace, timeout=checks.timeout, eps=checks.eps, limit=checks.limit)
+
+    try:
+        rows = H.hessian(run.trace, check=check) if hessian else []
+        product = None
+        if hvp:
+            direction, _ = parse_at(hvp, files)
+            product = H.hvp(run.trace, direction, check=check)
+    except NotDerivable as exc:
+        raise SymgradError("usage", f"second derivatives: {exc.message}",
+                           hint="the first derivatives above are not affected") from None
+    return rows, product
+
+
 # ---- grading ------------------------------------------------------------------------------
 
 

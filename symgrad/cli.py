@@ -264,15 +264,22 @@ def main() -> None:
               help="Relative step of the finite differences (default 6e-6, times max(1, |x|)).")
 @click.option("--latex", is_flag=True, help="Also print the symbolic derivatives as LaTeX.")
 @click.option("--exact", is_flag=True, help="Also give the value and gradient exactly (-12, 1/4, e/(1 + e)).")
+@click.option("--hessian", is_flag=True, help="Also give the Hessian of a scalar output, each row checked as the "
+              "gradient is.")
+@click.option("--hvp", "hvp", multiple=True, metavar="NAME=VALUE,...",
+              help="Also give the Hessian-vector product H·v for this direction v (a value per input, shaped "
+              "like it), without forming the Hessian.")
 @_picture_options
 @_input_limit
 def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None, points: str | None,
          check_points: bool, steps: bool, wrt: str | None, upstream: str | None, expand: bool, digits: int,
          strict: bool, no_check: bool, symbolic_limit: int, check_timeout: float, eps: float | None, latex: bool,
-         exact: bool, files: Files) -> None:
+         exact: bool, hessian: bool, hvp: Sequence[str], files: Files) -> None:
     if check_points and no_check:
         raise click.UsageError("--check and --no-check contradict each other: give one")
     if points is not None:
+        if hessian or hvp:
+            raise click.UsageError("--hessian and --hvp do not go with --points: give one point with --at")
         if upstream is not None:
             raise click.UsageError("--upstream does not go with --points: many points need a scalar output")
         rows_fmt = (fmt or "csv").lower()
@@ -280,8 +287,9 @@ def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None,
         return
     out_fmt = (fmt or default_format()).lower()
     checks = None if no_check else app.CheckOptions(check_timeout, eps, latex, exact, symbolic_limit)
+    second = (hessian, tuple(hvp))
     _run(out_fmt, lambda: _grad(expr, at, file, out_fmt, steps, wrt, upstream, expand, digits, strict, checks,
-                                files))
+                                files, second))
 
 
 @main.command(
@@ -369,7 +377,7 @@ def default_format() -> str:
 
 def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps: bool, wrt: str | None,
           upstream: str | None, expand: bool, digits: int, strict: bool, options: app.CheckOptions | None,
-          files: Files) -> None:
+          files: Files, second: tuple[bool, tuple[str, ...]] = (False, ())) -> None:
     graph, asked = _graph(expr, file, files, expand), _pictures()
     if asked and not at and graph.variables and upstream is None:  # the graph alone, with its formulas
         if not _draw(graph, None, asked, digits, steps):
@@ -383,16 +391,30 @@ def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps
         return
     for m in run.warnings:
         say(f"warning: {m}", err=True)
+    rows: list[Any] = []
+    product: Any = None
+    if second[0] or second[1]:
+        if fmt in ("csv", "tsv"):
+            raise SymgradError("usage", f"--hessian and --hvp have no {fmt} columns", hint="use --format json")
+        rows, product = app.second_derivatives(run, hessian=second[0], hvp=second[1], files=files, checks=options)
+    from .views import hessian_view
+
     if fmt in ("csv", "tsv"):
         _one_row(run.trace, fmt, run.checks)
     elif fmt in ("json", "jsonl"):
         from .views import json_view
 
-        click.echo(json_view.dumps(json_view.result(run.trace, run.records, run.wrt, run.checks)))
+        result = json_view.result(run.trace, run.records, run.wrt, run.checks) | hessian_view.json(rows, product)
+        click.echo(json_view.dumps(result))
     else:
         _show(run, fmt, digits, steps)
+        second_lines = hessian_view.lines(rows, product, graph.output_name, _symbols(), digits)
+        if second_lines:
+            click.echo()
+            for line in second_lines:
+                say(line)
     # Only "wrong" fails a check; --strict also fails a gradient that float64 lost ("unstable").
-    if run.failed or (strict and run.unstable()):
+    if run.failed or hessian_view.failed(rows, product) or (strict and run.unstable()):
         sys.exit(1)
 
 

@@ -163,6 +163,8 @@ class _Builder:
                 made[k] = self.gate("transpose", args)
             elif s.kind == "index":
                 made[k] = self.gate("index", args)
+            elif s.kind == "array":
+                made[k] = self.gate("stack", args)
             else:
                 raise AssertionError(f"backward rule {text!r}: {s.kind} is not used in rules")
         return made[order[-1]]
@@ -170,7 +172,8 @@ class _Builder:
 
 def derive(graph: Graph, shapes: list[tuple[int, ...]] | None = None, *, upstream: bool = False) -> Derivation:
     """The backward pass of `graph` as nodes (see the module's docstring), seeded with 1 at the
-    output.  `shapes`: each node's core shape at the point (Trace: core(values[i])), which tensor
+    output (for a vector or matrix output, ones: the gradient of the sum of its elements).
+    `shapes`: each node's core shape at the point (Trace: core(values[i])), which tensor
     gates' rules depend on; None for a graph of scalars.  Raises NotDerivable for a gate whose rule
     the table does not give for its inputs' shapes.  With `upstream`, the gradient arriving at the
     output is an input of the backward pass (named d + the output's label) rather than 1: for a
@@ -179,9 +182,14 @@ def derive(graph: Graph, shapes: list[tuple[int, ...]] | None = None, *, upstrea
     b = _Builder(graph, shapes if shapes is not None else [()] * len(nodes))
     shape = b.shapes.__getitem__
     out_shape = b.shapes[graph.output]
-    seed = b.add(Node(Kind.INPUT, name=f"d{graph.output_name}"), out_shape, f"d{graph.output_name}") if upstream \
-        else b.constant(1.0, "1")
+    if upstream:
+        seed = b.add(Node(Kind.INPUT, name=f"d{graph.output_name}"), out_shape, f"d{graph.output_name}")
+    elif out_shape != ():  # ones shaped like the output: the gradient of the sum of its elements
+        seed = b.gate("ones_like", (graph.output,))
+    else:
+        seed = b.constant(1.0, "1")
     received: dict[int, list[int]] = {graph.output: [seed]}
+    numbers = numbers_of(nodes)
     grads: dict[int, int] = {}
     all_parts: dict[int, list[int]] = {}
     taken: set[int] = set()
@@ -208,7 +216,7 @@ def derive(graph: Graph, shapes: list[tuple[int, ...]] | None = None, *, upstrea
         prim = node.prim
         env = {"g": total, "out": i}
         env.update({prim.param(k): j for k, j in enumerate(node.inputs)})
-        rules = prim.backward_rules(operands(nodes, i, b.shapes))
+        rules = prim.backward_rules(operands(nodes, i, b.shapes, numbers))
         for k, j in enumerate(node.inputs):
             if not prim.differentiable(k) or nodes[j].kind is Kind.CONST:
                 continue
@@ -227,22 +235,35 @@ def derive(graph: Graph, shapes: list[tuple[int, ...]] | None = None, *, upstrea
     return Derivation(graph, b.nodes, grads, b.names, all_parts, seed, b.shapes, dep)
 
 
-def operands(nodes: list[Node], i: int, shapes: list[tuple[int, ...]]) -> P.Operands:
-    """What gate i's backward rules depend on: its inputs' shapes, constant values and operations."""
+def operands(nodes: list[Node], i: int, shapes: list[tuple[int, ...]],
+             numbers: list[Any] | None = None) -> P.Operands:
+    """What gate i's backward rules depend on: its inputs' shapes, values where they are numbers
+    (numbers_of), and operations."""
     inputs = nodes[i].inputs
-    return P.Operands(tuple(shapes[j] for j in inputs), tuple(_constant(nodes, j) for j in inputs),
+    known = numbers if numbers is not None else numbers_of(nodes)
+    return P.Operands(tuple(shapes[j] for j in inputs), tuple(known[j] for j in inputs),
                       tuple(nodes[j].op for j in inputs))
 
 
-def _constant(nodes: list[Node], j: int) -> float | None:
-    """Node j's value where it is a number written in the program: 2, or -1 (the negation of 1)."""
-    node = nodes[j]
-    if node.kind is Kind.CONST:
-        return node.value
-    if node.prim is not None and node.prim.name == "neg" and nodes[node.inputs[0]].kind is Kind.CONST:
-        value = nodes[node.inputs[0]].value
-        return None if value is None else -value
-    return None
+def numbers_of(nodes: list[Node]) -> list[Any]:
+    """Each node's value where it is a number the program writes without any input: 2, -1 (the
+    negation of 1), 3 - 4 (an index written so), or a list of them ([-1, 0] as a tuple); None
+    elsewhere.  One pass over the nodes."""
+    known: list[Any] = []
+    for node in nodes:
+        value: Any = None
+        if node.kind is Kind.CONST:
+            value = node.value
+        elif node.prim is not None and node.prim.name == "stack" and \
+                all(isinstance(known[j], float) for j in node.inputs):
+            value = tuple(known[j] for j in node.inputs)
+        elif node.prim is not None and node.prim.elementwise and node.inputs and \
+                all(isinstance(known[j], float) for j in node.inputs):
+            with np.errstate(all="ignore"):
+                out = float(np.asarray(node.prim.forward(*(np.full(1, known[j]) for j in node.inputs)))[0])
+            value = out if np.isfinite(out) else None
+        known.append(value)
+    return known
 
 
 def _broadcast(*shapes: tuple[int, ...]) -> tuple[int, ...]:
@@ -270,6 +291,7 @@ def _unbroadcast(b: _Builder, part: int, to: tuple[int, ...], frm: tuple[int, ..
 # functions that print by symgrad's name (sigmoid(x), step(x), relu(x)), as the tables write them.
 _SYMPY_NAMES = {"exp": "exp", "log": "log", "sqrt": "sqrt", "sin": "sin", "cos": "cos", "tan": "tan",
                 "asin": "asin", "acos": "acos", "atan": "atan", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh"}
+_BILINEAR = ("matmul", "outer", "dot")
 LARGEST_FORMULA = 400  # operations: a derivative longer than this is not shown as one formula
 LONGEST_FORMULA = 240  # characters: nor one longer than this (symgrad codegen writes it stage by stage)
 
@@ -322,8 +344,11 @@ def _apply(sp: object, prim: P.Primitive, args: list[object]) -> object:
         return -a[0]  # type: ignore[operator]
     if name == "pow":
         return sympy.Pow(a[0], a[1])
-    if name == "id":
-        return a[0]
+    if name == "id" or (name in ("index", "transpose") and getattr(a[0], "is_Number", False)):
+        return a[0]  # an element, or the transpose, of a number (an array of it) is that number
+    zero = [getattr(x, "is_zero", False) is True for x in a]
+    if (name in ("sum", "sum_axis", "mean", "mean_axis") and zero[0]) or (name in _BILINEAR and any(zero)):
+        return sympy.Integer(0)  # zeros summed, or multiplied: zero (SymPy's 0 stands for zeros of any shape)
     if name in _SYMPY_NAMES:
         return getattr(sympy, _SYMPY_NAMES[name])(*a)
     return sympy.Function(prim.called_as)(*a)
@@ -353,6 +378,13 @@ def _printer() -> type:
         def _print_Pi(self, expr: object) -> str:
             return "pi"
 
+        def parenthesize(self, item: Any, level: int, strict: bool = False) -> str:
+            # a @ b binds as * does: inside a product or a power it needs parentheses as a product would
+            if item.is_Function and item.func.__name__ == "matmul":
+                text = str(self._print(item))
+                return f"({text})" if product < level or (not strict and product <= level) else text
+            return str(super().parenthesize(item, level, strict))
+
         def _atom(self, a: Any) -> str:
             text = str(self._print(a))
             # symbols, numbers, calls, W.T and s[i] need no parentheses; a @ b and sums do
@@ -365,10 +397,14 @@ def _printer() -> type:
             if name == "matmul":
                 # left-associative, as * is: a parenthesized product on the right only
                 return f"{self.parenthesize(args[0], product, strict=True)} @ {self.parenthesize(args[1], product)}"
+            if name in ("transpose", "index") and args[0].is_Number:  # a number: 0.T and 0[1] are 0
+                return str(self._print(args[0]))
             if name == "transpose":
                 return f"{self._atom(args[0])}.T"
             if name == "index":
                 return f"{self._atom(args[0])}[{', '.join(str(self._print(a)) for a in args[1:])}]"
+            if name == "stack":
+                return f"[{', '.join(str(self._print(a)) for a in args)}]"
             return str(super()._print_Function(expr))
 
     return Printer

@@ -21,6 +21,7 @@ input k when g arrives from upstream.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,7 @@ class Operands:
     is a constant (an axis, an index), and its operation ("arange" for S[arange(N), y])."""
 
     shapes: tuple[tuple[int, ...], ...]
-    constants: tuple[float | None, ...]
+    constants: tuple[float | tuple[float, ...] | None, ...]  # a number, or a list of numbers ([-1, 0])
     ops: tuple[str, ...]
 
 
@@ -138,7 +139,7 @@ class Primitive:
         if k >= len(self.local_text):
             return "", False
         text = self.local_text[k]
-        return text.replace("{out}", out).format(*args, g="g"), "{g}" in text
+        return _fold_powers(text.replace("{out}", out).format(*args, g="g")), "{g}" in text
 
     def write(self, args: list[str]) -> str:
         """A node of this gate written with its inputs' text (labels or formulas), as the tables
@@ -150,6 +151,18 @@ class Primitive:
         if self.operator and self.symbol and len(args) == 1:
             return f"{self.symbol}{args[0]}"
         return f"{self.called_as}({', '.join(args)})"
+
+
+_POWER_LESS_ONE = re.compile(r"\^\((-?\d+(?:\.\d+)?) - 1\)")
+
+
+def _fold_powers(text: str) -> str:
+    """A power with a number for exponent written out: q^(2 - 1) is q, x^(3 - 1) is x^2."""
+    def fold(m: re.Match[str]) -> str:
+        n = float(m.group(1)) - 1
+        shown = str(int(n)) if n.is_integer() else repr(n)
+        return "" if shown == "1" else f"^{shown}" if n >= 0 else f"^({shown})"
+    return _POWER_LESS_ONE.sub(fold, text)
 
 
 def _ones(out: Array, *args: Array) -> float:
@@ -647,7 +660,7 @@ def _spread_rule(rank: int, axis: int | None) -> str:
 
 def _axis_of(o: Operands) -> int | None:
     rank, axis = len(o.shapes[0]), o.constants[1]
-    return None if axis is None else int(axis) % max(rank, 1)
+    return int(axis) % max(rank, 1) if isinstance(axis, float) else None
 
 
 def _sum_backward(o: Operands) -> tuple[str, ...]:
@@ -685,6 +698,8 @@ def _index_backward(o: Operands) -> tuple[str, ...]:
     def label(k: int) -> str:
         value = o.constants[k + 1]
         name = "i" if k == 0 else f"i{k + 1}"
+        if isinstance(value, tuple):
+            return "[" + ", ".join(str(int(v) % shape[k]) for v in value) + "]"
         return name if value is None else str(int(value) % shape[k])
 
     if len(shape) == 1 and len(idx) == 1:

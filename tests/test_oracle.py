@@ -71,6 +71,7 @@ from support import close, sin_with_wrong_sign, trace_of
 
 import symgrad
 from symgrad import primitives as P
+from symgrad.engine import core
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
@@ -851,6 +852,94 @@ def test_more_scalar_programs(seed: int) -> None:
 @pytest.mark.parametrize("seed", range(TENSOR_PROGRAMS, SLOW_TENSOR_PROGRAMS))
 def test_more_tensor_programs(seed: int) -> None:
     compare(case(True, seed))
+
+
+# ---- second derivatives and symbolic reverse mode, against JAX ------------------------------------
+
+HESSIAN_PROGRAMS = 8  # scalar and tensor seeds each, in the everyday run (jax.hessian is slow); CI runs
+SLOW_HESSIAN_PROGRAMS = 60  # the seeds up to these too
+DERIVED_PROGRAMS = 60
+
+
+def compare_hessian(c: Case) -> bool:
+    """symgrad's Hessian (reverse over the backward pass written as nodes) against jax.hessian, for a
+    program with a scalar output; False where symbolic reverse mode has no rule for one of its gates
+    (the checks of the Hessian rows then say so)."""
+    from symgrad.derive import NotDerivable
+    from symgrad.hessian import hessian
+
+    program, ref = c.program, c.ref
+    if ref.value.shape != ():
+        return False
+    graph = symgrad.parse(program.text)
+    trace = trace_of(graph, **program.point)
+    try:
+        rows = hessian(trace)
+    except NotDerivable:
+        return False
+    names = list(program.variables)
+    args = [jnp.asarray(program.point[name], dtype=jnp.float64) for name in names]
+    function = program.jax_function([])
+    expected = jax.hessian(lambda *a: function(*a)[0], argnums=tuple(range(len(names))))(*args)
+    for row in rows:
+        i = names.index(row.variable)
+        for w, block in row.blocks.items():
+            agree(block, np.asarray(expected[i][names.index(w)]), f"d²/d{row.variable}d{w}", program)
+    return True
+
+
+@pytest.mark.parametrize("tensors", [False, True], ids=["scalar", "tensor"])
+def test_hessians_agree_with_jax(tensors: bool) -> None:
+    compared = sum(compare_hessian(case(tensors, seed)) for seed in range(HESSIAN_PROGRAMS))
+    assert compared >= (HESSIAN_PROGRAMS if not tensors else HESSIAN_PROGRAMS // 4), compared
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tensors", [False, True], ids=["scalar", "tensor"])
+def test_more_hessians_agree_with_jax(tensors: bool) -> None:
+    compared = sum(compare_hessian(case(tensors, seed)) for seed in range(HESSIAN_PROGRAMS, SLOW_HESSIAN_PROGRAMS))
+    assert compared >= (SLOW_HESSIAN_PROGRAMS - HESSIAN_PROGRAMS) // (1 if not tensors else 4), compared
+
+
+@pytest.mark.parametrize("tensors", [False, True], ids=["scalar", "tensor"])
+def test_derived_formulas_and_code_give_the_gradient(tensors: bool) -> None:
+    """On the random programs: each derivative symgrad prints parses back and equals the gradient, and
+    the NumPy code it writes runs to the gradient (scalar outputs; every gate derivable but a few)."""
+    from support import formula_value
+
+    from symgrad.codegen import generate
+    from symgrad.derive import NotDerivable, derive, formula
+
+    derived = 0
+    for seed in range(DERIVED_PROGRAMS):
+        program = case(tensors, seed).program
+        graph = symgrad.parse(program.text)
+        trace = trace_of(graph, **program.point)
+        if trace.out_shape != ():
+            continue
+        shapes = [core(v) for v in trace.values]
+        try:
+            d = derive(graph, shapes)
+        except NotDerivable:
+            continue
+        derived += 1
+        for v in graph.variables:
+            if v in graph.index_only:
+                continue
+            text = formula(d, v)
+            want = np.asarray(trace.gradient[v])
+            if text is not None:
+                agree(np.broadcast_to(formula_value(trace, text), want.shape), want, f"the formula {text}", program)
+        namespace: dict[str, Any] = {}
+        exec(compile(generate(graph, "numpy", shapes=shapes), "<generated>", "exec"), namespace)  # symgrad's
+        args = [np.asarray(program.point[v], dtype=float) for v in graph.variables]
+        value, grads = namespace["forward_backward"](*args)
+        agree(value, np.asarray(trace.value), "the generated code's value", program)
+        for v, g in zip(graph.variables, grads):
+            if v not in graph.index_only:
+                agree(np.broadcast_to(g, np.shape(trace.gradient[v])), np.asarray(trace.gradient[v]),
+                      f"the generated code's d/d{v}", program)
+    assert derived >= (DERIVED_PROGRAMS if not tensors else DERIVED_PROGRAMS // 4), derived
 
 
 def _graph_primitives(c: Case) -> set[str]:
