@@ -5,6 +5,7 @@ the point, equals the engine's gradient; the lecture's examples give the lecture
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 import pytest
@@ -167,3 +168,37 @@ def test_tensor_derivatives_parse_back_to_the_gradient(program: str, at: dict, e
         got = symgrad.evaluate(back, {n: values[n] for n in names}).value
         want = trace.gradient[v]
         assert np.allclose(np.broadcast_to(got, want.shape), want, rtol=1e-9, atol=1e-12), (v, text, got, want)
+
+
+# ---- every formula the examples print parses ----------------------------------------------------
+
+DERIVATIVE_LINE = re.compile(r"^∂\S+/∂\S+ = (.+?)(?:    where (.+))?$")
+LOCAL_CELL = re.compile(r"∂[\w']+/∂[\w'\[\],]+ = ([^=∂]+?) = ")  # in a table row: ∂n1/∂x = formula = value
+
+
+def printed_formulas() -> list[tuple[str, str]]:
+    """(where, formula) for every derivative line, its definitions, and every local gradient's formula
+    that the README, docs/ and examples/ show."""
+    from transcripts import transcripts
+
+    found = []
+    for path, command, shown in transcripts():
+        for line in shown.splitlines():
+            m = DERIVATIVE_LINE.match(line.strip())
+            if m and not line.startswith(" "):
+                found.append((f"{path.name}: {command}", m.group(1)))
+                for definition in (m.group(2) or "").split(", "):
+                    if " = " in definition:
+                        found.append((f"{path.name}: {command}", definition.split(" = ", 1)[1]))
+            if not line.startswith("∂") and "|local" not in line:
+                found += [(f"{path.name}: {command}", cell.strip()) for cell in LOCAL_CELL.findall(line)]
+    return found
+
+
+def test_every_formula_the_examples_print_is_in_symgrad_s_language() -> None:
+    formulas = printed_formulas()
+    assert len(formulas) > 100
+    for where, text in formulas:
+        if text.startswith(("[", "Jacobian")) or text.endswith("…"):  # a value, not a formula
+            continue
+        parse(text, "formula", start="value")  # raises on anything the grammar does not read
