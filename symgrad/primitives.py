@@ -676,6 +676,10 @@ def _mean_backward(o: Operands) -> tuple[str, ...]:
     return (f"({rule}) / {count}",) if rule and count != 1 else (rule,) if rule else ()
 
 
+# The local gradient of the largest (smallest) element: 1 where an element is it, tied ones sharing.
+_EXTREME_SHARE = "(1 - sign(abs({0} - {out})))/sum(1 - sign(abs({0} - {out})))"
+
+
 def _extreme_backward(o: Operands) -> tuple[str, ...]:
     hit = "(1 - sign(abs(x - out)))"  # 1 where the element is the largest (smallest), tied ones sharing
     return (f"g * {hit} / sum({hit})",)
@@ -992,7 +996,8 @@ _TABLE: list[Primitive] = [
     ),
     Primitive(
         "mean", 1, _reduce_all(np.mean), (), lambda sp, a: _sym_sum(sp, a) / _count(a),
-        "mean of all elements", local_text=("1/sum(ones_like({0}))",), vjp=lambda k, g, out, a: _spread(g, a) / _count(a),
+        "mean of all elements", local_text=("1/sum(ones_like({0}))",),
+        vjp=lambda k, g, out, a: _spread(g, a) / _count(a),
         backward=_mean_backward,
     ),
     Primitive(
@@ -1024,14 +1029,14 @@ _TABLE: list[Primitive] = [
     ),
     Primitive(
         "amax", 1, _reduce_all(np.max), (), lambda sp, a: _per_point(sp.Max, a),
-        "the largest element", call="max", local_text=("(1 - sign(abs({0} - {out})))/sum(1 - sign(abs({0} - {out})))",), vjp=_extreme_vjp, check=_not_empty,
+        "the largest element", call="max", local_text=(_EXTREME_SHARE,), vjp=_extreme_vjp, check=_not_empty,
         role="routes", kink=_tied(np.max), kink_text="tied largest elements share the gradient equally",
         branch=_arg_extreme(np.argmax),
         backward=_extreme_backward,
     ),
     Primitive(
         "amin", 1, _reduce_all(np.min), (), lambda sp, a: _per_point(sp.Min, a),
-        "the smallest element", call="min", local_text=("(1 - sign(abs({0} - {out})))/sum(1 - sign(abs({0} - {out})))",), vjp=_extreme_vjp, check=_not_empty,
+        "the smallest element", call="min", local_text=(_EXTREME_SHARE,), vjp=_extreme_vjp, check=_not_empty,
         role="routes", kink=_tied(np.min), kink_text="tied smallest elements share the gradient equally",
         branch=_arg_extreme(np.argmin),
         backward=_extreme_backward,

@@ -201,4 +201,7 @@ def test_every_formula_the_examples_print_is_in_symgrad_s_language() -> None:
     for where, text in formulas:
         if text.startswith(("[", "Jacobian")) or text.endswith("…"):  # a value, not a formula
             continue
-        parse(text, "formula", start="value")  # raises on anything the grammar does not read
+        try:
+            parse(text, "formula", start="value")
+        except symgrad.SymgradError as error:
+            raise AssertionError(f"{where}: {text} is not in symgrad's language: {error}") from None
