@@ -385,7 +385,7 @@ def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps
         return
     run = app.run_point(graph, at, files, upstream=upstream, wrt=wrt, strict=strict, checks=options)
     if run.trace is None:
-        _symbolic_only(run, fmt)
+        _symbolic_only(run, fmt, steps)
         return
     if asked and _draw(graph, run.records, asked, digits, steps, run.wrt):
         return
@@ -446,8 +446,9 @@ def _show(run: app.PointRun, fmt: str, digits: int, steps: bool) -> None:
         say(steps_view.render(run.trace, run.records, digits=digits, sym=sym), nl=False)
 
 
-def _symbolic_only(run: app.PointRun, fmt: str) -> None:
-    """No point given: the graph and its symbolic gradient, without numbers."""
+def _symbolic_only(run: app.PointRun, fmt: str, steps: bool = False) -> None:
+    """No point given: the graph and its symbolic gradient, without numbers; with --steps, the
+    chain rule as formulas."""
     from .views import checks_view, plain
 
     if fmt == "json":
@@ -460,6 +461,11 @@ def _symbolic_only(run: app.PointRun, fmt: str) -> None:
         say(f"symbolic gradient skipped: {run.symbolic.reason}")
     for line in checks_view.derivative_lines(run.graph, run.symbolic, _symbols()):
         say(line)
+    if steps:
+        from .views import steps as steps_view
+
+        click.echo()
+        say(steps_view.symbolic(run.graph, sym=_symbols()), nl=False)
 
 
 def _one_row(trace: Any, fmt: str, checks: list[Any]) -> None:

@@ -54,6 +54,7 @@ class Derivation:
     # node -> what each consumer sends it (the branches that add up to its gradient), in the
     # order the backward pass meets them
     parts: dict[int, list[int]] = field(default_factory=dict)
+    senders: dict[int, list[int]] = field(default_factory=dict)  # node -> the consumer that sent each part
     seed: int = -1  # the node of d output / d output: the constant 1, or an input (upstream=True)
     shapes: list[tuple[int, ...]] = field(default_factory=list)  # every node's core shape
     dep: list[bool] = field(default_factory=list)  # forward nodes: does the value depend on an input?
@@ -189,6 +190,7 @@ def derive(graph: Graph, shapes: list[tuple[int, ...]] | None = None, *, upstrea
     else:
         seed = b.constant(1.0, "1")
     received: dict[int, list[int]] = {graph.output: [seed]}
+    sent_by: dict[int, list[int]] = {graph.output: [-1]}
     numbers = numbers_of(nodes)
     grads: dict[int, int] = {}
     all_parts: dict[int, list[int]] = {}
@@ -231,8 +233,9 @@ def derive(graph: Graph, shapes: list[tuple[int, ...]] | None = None, *, upstrea
             if prim.elementwise:
                 part = _unbroadcast(b, part, shape(j), shape(i), prim.called_as)
             received.setdefault(j, []).append(part)
+            sent_by.setdefault(j, []).append(i)
     dep = reach(nodes, graph.inputs, every_edge=True)
-    return Derivation(graph, b.nodes, grads, b.names, all_parts, seed, b.shapes, dep)
+    return Derivation(graph, b.nodes, grads, b.names, all_parts, sent_by, seed, b.shapes, dep)
 
 
 def operands(nodes: list[Node], i: int, shapes: list[tuple[int, ...]],

@@ -205,3 +205,15 @@ def test_every_formula_the_examples_print_is_in_symgrad_s_language() -> None:
             parse(text, "formula", start="value")
         except symgrad.SymgradError as error:
             raise AssertionError(f"{where}: {text} is not in symgrad's language: {error}") from None
+
+
+def test_steps_without_a_point_give_the_chain_rule_as_formulas() -> None:
+    from support import run
+
+    out = run("q = x + y; f = q * z", "--steps", "--format", "plain", code=0).stdout
+    assert "backward pass, starting from ∂f/∂f = 1\n" in out
+    assert "  ∂f/∂q = ∂f/∂f · ∂f/∂q|local = 1 · z = z\n" in out  # mul switches
+    assert "  ∂f/∂x = ∂f/∂q · ∂q/∂x|local = z · 1 = z\n" in out  # add distributes
+    fan = run("f(x) = x*x + x", "--steps", "--format", "plain", code=0).stdout
+    assert "  ∂f/∂x (via n1, as b) = ∂f/∂n1 · ∂n1/∂x|local = 1 · x = x\n" in fan
+    assert "  ∂f/∂x = 1 + x + x = 1 + 2*x   (branches add)\n" in fan

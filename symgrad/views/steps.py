@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from ..engine import Trace
+from ..graph import Graph
 from ..numbers import short, signed_sum
 from ..records import Record
 from .plain import UNICODE, Symbols
@@ -105,3 +107,64 @@ def _branches(rec: Record, records: list[Record], out: str, digits: int, sym: Sy
     total = short(rec.upstream, digits, oneline=True) if rec.upstream is not None else "0"
     via = ", ".join(records[c].label for c, _ in rec.contributions)
     return Step(rec.id, f"{d}{out}/{d}{rec.label}", parts, total, f"(branches add: via {via})")
+
+
+def symbolic(graph: Graph, *, sym: Symbols = UNICODE) -> str:
+    """The chain rule without numbers (--steps without --at): for each gate in backward order and
+    each input, upstream · local = downstream as formulas in the graph's names, and where a node
+    feeds several others, its branches adding up.  Scalars (no point gives shapes)."""
+    from .. import derive as D
+
+    d, dot = sym.partial, sym.dot
+    out = graph.output_name
+    try:
+        derivation = D.derive(graph)
+    except D.NotDerivable as exc:
+        return f"backward steps: {exc.message}\n"
+
+    def shown(node: int) -> str:
+        return _shown(derivation, node)
+
+    lines = [f"backward pass, starting from {d}{out}/{d}{out} = 1"]
+    for i in range(graph.output, -1, -1):
+        node = graph.nodes[i]
+        if i not in derivation.grads or not graph.labels[i]:
+            continue
+        parts = derivation.parts.get(i, [])
+        if len(parts) > 1:
+            total = " + ".join(shown(p) for p in parts)
+            lines.append(f"  {d}{out}/{d}{graph.labels[i]} = {total} = {shown(derivation.grads[i])}"
+                         "   (branches add)")
+        if node.prim is None or graph.nodes[i].group is not None:
+            continue
+        args = [graph.labels[j] for j in node.inputs]
+        for k, j in enumerate(node.inputs):
+            if not node.prim.differentiable(k) or graph.nodes[j].kind.value == "const":
+                continue
+            formula, vjp = node.prim.local_formula(k, args, graph.labels[i])
+            if vjp or not formula:
+                continue
+            upstream = f"{d}{out}/{d}{graph.labels[i]}" if i != graph.output else f"{d}{out}/{d}{out}"
+            local = f"{d}{graph.labels[i]}/{d}{graph.labels[j]}|local"
+            sent = [p for p, c in zip(derivation.parts.get(j, []), derivation.senders.get(j, [])) if c == i]
+            part = sent[node.inputs[:k].count(j)] if len(sent) > node.inputs[:k].count(j) else None
+            result = f" = {shown(part)}" if part is not None else ""
+            via = f" (via {graph.labels[i]})" if len(derivation.parts.get(j, [])) > 1 else ""
+            if node.inputs.count(j) > 1:  # x * x: say which side
+                via = f" (via {graph.labels[i]}, as {node.prim.param(k)})"
+            lines.append(f"  {d}{out}/{d}{graph.labels[j]}{via} = {upstream} {dot} {local}"
+                         f" = {shown(derivation.grads[i])} {dot} {_paren(formula)}{result}")
+    return "\n".join(lines) + "\n"
+
+
+def _shown(derivation: Any, node: int) -> str:
+    """A node of the derivation as a formula in the graph's names (… where it is too long)."""
+    import sympy as sp
+
+    from .. import derive as D
+
+    expr = D.to_sympy(derivation, node)
+    if sp.count_ops(expr) > D.LARGEST_FORMULA:
+        return "…"
+    text = D.written(sp.factor_terms(expr), "e" in derivation.graph.labels)
+    return text if len(text) <= D.LONGEST_FORMULA else "…"
