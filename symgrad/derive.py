@@ -357,6 +357,64 @@ def _apply(sp: object, prim: P.Primitive, args: list[object]) -> object:
     return sympy.Function(prim.called_as)(*a)
 
 
+def selections(d: Derivation, expr: Any) -> Any:
+    """What onehot selects, written so: p * onehot(y, C) is p[y] * onehot(y, C) for a vector p of
+    C elements, and sum(c * onehot(y, C)) is c for a number c; p[y] by its label where the graph
+    has that node (n1 = p[y]).  So the softmax loss's gradient comes out as (p - onehot(y, C)), the
+    lecture's form.  A few passes, each a walk over the (bounded) formula."""
+    import sympy as sp
+
+    graph = d.graph
+    shape = {graph.labels[i]: d.shapes[i] for i in range(len(graph.nodes)) if graph.labels[i] and d.shapes}
+    picked = {(graph.labels[n.inputs[0]], graph.labels[n.inputs[1]]): graph.labels[i]
+              for i, n in enumerate(graph.nodes)
+              if n.prim is not None and n.prim.name == "index" and len(n.inputs) == 2 and graph.labels[i]}
+
+    def onehot_of(factor: Any) -> Any:
+        if factor.is_Function and factor.func.__name__ == "onehot" and len(factor.args) == 2:
+            y = factor.args[0]
+            return y if y.is_Symbol and shape.get(str(y)) == () else None
+        return None
+
+    def select(m: Any) -> Any:
+        factors = m.args
+        ys = [onehot_of(f) for f in factors if onehot_of(f) is not None]
+        if len(ys) != 1:
+            return m
+        y = ys[0]
+        out = []
+        for f in factors:
+            if f.is_Symbol and len(shape.get(str(f), ())) == 1 and onehot_of(f) is None:
+                name = picked.get((str(f), str(y)))
+                out.append(sp.Symbol(name) if name else sp.Function("index")(f, y))
+            else:
+                out.append(f)
+        return sp.Mul(*out)
+
+    def scalar(f: Any) -> bool:
+        return f.is_Number or (f.is_Symbol and shape.get(str(f)) == ()) or \
+            (f.is_Pow and scalar(f.base) and scalar(f.exp))
+
+    def summed(call: Any) -> Any:
+        (arg,) = call.args
+        factors = arg.args if arg.is_Mul else (arg,)
+        onehots = [f for f in factors if onehot_of(f) is not None]
+        if len(onehots) == 1 and all(scalar(f) for f in factors if f is not onehots[0]):
+            return sp.Mul(*(f for f in factors if f is not onehots[0]))  # sum(onehot(y, C)) is 1
+        return call
+
+    if not expr.has(sp.Function("onehot")):
+        return expr
+    for _ in range(3):
+        before = expr
+        expr = sp.expand(expr)  # products over sums, so that each onehot meets what it multiplies
+        expr = expr.replace(lambda e: e.is_Mul, select)
+        expr = expr.replace(lambda e: e.is_Function and e.func.__name__ == "sum" and len(e.args) == 1, summed)
+        if expr == before:
+            break
+    return expr
+
+
 def written(expr: object, e_is_a_name: bool = False) -> str:
     """A SymPy expression in symgrad's own language: ^ for powers, e and pi, a @ b, W.T and s[i] for
     the matrix product, the transpose and indexing, other functions by the names the grammar
@@ -427,7 +485,7 @@ def formula(d: Derivation, variable: str) -> str | None:
     expr = to_sympy(d, node)
     if sp.count_ops(expr) > LARGEST_FORMULA:
         return None
-    return written(sp.factor_terms(expr), "e" in d.graph.labels)
+    return written(sp.factor_terms(selections(d, expr)), "e" in d.graph.labels)
 
 
 def formulas(graph: Graph, shapes: list[tuple[int, ...]] | None, variables: list[str],
@@ -451,7 +509,7 @@ def formulas(graph: Graph, shapes: list[tuple[int, ...]] | None, variables: list
         expr = to_sympy(d, node)
         if sp.count_ops(expr) > LARGEST_FORMULA:
             continue
-        tidy = sp.factor_terms(expr)
+        tidy = sp.factor_terms(selections(d, expr))
         text = written(tidy, "e" in graph.labels)
         if len(text) <= LONGEST_FORMULA:
             found[v] = (text, _latex(tidy) if latex else "")

@@ -129,7 +129,9 @@ W3 = [[0.1, 0.5], [-0.3, 0.8], [1.0, -2.0]]
 TENSORS = [
     ("q = W @ x; L = sum(q^2)", {"W": [[0.1, 0.5], [-0.3, 0.8]], "x": [0.2, 0.4]},
      {"W": "outer(2*q, x)", "x": "W.T @ (2*q)"}),
-    ("s = W @ x; p = softmax(s); L = -log(p[y])", {"W": W3, "x": [0.2, 0.4], "y": 1}, None),
+    # the softmax loss in the lecture's form: (p - onehot(y)) xᵀ
+    ("s = W @ x; p = softmax(s); L = -log(p[y])", {"W": W3, "x": [0.2, 0.4], "y": 1},
+     {"W": "outer(p - onehot(y, 3), x)", "x": "W.T @ (p - onehot(y, 3))"}),
     ("f(W, b, x) = sum(relu(W @ x + b))", {"W": W3, "b": [0.1, -0.2, 0.3], "x": [0.5, -1.5]}, None),
     ("f(S, y) = mean(S[arange(2), y])", {"S": [[1, 2, 3], [4, 5, 6]], "y": [0, 2]}, None),
     ("f(a, b, c) = sum([a, b*c, c]^2)", {"a": 1, "b": 2, "c": 3}, None),
