@@ -219,3 +219,26 @@ def test_steps_without_a_point_give_the_chain_rule_as_formulas() -> None:
     fan = run("f(x) = x*x + x", "--steps", "--format", "plain", code=0).stdout
     assert "  ∂f/∂x (via n1, as b) = ∂f/∂n1 · ∂n1/∂x|local = 1 · x = x\n" in fan
     assert "  ∂f/∂x = 1 + x + x = 1 + 2*x   (branches add)\n" in fan
+
+
+def test_the_tables_local_gradient_formulas_mean_what_they_say() -> None:
+    # each "∂n1/∂x = formula = value" cell: the formula, parsed back and evaluated, is the value
+    from support import formula_value
+
+    from symgrad.records import records
+
+    rng = random.Random(19)
+    programs = [(p, {}) for p, _ in LECTURE] + [(random_program(rng), {}) for _ in range(60)]
+    checked = 0
+    for program, _ in programs:
+        graph = symgrad.parse(program)
+        at = {v: rng.choice([-1, 1]) * rng.uniform(0.3, 1.7) for v in graph.variables}
+        trace = symgrad.evaluate(graph, at)
+        for rec in records(trace):
+            for e in rec.edges:
+                if e.kind != "elementwise" or not e.text or e.vjp_form or e.local is None or rec.kind == "call":
+                    continue
+                got = np.broadcast_to(formula_value(trace, e.text), np.shape(e.local))
+                assert np.allclose(got, e.local, rtol=1e-12, atol=1e-14), (program, rec.label, e.text)
+                checked += 1
+    assert checked > 300

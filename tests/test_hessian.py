@@ -136,3 +136,15 @@ def test_bad_requests_exit_2_with_a_hint() -> None:
     result = run("f(x) = x * x", "--points", "-", "--hessian", input="x\n1\n", code=2)
     assert "--hessian and --hvp do not go with --points" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("program", "at"), [
+    ("f(x,y,z)=(x+y)*z", {"x": -2.0, "y": 5.0, "z": -4.0}),
+    ("f(w0,x0,w1,x1,w2) = sigmoid(w0*x0 + w1*x1 + w2)", {"w0": 2.0, "x0": -1.0, "w1": -3.0, "x1": -2.0, "w2": -3.0}),
+    ("f(w0,x0,w1,x1,w2) = 1/(1+exp(-(w0*x0+w1*x1+w2)))", {"w0": 2.0, "x0": -1.0, "w1": -3.0, "x1": -2.0, "w2": -3.0}),
+    ("f(x,y) = (x + sigmoid(y)) / (sigmoid(x) + (x+y)^2)", {"x": 3.0, "y": -4.0}),  # the staged example
+    ("f(x) = x*x + x", {"x": 3.0}),
+])
+def test_the_lecture_s_examples_agree_with_sympy(program: str, at: dict[str, float]) -> None:
+    got = matrix(hessian(symgrad.evaluate(symgrad.parse(program), at)))
+    assert np.allclose(got, _sympy_hessian(program, at), rtol=1e-12, atol=1e-14)
