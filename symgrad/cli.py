@@ -264,6 +264,7 @@ def main() -> None:
               help="Relative step of the finite differences (default 6e-6, times max(1, |x|)).")
 @click.option("--latex", is_flag=True, help="Also print the symbolic derivatives as LaTeX.")
 @click.option("--exact", is_flag=True, help="Also give the value and gradient exactly (-12, 1/4, e/(1 + e)).")
+@click.option("--verbose", is_flag=True, help="List every warning one by one (each unused statement, not a count).")
 @click.option("--hessian", is_flag=True, help="Also give the Hessian of a scalar output, each row checked as the "
               "gradient is.")
 @click.option("--hvp", "hvp", multiple=True, metavar="NAME=VALUE,...",
@@ -274,7 +275,7 @@ def main() -> None:
 def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None, points: str | None,
          check_points: bool, steps: bool, wrt: str | None, upstream: str | None, expand: bool, digits: int,
          strict: bool, no_check: bool, symbolic_limit: int, check_timeout: float, eps: float | None, latex: bool,
-         exact: bool, hessian: bool, hvp: Sequence[str], files: Files) -> None:
+         exact: bool, verbose: bool, hessian: bool, hvp: Sequence[str], files: Files) -> None:
     if check_points and no_check:
         raise click.UsageError("--check and --no-check contradict each other: give one")
     if points is not None:
@@ -288,6 +289,7 @@ def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None,
     out_fmt = (fmt or default_format()).lower()
     checks = None if no_check else app.CheckOptions(check_timeout, eps, latex, exact, symbolic_limit)
     second = (hessian, tuple(hvp))
+    click.get_current_context().meta["symgrad.verbose"] = verbose
     _run(out_fmt, lambda: _grad(expr, at, file, out_fmt, steps, wrt, upstream, expand, digits, strict, checks,
                                 files, second))
 
@@ -389,7 +391,7 @@ def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps
         return
     if asked and _draw(graph, run.records, asked, digits, steps, run.wrt):
         return
-    for m in run.warnings:
+    for m in _verbose_warnings(run.warnings, graph):
         say(f"warning: {m}", err=True)
     rows: list[Any] = []
     product: Any = None
@@ -416,6 +418,16 @@ def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps
     # Only "wrong" fails a check; --strict also fails a gradient that float64 lost ("unstable").
     if run.failed or hessian_view.failed(rows, product) or (strict and run.unstable()):
         sys.exit(1)
+
+
+def _verbose_warnings(warnings: list[str], graph: Any) -> list[str]:
+    """The warnings to print: with --verbose, each unused statement's in place of their count."""
+    from .scope import SHOWN_UNUSED
+
+    if not click.get_current_context().meta.get("symgrad.verbose") or len(graph.unused) <= SHOWN_UNUSED:
+        return warnings
+    summary = next((w for w in graph.warnings if w.endswith("(--verbose lists them all)")), None)
+    return [m for w in warnings for m in (graph.unused if w == summary else [w])]
 
 
 def _show(run: app.PointRun, fmt: str, digits: int, steps: bool) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import bisect
+import re
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -11,13 +13,16 @@ class Source:
 
     text: str
     name: str = "expression"  # what the text is: "expression", "--at", a file name
+    _starts: list[int] | None = field(default=None, repr=False, compare=False)
 
     def line_col(self, pos: int) -> tuple[int, int]:
-        """1-based line and column of a character offset."""
+        """1-based line and column of a character offset: a binary search over the line starts,
+        found once, so that a warning per statement costs log(lines) each, not a scan of the text."""
         pos = max(0, min(pos, len(self.text)))
-        line = self.text.count("\n", 0, pos) + 1
-        start = self.text.rfind("\n", 0, pos) + 1
-        return line, pos - start + 1
+        if self._starts is None:
+            self._starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+        line = bisect.bisect_right(self._starts, pos)
+        return line, pos - self._starts[line - 1] + 1
 
     def line_text(self, line: int) -> str:
         return self.text.split("\n")[line - 1]

@@ -123,6 +123,7 @@ class Graph:
     index_only: list[str] = field(default_factory=list)  # inputs used only as indices: no gradient
     notes: list[str] = field(default_factory=list)  # not problems: e or pi taken as a variable's name
     clusters: list[Cluster] = field(default_factory=list)  # with --expand: the calls run inline, outermost first
+    unused: list[str] = field(default_factory=list)  # a warning per named statement the output never uses
 
     def visible(self, node_id: int) -> bool:
         """Is this node shown, rather than hidden inside a grouped gate?"""
@@ -239,6 +240,7 @@ class _Builder:
         graph = Graph(
             self.program, self.source, self.nodes, variables, inputs, output, output_name,
             names.head(output_name, variables), self.groups, names.functions, names.warnings, notes=names.notes,
+            unused=names.unused,
         )
         graph.clusters = sorted(self.clusters, key=lambda c: (c.start, -c.end))
         graph.labels = labels(graph)

@@ -83,6 +83,7 @@ class Names:
         self.called: set[str] = set()  # the user's functions that something calls
         self.header: Header | None = None
         self.warnings: list[str] = []
+        self.unused: list[str] = []  # a warning per named statement the output never uses
         self.notes: list[str] = []
         # Constants' names (e, pi) that the program assigns or its header declares: there they are
         # the user's variables in every statement of the program (function bodies keep the constant).
@@ -412,8 +413,13 @@ class Names:
     def finish(self, unused: list[tuple[str | None, Span]]) -> None:
         """The warnings and notes that need the built graph: named values the output never
         uses (name, statement span), functions nothing calls, constants taken for variables."""
-        for name, span in unused:
-            self.warnings.append(f"{name} (line {self.line(span[0])}) is never used by the output")
+        self.unused = [f"{name} (line {self.line(span[0])}) is never used by the output" for name, span in unused]
+        if len(self.unused) <= SHOWN_UNUSED:
+            self.warnings += self.unused
+        else:  # one line, not one per statement (18,000 lines for a long program)
+            first = ", ".join(f"{name} (line {self.line(span[0])})" for name, span in unused[:3])
+            self.warnings.append(f"{len(unused):,} named statements are never used by the output: {first} and "
+                                 f"{len(unused) - 3:,} more (--verbose lists them all)")
         for fname, f in self.functions.items():
             if fname not in self.called:
                 self.warnings.append(f"function {fname} (line {self.line(f.span[0])}) is never called")
@@ -421,6 +427,9 @@ class Names:
             named = "" if written == const else f" (named {const})"
             what, spelled = MEANING[const]
             self.notes.append(f"{written} is a variable here{named}; {what} is {spelled}")
+
+
+SHOWN_UNUSED = 5  # unused statements warned of one by one; more are summarized in one warning
 
 
 def _again(name: str, times: int) -> str:

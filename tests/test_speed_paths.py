@@ -1,0 +1,41 @@
+"""The slow paths issue 16 found, kept linear: counted work, never timed."""
+
+from __future__ import annotations
+
+import pytest
+from support import run
+
+import symgrad
+from symgrad import errors
+
+
+def unused_program(n: int) -> str:
+    return "\n".join([*(f"t{k} = x * {k}" for k in range(n)), "f(x) = x + 1"])
+
+
+def test_unused_statements_are_counted_in_one_warning_and_listed_with_verbose() -> None:
+    graph = symgrad.parse(unused_program(6))
+    assert graph.warnings == ["6 named statements are never used by the output: t0 (line 1), t1 (line 2), "
+                              "t2 (line 3) and 3 more (--verbose lists them all)"]
+    assert graph.unused[5] == "t5 (line 6) is never used by the output"
+    result = run(unused_program(6), "--at", "x=1", "--no-check", "--format", "plain", code=0)
+    assert result.stderr.count("warning:") == 1
+    result = run(unused_program(6), "--at", "x=1", "--no-check", "--format", "plain", "--verbose", code=0)
+    assert result.stderr.count("warning:") == 6 and "warning: t5 (line 6) is never used by the output" in result.stderr
+    few = symgrad.parse(unused_program(5))  # up to five, each its own warning, as before
+    assert len(few.warnings) == 5
+
+
+def test_line_numbers_are_found_without_rescanning_the_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a warning per statement used to count the newlines before each one: quadratic in the program's length
+    scans = []
+    real = errors.re.finditer
+
+    def counted(pattern: str, text: str) -> object:
+        scans.append(len(text))
+        return real(pattern, text)
+
+    monkeypatch.setattr(errors.re, "finditer", counted)
+    graph = symgrad.parse(unused_program(3000))
+    assert len(graph.unused) == 3000
+    assert len(scans) == 1  # the line starts are found once, then each line number is a binary search
