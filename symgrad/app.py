@@ -124,10 +124,11 @@ def build_graph(text: str, name: str, *, expand: bool = False, nodes: int | None
 
 
 def run_point(graph: Any, at: Sequence[str], files: Files, *, upstream: str | None = None, wrt: str | None = None,
-              strict: bool = False, checks: CheckOptions | None = None) -> PointRun:
+              strict: bool = False, checks: CheckOptions | None = None, shown: bool = True) -> PointRun:
     """Bind the point (its @file values as `files` allows), evaluate, backpropagate and (unless
     `checks` is None) check.  Without a point and with checks on, the symbolic gradient alone.
-    --strict makes nan or inf values errors."""
+    --strict makes nan or inf values errors.  `shown`: make the per-node records the tables, JSON and
+    pictures show (a CSV row needs none)."""
     from .binding import check_bindings, parse_at, read_value
     from .engine import evaluate
     from .errors import Source
@@ -151,7 +152,7 @@ def run_point(graph: Any, at: Sequence[str], files: Files, *, upstream: str | No
         raise SymgradError("domain", run.trace.warnings[0].message,
                            hint="without --strict, nan and inf values are reported as warnings")
     run.warnings = [w.message for w in run.trace.warnings] + list(graph.warnings)
-    run.records = records(run.trace)
+    run.records = records(run.trace) if shown else []
     if checks is not None:
         run.checks = _checks(graph, run.trace, at, checks, run.wrt, files)
     return run
@@ -166,8 +167,11 @@ def _checks(graph: Any, trace: Any, at: Sequence[str], options: CheckOptions, wr
         from .binding import exact_values
 
         exact = exact_values(at, files)
-    return run_checks(graph, trace, timeout=options.timeout, eps=options.eps, latex=options.latex,
-                      exact=exact, only=wrt, limit=options.limit)
+    from .timing import stage
+
+    with stage("checks"):
+        return run_checks(graph, trace, timeout=options.timeout, eps=options.eps, latex=options.latex,
+                          exact=exact, only=wrt, limit=options.limit)
 
 
 # ---- second derivatives -----------------------------------------------------------------------

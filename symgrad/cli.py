@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import click
 import numpy as np
 
-from . import __version__, app
+from . import __version__, app, timing
 from . import primitives as P
 from .app import DEFAULT_TIMEOUT, SYMBOLIC_LIMIT
 from .errors import SymgradError
@@ -264,6 +264,8 @@ def main() -> None:
               help="Relative step of the finite differences (default 6e-6, times max(1, |x|)).")
 @click.option("--latex", is_flag=True, help="Also print the symbolic derivatives as LaTeX.")
 @click.option("--exact", is_flag=True, help="Also give the value and gradient exactly (-12, 1/4, e/(1 + e)).")
+@click.option("--timings", is_flag=True, help="Say on stderr (and in JSON, as timings) how many seconds parse, "
+              "build, forward, backward, checks and output took.")
 @click.option("--verbose", is_flag=True, help="List every warning one by one (each unused statement, not a count).")
 @click.option("--hessian", is_flag=True, help="Also give the Hessian of a scalar output, each row checked as the "
               "gradient is.")
@@ -275,7 +277,7 @@ def main() -> None:
 def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None, points: str | None,
          check_points: bool, steps: bool, wrt: str | None, upstream: str | None, expand: bool, digits: int,
          strict: bool, no_check: bool, symbolic_limit: int, check_timeout: float, eps: float | None, latex: bool,
-         exact: bool, verbose: bool, hessian: bool, hvp: Sequence[str], files: Files) -> None:
+         exact: bool, timings: bool, verbose: bool, hessian: bool, hvp: Sequence[str], files: Files) -> None:
     if check_points and no_check:
         raise click.UsageError("--check and --no-check contradict each other: give one")
     if points is not None:
@@ -290,6 +292,7 @@ def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None,
     checks = None if no_check else app.CheckOptions(check_timeout, eps, latex, exact, symbolic_limit)
     second = (hessian, tuple(hvp))
     click.get_current_context().meta["symgrad.verbose"] = verbose
+    click.get_current_context().meta["symgrad.timings"] = timings
     _run(out_fmt, lambda: _grad(expr, at, file, out_fmt, steps, wrt, upstream, expand, digits, strict, checks,
                                 files, second))
 
@@ -380,12 +383,14 @@ def default_format() -> str:
 def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps: bool, wrt: str | None,
           upstream: str | None, expand: bool, digits: int, strict: bool, options: app.CheckOptions | None,
           files: Files, second: tuple[bool, tuple[str, ...]] = (False, ())) -> None:
+    timing.reset()
     graph, asked = _graph(expr, file, files, expand), _pictures()
     if asked and not at and graph.variables and upstream is None:  # the graph alone, with its formulas
         if not _draw(graph, None, asked, digits, steps):
             say(f"wrote {', '.join(p for _, p in asked if p)}", err=True)
         return
-    run = app.run_point(graph, at, files, upstream=upstream, wrt=wrt, strict=strict, checks=options)
+    run = app.run_point(graph, at, files, upstream=upstream, wrt=wrt, strict=strict, checks=options,
+                        shown=fmt not in ("csv", "tsv") or bool(asked))
     if run.trace is None:
         _symbolic_only(run, fmt, steps)
         return
@@ -395,28 +400,36 @@ def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps
         say(f"warning: {m}", err=True)
     rows: list[Any] = []
     product: Any = None
+    hessian_view: Any = None  # imported only where second derivatives are asked for
     if second[0] or second[1]:
         if fmt in ("csv", "tsv"):
             raise SymgradError("usage", f"--hessian and --hvp have no {fmt} columns", hint="use --format json")
         rows, product = app.second_derivatives(run, hessian=second[0], hvp=second[1], files=files, checks=options)
-    from .views import hessian_view
+        from .views import hessian_view
+    timed = click.get_current_context().meta.get("symgrad.timings", False)
+    with timing.stage("output"):
+        if fmt in ("csv", "tsv"):
+            _one_row(run.trace, fmt, run.checks)
+        elif fmt in ("json", "jsonl"):
+            from .views import json_view
 
-    if fmt in ("csv", "tsv"):
-        _one_row(run.trace, fmt, run.checks)
-    elif fmt in ("json", "jsonl"):
-        from .views import json_view
-
-        result = json_view.result(run.trace, run.records, run.wrt, run.checks) | hessian_view.json(rows, product)
-        click.echo(json_view.dumps(result))
-    else:
-        _show(run, fmt, digits, steps)
-        second_lines = hessian_view.lines(rows, product, graph.output_name, _symbols(), digits)
-        if second_lines:
-            click.echo()
-            for line in second_lines:
-                say(line)
+            result = json_view.result(run.trace, run.records, run.wrt, run.checks)
+            if hessian_view is not None:
+                result |= hessian_view.json(rows, product)
+            if timed:
+                result["timings"] = timing.report()  # up to the JSON's own writing
+            click.echo(json_view.dumps(result))
+        else:
+            _show(run, fmt, digits, steps)
+            if hessian_view is not None:
+                click.echo()
+                for line in hessian_view.lines(rows, product, graph.output_name, _symbols(), digits):
+                    say(line)
+    if timed:
+        sys.stdout.flush()
+        say(timing.line(timing.report()), err=True)
     # Only "wrong" fails a check; --strict also fails a gradient that float64 lost ("unstable").
-    if run.failed or hessian_view.failed(rows, product) or (strict and run.unstable()):
+    if run.failed or (hessian_view is not None and hessian_view.failed(rows, product)) or (strict and run.unstable()):
         sys.exit(1)
 
 

@@ -21,6 +21,7 @@ from . import primitives as P
 from .errors import SymgradError
 from .graph import Edge, Graph, Kind, describe, edges, reach
 from .numbers import short
+from .timing import stage
 
 Array = np.ndarray
 
@@ -407,7 +408,8 @@ def evaluate(graph: Graph, at: Mapping[str, Any], *, upstream: Any = None) -> Tr
     or matrix output gives the Jacobian, or, with `upstream` (shaped like the
     output), the vector-Jacobian product.
     """
-    values, warnings = forward(graph, point_inputs(graph, at))
+    with stage("forward"):
+        values, warnings = forward(graph, point_inputs(graph, at))
     seed = None
     if upstream is not None:
         seed = as_floats(upstream, "the upstream gradient")
@@ -416,7 +418,8 @@ def evaluate(graph: Graph, at: Mapping[str, Any], *, upstream: Any = None) -> Tr
             raise SymgradError("shape", f"the upstream gradient has shape {seed.shape}, but the output "
                                f"{graph.output_name} has shape {want}", hint="give it the output's shape")
         seed = seed[None]
-    trace = backward(graph, values, seed)
+    with stage("backward"):
+        trace = backward(graph, values, seed)
     trace.upstream = None if seed is None else seed[0]
     trace.warnings[:0] = warnings
     return trace

@@ -21,6 +21,7 @@ from .errors import Source, SymgradError
 from .numbers import LONGEST_NUMBER, too_long
 from .parser import Program, Syntax, number_value, parse, post_order
 from .scope import Names, labels
+from .timing import stage
 
 
 class Kind(enum.Enum):
@@ -148,7 +149,10 @@ def build(text: str, name: str = "expression", *, expand: bool = False, start: s
     """Parse a program (or with start="value", a single expression) and build its graph, of at most
     `nodes` nodes (None: node_limit(text)).  Raises SymgradError: the parser's and the names'
     kinds, "limit" past the node limit, "value" for a number of more than 1,000 characters."""
-    return _Builder(parse(text, name, start=start), expand, node_limit(text) if nodes is None else nodes).run()
+    with stage("parse"):
+        program = parse(text, name, start=start)
+    with stage("build"):
+        return _Builder(program, expand, node_limit(text) if nodes is None else nodes).run()
 
 
 def reach(nodes: Sequence[Node], start: Iterable[int], *, every_edge: bool = False) -> list[bool]:

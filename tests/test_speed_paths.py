@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from support import run
+from support import run, run_json
 
 import symgrad
 from symgrad import errors
@@ -39,3 +39,29 @@ def test_line_numbers_are_found_without_rescanning_the_text(monkeypatch: pytest.
     graph = symgrad.parse(unused_program(3000))
     assert len(graph.unused) == 3000
     assert len(scans) == 1  # the line starts are found once, then each line number is a binary search
+
+
+def test_timings_name_every_stage_on_stderr_and_in_json() -> None:
+    # what the clock read is not tested (machines differ); that every stage is reported, and nothing else changes
+    result = run("f(x,y,z)=(x+y)*z", "--at", "x=-2,y=5,z=-4", "--timings", "--format", "plain", code=0)
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("timings: parse ") and all(f" {s} " in line for s in
+                                                      ("build", "forward", "backward", "checks", "output", "total"))
+    plain = run("f(x,y,z)=(x+y)*z", "--at", "x=-2,y=5,z=-4", "--format", "plain", code=0)
+    assert result.stdout == plain.stdout
+    data = run_json("f(x,y,z)=(x+y)*z", "--at", "x=-2,y=5,z=-4", "--timings")
+    assert list(data["timings"]) == ["parse", "build", "forward", "backward", "checks", "output", "total"]
+    assert all(v >= 0 for v in data["timings"].values())
+    assert "timings" not in run_json("f(x,y,z)=(x+y)*z", "--at", "x=-2,y=5,z=-4")
+
+
+def test_a_csv_row_makes_no_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the per-node records are for the tables, JSON and pictures; one CSV row never reads them
+    import importlib
+
+    def refuse(trace: object) -> list[object]:
+        raise AssertionError("records made for a CSV row")
+
+    monkeypatch.setattr(importlib.import_module("symgrad.records"), "records", refuse)
+    result = run("f(x, y) = x * y", "--at", "x=2,y=3", "--no-check", "--format", "csv", code=0)
+    assert result.stdout.splitlines() == ["x,y,f,df/dx,df/dy,error", "2.0,3.0,6.0,3.0,2.0,"]
