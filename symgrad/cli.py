@@ -423,7 +423,8 @@ def _grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str, steps
             _show(run, fmt, digits, steps)
             if hessian_view is not None:
                 click.echo()
-                for line in hessian_view.lines(rows, product, graph.output_name, _symbols(), digits):
+                for line in hessian_view.lines(rows, product, graph.output_name, _symbols(), digits,
+                                               _console().width if fmt == "table" else None):
                     say(line)
     if timed:
         sys.stdout.flush()

@@ -191,9 +191,9 @@ def fuzz_case(family: str, *args: str, input: str | None = None, file: bytes | N
             _log(family, list(args), input, None, time.perf_counter() - start,
                  f"still running after {HANG_SECONDS:g} s", [], "", file)
         return None
-    seconds = time.perf_counter() - start
     problem = problem_of(result.exit_code, result.stdout, result.stderr, result.exception)
     if LOG is not None:
+        seconds = time.perf_counter() - start
         leaked = [f"{w.category.__name__}: {w.message}" for w in caught]
         _log(family, list(args), input, result.exit_code, seconds, problem, leaked, result.stderr, file)
         return result

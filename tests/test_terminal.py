@@ -309,3 +309,13 @@ def test_a_matrix_lines_up_by_column() -> None:
         checks_view.render(con, run_checks(trace.graph, trace), trace, plain.UNICODE, 4)
         aligned(out.getvalue(), "[[ 0,  0],", "[ 0, 40]]")
         aligned(out.getvalue(), "[[1, 0],", "[0, 0]]")
+
+
+@pytest.mark.parametrize("width", [60, 100, 160])
+def test_the_hessian_fits_a_real_terminal(width: int) -> None:
+    # f = sin(x) y³ at (0.5, 2): f_xx = -sin(x) y³ = -3.835, f_xy = 3 cos(x) y² = 10.53, f_yy = 6 sin(x) y = 5.753
+    screen = in_terminal(["f(x,y)=sin(x)*y^3", "--at", "x=0.5,y=2", "--hessian"], width)
+    assert "  x  -3.835  10.53" in screen and "  y   10.53  5.753" in screen
+    assert all(len(line) <= width for line in screen.splitlines())
+    checks = [line for line in screen.splitlines() if line.startswith("  checks of ")]
+    assert len(checks) == 2 and all("backprop" in line for line in checks)

@@ -3,6 +3,7 @@ Hessian-vector product, and the checks of each row."""
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -12,8 +13,10 @@ from ..numbers import short
 from .plain import Symbols
 
 
-def lines(rows: list[Any], product: Any, output: str, sym: Symbols, digits: int) -> list[str]:
-    """The Hessian's lines (rows from hessian.hessian), then the Hessian-vector product's (hessian.hvp)."""
+def lines(rows: list[Any], product: Any, output: str, sym: Symbols, digits: int,
+          width: int | None = None) -> list[str]:
+    """The Hessian's lines (rows from hessian.hessian), then the Hessian-vector product's (hessian.hvp);
+    with `width` (a terminal's columns), the checks' lines wrap between words under their start."""
     d = sym.partial
     out: list[str] = []
     if rows:
@@ -40,7 +43,11 @@ def lines(rows: list[Any], product: Any, output: str, sym: Symbols, digits: int)
             out.append(head + short(block, digits).replace("\n", "\n" + " " * len(head)))
         if product.checks:
             out.append(f"  checks of v·∇{output}: {summary(product.checks)[1].removeprefix('checks: ')}")
-    return out
+    if width is None:
+        return out
+    return [wrapped for line in out for wrapped in (
+        textwrap.wrap(line, width, subsequent_indent="      ", break_long_words=False, break_on_hyphens=False)
+        if line.startswith("  checks of") and len(line) > width else [line])]
 
 
 def failed(rows: list[Any], product: Any) -> bool:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine import Trace
-from ..graph import Graph
+from ..graph import Graph, Kind
 from ..numbers import short, signed_sum
 from ..records import Record
 from .plain import UNICODE, Symbols
@@ -139,7 +139,7 @@ def symbolic(graph: Graph, *, sym: Symbols = UNICODE) -> str:
             continue
         args = [graph.labels[j] for j in node.inputs]
         for k, j in enumerate(node.inputs):
-            if not node.prim.differentiable(k) or graph.nodes[j].kind.value == "const":
+            if not node.prim.differentiable(k) or graph.nodes[j].kind is Kind.CONST:
                 continue
             formula, vjp = node.prim.local_formula(k, args, graph.labels[i])
             if vjp or not formula:
