@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..graph import Graph, describe
+from ..graph import Graph, Kind, describe
 from ..numbers import short
 from ..records import Record
 
@@ -79,7 +79,7 @@ def _bare(graph: Graph) -> list[str]:
     out = []
     ids: dict[int, int] = {}
     for i, node in enumerate(graph.nodes):
-        if not graph.visible(i) or node.kind.value == "const":
+        if not graph.visible(i) or node.kind is Kind.CONST:
             continue
         ids[i] = len(ids)
         if node.prim is None:
