@@ -305,7 +305,10 @@ def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: i
     """Reverse accumulation: backpropagate `seed` from node `top` through nodes start..top.
 
     Returns the upstream gradient of every node reached, by node id, and (with `record`) the
-    flow along every edge a gradient went down, in the order the sweep took them.  `rule`, where
+    flow along every edge a gradient went down, in the order the sweep took them.  A node the top
+    does not depend on (an unused statement) receives no gradient and sends none, as in PyTorch,
+    where it is not in the output's graph: with `record` it is shown with upstream 0 sending
+    exactly 0, never 0 times an infinite local gradient, and without it it is skipped.  `rule`, where
     given, computes each edge's flow instead of edge_vjp (mistakes.py simulates a student's
     mistake with it).
     """
@@ -317,7 +320,10 @@ def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: i
             if not dep[i] or prim is None:
                 continue
             g = grads.get(i)
-            if g is None:  # nothing downstream of it reaches the top
+            live = g is not None
+            if not live:  # nothing downstream of it reaches the top: it sends no gradient
+                if not record:
+                    continue
                 g = grads[i] = np.zeros((seed.shape[0], *core(values[i])))
             args = prim_args(prim, [values[j] for j in node.inputs])
             for edge in edges(node, i):
@@ -325,7 +331,10 @@ def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: i
                 if edge.differentiable and dep[j]:
                     local, d = (edge_vjp(prim, edge.position, g, values[i], args, core(values[j])) if rule is None
                                 else rule(edge, prim, g, values[i], args, core(values[j])))
-                    grads[j] = d if j not in grads else grads[j] + d
+                    if live:
+                        grads[j] = d if j not in grads else grads[j] + d
+                    else:  # shown as sending exactly 0 (not 0 * an infinite local gradient), and added nowhere
+                        d = np.zeros_like(d)
                     if record:
                         flows.append(Flow(edge, local, d))
     return grads, flows

@@ -232,3 +232,42 @@ def test_inputs_and_constants_are_node_kinds() -> None:
     assert [n.kind for n in graph.nodes] == [Kind.INPUT, Kind.CONST, Kind.GATE]
     assert [n.op for n in graph.nodes] == ["input", "const", "mul"]
     assert graph.nodes[0].prim is None and graph.nodes[2].prim is symgrad.primitives.PRIMITIVES["mul"]
+
+
+@pytest.mark.parametrize("unused", ["1/x", "sqrt(x)", "log(x) * 3", "x^0.5 + 1/x"])
+def test_an_unused_statement_sends_no_gradient(unused: str) -> None:
+    # f(x) = x has gradient 1 at 0 whatever an unused statement computes there; before, the unused
+    # node sent 0 * inf = nan down to x, and the checks called backprop's nan "lost by float64"
+    trace = evaluate(symgrad.parse(f"u = {unused}; f(x) = x"), {"x": 0})
+    assert float(trace.gradient["x"]) == 1.0
+    r = rec_by_label(trace)
+    assert float(r["u"].upstream) == 0.0
+    assert all(float(e.downstream) == 0.0 for e in r["u"].edges if e.downstream is not None)  # exactly 0
+    *unused_branches, (_, from_f) = r["x"].contributions
+    assert [float(v) for _, v in unused_branches] == [0.0] * len(unused_branches) and float(from_f) == 1.0
+    many = evaluate_points(symgrad.parse(f"u = {unused}; f(x) = x"), {"x": [0.0, 1.0]})
+    assert list(many.gradient["x"]) == [1.0, 1.0]
+
+
+def test_an_unused_statement_is_not_swept_without_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    # many points (and the CSV row) record no flows: a node the output does not read costs nothing backward
+    from symgrad import engine
+
+    calls = []
+    real = engine.edge_vjp
+
+    def counted(*args: object) -> object:
+        calls.append(args[0])
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "edge_vjp", counted)
+    text = "\n".join([*(f"t{k} = sin(x) * {k}" for k in range(200)), "f(x) = x * 2"])
+    evaluate_points(symgrad.parse(text), {"x": [0.5, 1.5]})
+    assert len(calls) == 1  # f's edge to x; none of the 400 edges of the unused statements
+
+
+def test_an_unused_statement_changes_no_verdict() -> None:
+    from support import run_json
+
+    data = run_json("u = 1/x; f(x) = x", "--at", "x=0")
+    assert data["gradient"] == {"x": 1.0} and data["checks"]["agree"] is True
