@@ -146,7 +146,7 @@ def run_point(graph: Any, at: Sequence[str], files: Files, *, upstream: str | No
     point, where = parse_at(at, files)
     check_bindings(graph, point, where)
     seed = None if upstream is None else read_value(upstream, 0, Source(upstream, "--upstream"), "upstream", files)
-    run.trace = evaluate(graph, point, upstream=seed)
+    run.trace = evaluate(graph, point, upstream=seed, unused=shown)
     run.wrt = None if wrt is None else parse_wrt(wrt, graph.variables)
     if strict and run.trace.warnings:
         raise SymgradError("domain", run.trace.warnings[0].message,

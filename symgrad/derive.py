@@ -65,7 +65,7 @@ class Derivation:
 
 
 @cache
-def _rule(text: str) -> tuple[list[Syntax], list[int]]:
+def _rule(text: str) -> tuple[list[Syntax], range]:
     """A backward rule's flat syntax, parsed once by the grammar, with its entries in post order."""
     program = parse(text, "backward rule", start="value")
     root = len(program.syntax) - 1

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import primitives as P
 from .errors import SymgradError
-from .graph import Edge, Graph, Kind, describe, edges, reach
+from .graph import Edge, Graph, Kind, describe, edges, gc_paused, reach
 from .numbers import short
 from .timing import stage
 
@@ -301,14 +301,15 @@ def edge_vjp(prim: P.Primitive, k: int, g: Array, out: Array, args: list[Array],
 
 
 def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: int,
-          seed: Array, *, record: bool = True, rule: EdgeRule | None = None) -> tuple[Grads, list[Flow]]:
+          seed: Array, *, record: bool = True, rule: EdgeRule | None = None,
+          unused: bool = True) -> tuple[Grads, list[Flow]]:
     """Reverse accumulation: backpropagate `seed` from node `top` through nodes start..top.
 
     Returns the upstream gradient of every node reached, by node id, and (with `record`) the
     flow along every edge a gradient went down, in the order the sweep took them.  A node the top
     does not depend on (an unused statement) receives no gradient and sends none, as in PyTorch,
-    where it is not in the output's graph: with `record` it is shown with upstream 0 sending
-    exactly 0, never 0 times an infinite local gradient, and without it it is skipped.  `rule`, where
+    where it is not in the output's graph: with `record` and `unused` it is shown with upstream 0
+    sending exactly 0, never 0 times an infinite local gradient; otherwise it is skipped.  `rule`, where
     given, computes each edge's flow instead of edge_vjp (mistakes.py simulates a student's
     mistake with it).
     """
@@ -319,12 +320,13 @@ def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: i
             node, prim = graph.nodes[i], graph.nodes[i].prim
             if not dep[i] or prim is None:
                 continue
-            g = grads.get(i)
-            live = g is not None
-            if not live:  # nothing downstream of it reaches the top: it sends no gradient
-                if not record:
+            upstream = grads.get(i)
+            live = upstream is not None
+            if upstream is None:  # nothing downstream of it reaches the top: it sends no gradient
+                if not (record and unused):
                     continue
-                g = grads[i] = np.zeros((seed.shape[0], *core(values[i])))
+                upstream = grads[i] = np.zeros((seed.shape[0], *core(values[i])))
+            g = upstream
             args = prim_args(prim, [values[j] for j in node.inputs])
             for edge in edges(node, i):
                 j = edge.source
@@ -341,9 +343,11 @@ def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: i
 
 
 def backward(graph: Graph, values: list[Array], upstream: Array | None = None, *,
-             many: bool = False) -> Trace:
+             many: bool = False, unused: bool = True) -> Trace:
     """The backward pass from the output: from 1 for a scalar output, from
-    `upstream` (shaped like the output) when given, else the Jacobian."""
+    `upstream` (shaped like the output) when given, else the Jacobian.  `unused`: give the nodes
+    the output does not read their zero gradients and flows too (for the tables); without it
+    their gradients are None, and inputs nothing reads still get 0."""
     dep = depends_on_inputs(graph)
     out = graph.output
     out_core = core(values[out])
@@ -357,7 +361,7 @@ def backward(graph: Graph, values: list[Array], upstream: Array | None = None, *
     else:
         size = int(np.prod(out_core))
         seed, mode = np.eye(size).reshape((size, *out_core)), "jacobian"
-    g, flows = sweep(graph, values, dep, 0, out, seed, record=not many)
+    g, flows = sweep(graph, values, dep, 0, out, seed, record=not many, unused=unused)
     grads: list[Array | None] = [g.get(i) for i in range(len(graph.nodes))]
     for name, i in zip(graph.variables, graph.inputs):  # inputs nothing reads: gradient 0
         if grads[i] is None and name not in graph.index_only:
@@ -410,14 +414,14 @@ def point_inputs(graph: Graph, at: Mapping[str, Any]) -> dict[str, Array]:
     return {name: as_floats(at[name], f"the value of {name}")[None] for name in graph.variables}
 
 
-def evaluate(graph: Graph, at: Mapping[str, Any], *, upstream: Any = None) -> Trace:
+def evaluate(graph: Graph, at: Mapping[str, Any], *, upstream: Any = None, unused: bool = True) -> Trace:
     """Forward and backward at one point.
 
     A scalar output gives the gradient with respect to every input; a vector
     or matrix output gives the Jacobian, or, with `upstream` (shaped like the
-    output), the vector-Jacobian product.
+    output), the vector-Jacobian product.  `unused` as for backward.
     """
-    with stage("forward"):
+    with gc_paused(), stage("forward"):
         values, warnings = forward(graph, point_inputs(graph, at))
     seed = None
     if upstream is not None:
@@ -427,8 +431,8 @@ def evaluate(graph: Graph, at: Mapping[str, Any], *, upstream: Any = None) -> Tr
             raise SymgradError("shape", f"the upstream gradient has shape {seed.shape}, but the output "
                                f"{graph.output_name} has shape {want}", hint="give it the output's shape")
         seed = seed[None]
-    with stage("backward"):
-        trace = backward(graph, values, seed)
+    with gc_paused(), stage("backward"):
+        trace = backward(graph, values, seed, unused=unused)
     trace.upstream = None if seed is None else seed[0]
     trace.warnings[:0] = warnings
     return trace

@@ -13,7 +13,9 @@ syntax is lowered to nodes.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+import gc
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from . import primitives as P
@@ -144,15 +146,30 @@ def node_limit(text: str) -> int:
     return max(LEAST_NODE_LIMIT, NODES_PER_CHARACTER * len(text))
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a while, as it was after.  Parsing, building and
+    the passes make many small objects and no cycles, and the collector, run every 700 new
+    objects, would walk them over and over: a fifth to a third of a long program's time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def build(text: str, name: str = "expression", *, expand: bool = False, start: str = "program",
           nodes: int | None = None) -> Graph:
     """Parse a program (or with start="value", a single expression) and build its graph, of at most
     `nodes` nodes (None: node_limit(text)).  Raises SymgradError: the parser's and the names'
     kinds, "limit" past the node limit, "value" for a number of more than 1,000 characters."""
-    with stage("parse"):
-        program = parse(text, name, start=start)
-    with stage("build"):
-        return _Builder(program, expand, node_limit(text) if nodes is None else nodes).run()
+    with gc_paused():
+        with stage("parse"):
+            program = parse(text, name, start=start)
+        with stage("build"):
+            return _Builder(program, expand, node_limit(text) if nodes is None else nodes).run()
 
 
 def reach(nodes: Sequence[Node], start: Iterable[int], *, every_edge: bool = False) -> list[bool]:
@@ -189,7 +206,7 @@ class _Frame:
     """One expression being lowered: the program's, or the body of a call that runs inline."""
 
     syntax: list[Syntax]
-    order: list[int]
+    order: Sequence[int]
     env: dict[str, int]  # the names in scope: canonical name -> node
     function: Function | None  # the function whose body this is, if any
     pos: int = 0
@@ -281,7 +298,13 @@ class _Builder:
                 hint="raise the limit with --node-limit N (by default 50 nodes per character of the program, at "
                 "least 1,000,000)")
         self.nodes.append(node)
-        self.dep.append(node.kind is Kind.INPUT or reads_reached(node, self.dep, every_edge=True))
+        dep = self.dep
+        reads = node.kind is Kind.INPUT
+        for j in node.inputs:  # reads_reached(node, dep, every_edge=True), without a generator: it runs per node
+            if dep[j]:
+                reads = True
+                break
+        dep.append(reads)
         return len(self.nodes) - 1
 
     def _expr(self, root: int, env: dict[str, int]) -> int:
@@ -299,7 +322,7 @@ class _Builder:
             while fr.pos < len(fr.order):
                 i = fr.order[fr.pos]
                 s = fr.syntax[i]
-                callee = self.names.callee(s, fr.syntax is self.syntax, fr.function)
+                callee = None if s.kind != "call" else self.names.callee(s, fr.syntax is self.syntax, fr.function)
                 if callee is not None:
                     args = tuple(fr.results[c] for c in s.children)
                     self.names.check_arity(s, len(callee.params), callee.params)
@@ -418,12 +441,15 @@ def _index_only(graph: Graph) -> list[str]:
     """Inputs that reach the output only as indices (a class label y): they get no gradient."""
     as_index = [False] * len(graph.nodes)
     as_value = [False] * len(graph.nodes)
-    for i, node in enumerate(graph.nodes):
-        for e in edges(node, i):
-            if e.differentiable:
-                as_value[e.source] = True
+    for node in graph.nodes:
+        if node.prim is None:
+            continue
+        differentiable = node.prim.differentiable
+        for k, j in enumerate(node.inputs):
+            if differentiable(k):
+                as_value[j] = True
             else:
-                as_index[e.source] = True
+                as_index[j] = True
     return [graph.nodes[i].name or "" for i in graph.inputs if as_index[i] and not as_value[i]]
 
 

@@ -9,7 +9,9 @@ expressions nested 100,000 deep parse like any other.
 from __future__ import annotations
 
 import difflib
+import re
 import threading
+from collections.abc import Set
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
@@ -18,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from .errors import Source, SymgradError
+from .lalr import END, Lexeme, ParseFailure, Tables
 
 
 @dataclass(slots=True)
@@ -58,16 +60,17 @@ class Program:
     statements: list[Statement]
 
 
-def post_order(syntax: list[Syntax], root: int) -> list[int]:
-    """The entries reachable from root, children before parents (that is, in index order)."""
-    seen = {root}
-    todo = [root]
-    while todo:
-        for c in syntax[todo.pop()].children:
-            if c not in seen:
-                seen.add(c)
-                todo.append(c)
-    return sorted(seen)
+def post_order(syntax: list[Syntax], root: int) -> range:
+    """The entries reachable from root, children before parents (that is, in index order).
+
+    The parser appends an entry when its rule is reduced, after its children's entries, and
+    every entry it makes is attached to its parent: so an entry's descendants are exactly the
+    entries from its leftmost leaf (reached by first children) up to itself, a contiguous range.
+    Only the parser makes syntax lists."""
+    first = root
+    while syntax[first].children:
+        first = syntax[first].children[0]
+    return range(first, root + 1)
 
 
 def grammar_text() -> str:
@@ -105,43 +108,54 @@ def number_value(text: str) -> float:
 _OPERATION = {"PLUS": "add", "MINUS": "sub", "TIMES": "mul", "DIVIDE": "div", "MATMUL": "matmul", "POWER": "pow"}
 
 
+_BRACKETS_LINES_COMMENTS = re.compile(r"[()\[\]\n#]")
+
+
 def join_bracketed_lines(text: str) -> str:
     """A statement may go on over several lines while a bracket is open: line
     breaks (and comments) between a bracket and the one that closes it become
     spaces, so that every character keeps its position for error messages.
-    A bracket that is never closed joins nothing, so its error stays on its line."""
+    A bracket that is never closed joins nothing, so its error stays on its line.
+    One scan over the brackets, line breaks and comments only (a regular expression finds them)."""
     if "\n" not in text:
         return text
-    inside = [0] * (len(text) + 1)  # +1 where a matched bracket opens, -1 after it closes
-    comments: list[tuple[int, int]] = []
+    marks: list[tuple[int, str]] = []  # brackets, line breaks and comment starts, in order
+    matched: set[int] = set()  # where a bracket that is closed opens, and where it closes
     opened: list[int] = []
-    i = 0
-    while i < len(text):
-        ch = text[i]
+    pos, n = 0, len(text)
+    search = _BRACKETS_LINES_COMMENTS.search
+    while (m := search(text, pos)) is not None:
+        i, ch = m.start(), m.group()
         if ch == "#":
             end = text.find("\n", i)
-            end = len(text) if end < 0 else end
-            comments.append((i, end))
-            i = end
+            end = n if end < 0 else end
+            marks.append((i, "#"))
+            pos = end
             continue
+        marks.append((i, ch))
         if ch in "([":
             opened.append(i)
         elif ch in ")]" and opened:
-            inside[opened.pop()] += 1
-            inside[i + 1] -= 1
-        i += 1
-    out = list(text)
-    depth = [0] * len(text)  # how many matched brackets enclose each character
-    running = 0
-    for k, ch in enumerate(text):
-        running += inside[k]
-        depth[k] = running
-        if running > 0 and ch == "\n":
-            out[k] = " "
-    for start, end in comments:
-        if depth[start] > 0:
-            out[start:end] = " " * (end - start)
-    return "".join(out)
+            matched.add(opened.pop())
+            matched.add(i)
+        pos = i + 1
+    out: list[str] | None = None
+    depth = 0  # how many closed brackets enclose the position
+    for i, ch in marks:
+        if ch in "([":
+            depth += i in matched
+        elif ch in ")]":
+            depth -= i in matched
+        elif depth > 0:
+            if out is None:
+                out = list(text)
+            if ch == "\n":
+                out[i] = " "
+            else:
+                end = text.find("\n", i)
+                end = n if end < 0 else end
+                out[i:end] = " " * (end - i)
+    return text if out is None else "".join(out)
 
 
 @v_args(inline=True)
@@ -264,16 +278,25 @@ def _parser() -> tuple[Lark, _Builder]:
     return lark, builder
 
 
-def parse(text: str, name: str = "expression", *, start: str = "program") -> Program:
-    """Parse a program (or, with start="value", one expression) into flat syntax."""
-    source = Source(text, name)
+@cache
+def _tables() -> Tables:
+    """The analysed grammar made ready for the fast driver (lalr.py), once per process."""
     lark, builder = _parser()
+    return Tables(lark, builder)
+
+
+def parse(text: str, name: str = "expression", *, start: str = "program") -> Program:
+    """Parse a program (or, with start="value", one expression) into flat syntax.
+    Raises SymgradError ("syntax") with where, what was expected, and a hint."""
+    source = Source(text, name)
+    _, builder = _parser()
+    tables = _tables()
     with _lock:
         builder.syntax = []
         try:
-            statements: list[Statement] = lark.parse(join_bracketed_lines(text), start=start)  # type: ignore[assignment]
-        except UnexpectedInput as exc:
-            raise _syntax_error(exc, source, start) from None
+            statements: list[Statement] = tables.parse(join_bracketed_lines(text), start)
+        except ParseFailure as failure:
+            raise _syntax_error(failure, source) from None
         finally:
             syntax, builder.syntax = builder.syntax, []
     if not statements:
@@ -295,7 +318,7 @@ _DESCRIBE = {
 }
 
 
-def _expected(expected: set[str]) -> str:
+def _expected(expected: Set[str]) -> str:
     names = set(expected)
     parts = []
     if names >= _OPERAND or {"NUMBER", "NAME", "LPAR"} <= names:
@@ -340,8 +363,8 @@ def _brackets(text: str) -> tuple[list[int], list[int]]:
     return opened, stray
 
 
-def _hint(source: Source, pos: int, token: Token | None, prev: Token | None) -> str | None:
-    opened, stray = _brackets(source.text)
+def _hint(source: Source, pos: int, token: Lexeme | None, prev: Lexeme | None) -> str | None:
+    opened, stray = _brackets(join_bracketed_lines(source.text))  # as parsed: matched brackets span lines
     if token is not None and token.type in ("RPAR", "RSQB") and stray:
         return f"this '{token}' has no matching '{'(' if token.type == 'RPAR' else '['}'"
     if (token is None or token.type in ("$END", "_NEWLINE", "SEMICOLON")) and opened:
@@ -370,7 +393,7 @@ _OPENING = {"(": ")", "[": "]", "‖": "‖"}
 _QUOTE = 40
 
 
-def _juxtaposed(text: str, pos: int, prev: Token, token: Token) -> str | None:
+def _juxtaposed(text: str, pos: int, prev: Lexeme, token: Lexeme) -> str | None:
     """Two operands side by side (2x, (x+y)z, sin(x) cos(x), ½x): symgrad does not multiply by
     juxtaposition, so the hint writes the '*' between the operands as written."""
     if prev.type == "NAME" and token.type == "LPAR":
@@ -470,31 +493,10 @@ def _is_function(name: str) -> bool:
     return function(name) is not None
 
 
-def _tokens_before(source: Source, pos: int) -> list[Token]:
-    lark, _ = _parser()
-    try:
-        return list(lark.lex(source.text[:pos]))
-    except UnexpectedInput:
-        return []
-
-
-def _accepts(tokens: list[Token], start: str) -> set[str]:
-    """What the parser could take after these tokens, asked before any reduction
-    that the offending token would trigger (Lark's own list comes after them)."""
-    lark, _ = _parser()
-    try:
-        ip = lark.parse_interactive(start=start)
-        for tok in tokens:
-            ip.feed_token(tok)
-        return set(ip.accepts())  # type: ignore[no-untyped-call]
-    except UnexpectedInput:
-        return set()
-
-
-def _syntax_error(exc: UnexpectedInput, source: Source, start: str) -> SymgradError:
+def _syntax_error(failure: ParseFailure, source: Source) -> SymgradError:
     text = source.text
-    if isinstance(exc, UnexpectedCharacters):
-        pos = exc.pos_in_stream or 0
+    pos = failure.pos
+    if failure.kind == "character":
         ch = text[pos] if pos < len(text) else ""
         hint = None
         if ch in "{}":
@@ -508,28 +510,21 @@ def _syntax_error(exc: UnexpectedInput, source: Source, start: str) -> SymgradEr
         return SymgradError(
             "syntax", f"unexpected character {ch!r}", source=source, span=(pos, pos + 1), hint=hint
         )
-    if isinstance(exc, UnexpectedEOF) or (
-        isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
-    ):
-        tokens = _tokens_before(source, len(text))
-        expected = _accepts(tokens, start) or set(getattr(exc, "expected", None) or ())
-        pos = (tokens[-1].end_pos or 0) if tokens else 0
+    tok, prev = failure.token, failure.previous
+    assert tok is not None
+    if tok.type == END:
+        pos = prev.end_pos if prev is not None else 0
         return SymgradError(
-            "syntax", f"unexpected end of input: expected {_expected(expected)}",
+            "syntax", f"unexpected end of input: expected {_expected(failure.accepts)}",
             source=source, span=(pos, pos + 1), hint=_hint(source, pos, None, None),
         )
-    assert isinstance(exc, UnexpectedToken)
-    tok = exc.token
-    pos = tok.start_pos or 0
-    tokens = _tokens_before(source, pos)
-    expected = _accepts(tokens, start) or set(exc.accepts or exc.expected or ())
-    shown = "end of line" if tok.type == "_NEWLINE" else repr(str(tok))
-    hint = _hint(source, pos, tok, tokens[-1] if tokens else None)
+    shown = "end of line" if tok.type == "_NEWLINE" else repr(tok.text)
+    hint = _hint(source, pos, tok, prev)
     if tok.type == "_NEWLINE" and hint is None:
         hint = "a statement ends at the end of its line; continue it on the same line"
     return SymgradError(
-        "syntax", f"unexpected {shown}: expected {_expected(expected)}",
-        source=source, span=(pos, max(pos + 1, tok.end_pos or pos + 1)), hint=hint,
+        "syntax", f"unexpected {shown}: expected {_expected(failure.accepts)}",
+        source=source, span=(pos, max(pos + 1, tok.end_pos)), hint=hint,
     )
 
 

@@ -228,8 +228,10 @@ class Names:
             name, span = step.name, step.span
             for j in post_order(self.syntax, step.root):
                 s = self.syntax[j]
+                if s.kind != "name":
+                    continue
                 v = canonical(s.text)
-                if s.kind != "name" or v in assigned or (P.constant(v) and v not in self.shadowed):
+                if v in assigned or (P.constant(v) and v not in self.shadowed):
                     continue
                 declared = header is not None and v in header.params
                 if v in self.functions or (P.function(v) and not declared):

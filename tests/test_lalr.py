@@ -1,0 +1,135 @@
+"""The fast driver (symgrad/lalr.py) against Lark's own parser on the same grammar and callbacks:
+the same syntax for every text Lark accepts, and the same first problem for every text it rejects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+from lark import Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from test_fuzz import SYNTAX, fuzz_settings, mutated, programs
+
+from symgrad import parser
+from symgrad.errors import SymgradError
+from symgrad.lalr import END, ParseFailure
+
+# pieces of the language, so that random joins of them are often programs, and often nearly programs
+PIECES = ["x", "y", "W", "θ", "f", "sin", "max", "norm", "2", "0.5", "1e-3", ".5", "½", "+", "-", "−", "*", "×", "·",
+          "/", "÷", "^", "**", "@", "(", ")", "[", "]", ",", ";", "=", ".", "T", "ᵀ", "²", "⁻¹", "‖", "\n", " ",
+          "# note\n", "f(x) = ", "q = ", "(x+y)", "sum(", "[1, 2]", "\n\n", "\u00a0"]
+
+
+def _lark(text: str, start: str) -> tuple[str, Any]:
+    """What Lark's own LALR parser makes of text: ("ok", syntax, statements) or the exception."""
+    lark, builder = parser._parser()
+    builder.syntax = []
+    try:
+        statements = lark.parse(parser.join_bracketed_lines(text), start=start)
+    except UnexpectedInput as exc:
+        return "error", exc
+    finally:
+        syntax, builder.syntax = builder.syntax, []
+    return "ok", (syntax, statements)
+
+
+def _fast(text: str, start: str) -> tuple[str, Any]:
+    _, builder = parser._parser()
+    builder.syntax = []
+    try:
+        statements = parser._tables().parse(parser.join_bracketed_lines(text), start)
+    except ParseFailure as failure:
+        return "error", failure
+    finally:
+        syntax, builder.syntax = builder.syntax, []
+    return "ok", (syntax, statements)
+
+
+def _lark_accepts(text: str, upto: int, start: str) -> set[str]:
+    """Lark's InteractiveParser.accepts after the tokens before position upto."""
+    lark, _ = parser._parser()
+    joined = parser.join_bracketed_lines(text)
+    interactive = lark.parse_interactive(joined[:upto], start=start)
+    tokens = list(interactive.iter_parse())
+    assert not tokens or tokens[-1].end_pos <= upto
+    return set(interactive.accepts())  # type: ignore[no-untyped-call]
+
+
+def same(text: str) -> None:
+    for start in ("program", "value"):
+        lark_kind, lark_result = _lark(text, start)
+        fast_kind, fast_result = _fast(text, start)
+        assert fast_kind == lark_kind, (text, start, lark_result, fast_result)
+        if lark_kind == "ok":
+            assert fast_result == lark_result
+            continue
+        failure: ParseFailure = fast_result
+        exc = lark_result
+        if isinstance(exc, UnexpectedCharacters):
+            assert (failure.kind, failure.pos) == ("character", exc.pos_in_stream)
+            continue
+        assert failure.kind == "token" and failure.token is not None
+        if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == END):
+            assert failure.token.type == END
+            upto = len(text)
+        else:
+            assert isinstance(exc, UnexpectedToken) and isinstance(exc.token, Token)
+            assert (failure.token.type, failure.pos) == (exc.token.type, exc.token.start_pos)
+            upto = failure.pos
+        lark_accepts = _lark_accepts(text, upto, start)
+        if lark_accepts:
+            assert failure.accepts == lark_accepts, (text, start)
+
+
+@fuzz_settings(scale=10)
+@given(st.lists(st.sampled_from(PIECES), max_size=14).map("".join))
+def test_joined_pieces_parse_as_lark_parses_them(text: str) -> None:
+    same(text)
+
+
+@fuzz_settings(scale=2)
+@given(st.one_of(programs(), mutated(), st.text(alphabet=SYNTAX, max_size=30)))
+def test_programs_and_mutations_parse_as_lark_parses_them(text: str) -> None:
+    same(text)
+
+
+def test_the_examples_parse_as_lark_parses_them() -> None:
+    for text in ["f(x,y,z)=(x+y)*z", "q = x + y\nf = q * z", "f() = 1", "g(a) = a^2; f(x) = g(x)", "[1, 2][0]",
+                 "W.T @ x", "Wᵀx", "x²⁻¹", "‖x‖²", "-x^2", "2^-1", "½x", "f(x) = (x\n + 1)", "", "\n;\n", "x ! y",
+                 "((((x", "x))))", "f(x,", "a = b = c", "x # c\n y", "{x}", "3 ½"]:
+        same(text)
+
+
+def test_deep_nesting_and_long_programs_need_no_recursion() -> None:
+    deep = "(" * 100_000 + "x" + ")" * 100_000
+    program = parser.parse(deep)
+    assert [s.kind for s in program.syntax] == ["name"] and program.syntax[0].start == 0
+    unclosed = parser._tables()
+    try:
+        unclosed.parse("(" * 100_000, "program")
+    except ParseFailure as failure:
+        assert failure.token is not None and failure.token.type == END
+        assert failure.accepts >= {"NAME", "NUMBER", "LPAR"}
+
+
+def reachable(syntax: list[parser.Syntax], root: int) -> list[int]:
+    """The entries reachable from root by following children: the definition post_order keeps to."""
+    seen, todo = {root}, [root]
+    while todo:
+        for c in syntax[todo.pop()].children:
+            if c not in seen:
+                seen.add(c)
+                todo.append(c)
+    return sorted(seen)
+
+
+@fuzz_settings(scale=2)
+@given(st.one_of(programs(), st.lists(st.sampled_from(PIECES), max_size=14).map("".join)))
+def test_an_entry_s_descendants_are_the_range_from_its_leftmost_leaf(text: str) -> None:
+    try:
+        program = parser.parse(text)
+    except SymgradError:
+        return
+    for root in range(len(program.syntax)):
+        assert list(parser.post_order(program.syntax, root)) == reachable(program.syntax, root)
