@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from math import isfinite
 from typing import Any
 
 import numpy as np
 
 from . import primitives as P
 from .errors import SymgradError
-from .graph import Edge, Graph, Kind, describe, edges, gc_paused, reach
+from .graph import Edge, Graph, Kind, describe, gc_paused, reach
 from .numbers import short
 from .timing import stage
 
@@ -160,6 +161,8 @@ def align(args: list[Array]) -> list[Array]:
     """Give every argument of an elementwise primitive the same number of axes, by
     inserting axes after the leading one, so that NumPy broadcasts core axes only
     and the leading axes line up: (P,) with (P, 3) becomes (P, 1) with (P, 3)."""
+    if len(args) == 1 or (len(args) == 2 and args[0].ndim == args[1].ndim):
+        return args
     rank = max(a.ndim for a in args)
     return [a if a.ndim == rank else a.reshape(a.shape[:1] + (1,) * (rank - a.ndim) + a.shape[1:])
             for a in args]
@@ -204,7 +207,7 @@ def forward(graph: Graph, inputs: Mapping[str, Array], *, watch: bool = True) ->
                 v = np.full((1,), node.value, dtype=float)
             else:
                 v = _apply(graph, i, [values[j] for j in node.inputs])
-            ok = not watch or bool(np.isfinite(v).all())
+            ok = not watch or (isfinite(v.item()) if v.size == 1 else bool(np.isfinite(v).all()))
             if not ok and node.kind is Kind.INPUT:
                 warnings.append(Warning_(i, f"the value given for {node.name} is {_what(v)}"))
             elif not ok and all(finite[j] for j in node.inputs) and node.prim is not None:
@@ -221,7 +224,7 @@ def _apply(graph: Graph, i: int, args: list[Array]) -> Array:
     problem = None
     if prim.check is not None:
         problem = prim.check(*args)
-    elif prim.elementwise and len(args) > 1:
+    elif prim.elementwise and len(args) > 1 and not _same_shapes(args):
         try:
             np.broadcast_shapes(*(core(a) for a in args))
         except ValueError:
@@ -237,6 +240,12 @@ def _apply(graph: Graph, i: int, args: list[Array]) -> Array:
         f"{graph.labels[i]} = {describe(graph, i)}: {problem.format(*labels)}",
         source=graph.source, span=node.span,
     )
+
+
+def _same_shapes(args: list[Array]) -> bool:
+    """Do all the arguments have one shape (so that nothing broadcasts, and nothing needs aligning)?"""
+    shape = args[0].shape
+    return all(a.shape == shape for a in args)
 
 
 def _what(v: Array) -> str:
@@ -279,6 +288,7 @@ def unbroadcast(g: Array, shape: tuple[int, ...]) -> Array:
 
 
 Grads = dict[int, Array]
+_NO_FLOWS: list[Flow] = []  # shared by the nodes no gradient flowed into: never appended to
 # A replacement for edge_vjp, with its arguments: (edge, primitive, g, out, args, shape) -> (local, downstream).
 EdgeRule = Callable[[Edge, P.Primitive, Array, Array, list[Array], tuple[int, ...]], tuple[Any, Array]]
 
@@ -328,17 +338,22 @@ def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: i
                 upstream = grads[i] = np.zeros((seed.shape[0], *core(values[i])))
             g = upstream
             args = prim_args(prim, [values[j] for j in node.inputs])
-            for edge in edges(node, i):
-                j = edge.source
-                if edge.differentiable and dep[j]:
-                    local, d = (edge_vjp(prim, edge.position, g, values[i], args, core(values[j])) if rule is None
-                                else rule(edge, prim, g, values[i], args, core(values[j])))
-                    if live:
-                        grads[j] = d if j not in grads else grads[j] + d
-                    else:  # shown as sending exactly 0 (not 0 * an infinite local gradient), and added nowhere
-                        d = np.zeros_like(d)
-                    if record:
-                        flows.append(Flow(edge, local, d))
+            differentiable, out = prim.differentiable, values[i]
+            for k, j in enumerate(node.inputs):
+                if not (dep[j] and differentiable(k)):
+                    continue
+                edge = Edge(j, i, k, True) if record or rule is not None else None
+                if rule is None:
+                    local, d = edge_vjp(prim, k, g, out, args, values[j].shape[1:])
+                else:
+                    assert edge is not None
+                    local, d = rule(edge, prim, g, out, args, values[j].shape[1:])
+                if live:
+                    grads[j] = d if j not in grads else grads[j] + d
+                else:  # shown as sending exactly 0 (not 0 * an infinite local gradient), and added nowhere
+                    d = np.zeros_like(d)
+                if edge is not None and record:
+                    flows.append(Flow(edge, local, d))
     return grads, flows
 
 
@@ -366,9 +381,12 @@ def backward(graph: Graph, values: list[Array], upstream: Array | None = None, *
     for name, i in zip(graph.variables, graph.inputs):  # inputs nothing reads: gradient 0
         if grads[i] is None and name not in graph.index_only:
             grads[i] = np.zeros((seed.shape[0], *core(values[i])))
-    into: list[list[Flow]] = [[] for _ in graph.nodes]
+    into: list[list[Flow]] = [_NO_FLOWS] * len(graph.nodes)  # (most nodes of a long program have none)
     for flow in flows:  # each node's flows were taken in argument order
-        into[flow.edge.target].append(flow)
+        target = flow.edge.target
+        if into[target] is _NO_FLOWS:
+            into[target] = []
+        into[target].append(flow)
     trace = Trace(graph, values, grads, into, dep, mode)
     if not many:
         _inspect(trace)

@@ -126,7 +126,7 @@ class Graph:
     index_only: list[str] = field(default_factory=list)  # inputs used only as indices: no gradient
     notes: list[str] = field(default_factory=list)  # not problems: e or pi taken as a variable's name
     clusters: list[Cluster] = field(default_factory=list)  # with --expand: the calls run inline, outermost first
-    unused: list[str] = field(default_factory=list)  # a warning per named statement the output never uses
+    unused: Sequence[str] = ()  # a warning per named statement the output never uses
 
     def visible(self, node_id: int) -> bool:
         """Is this node shown, rather than hidden inside a grouped gate?"""
@@ -163,11 +163,12 @@ def gc_paused() -> Iterator[None]:
 def build(text: str, name: str = "expression", *, expand: bool = False, start: str = "program",
           nodes: int | None = None) -> Graph:
     """Parse a program (or with start="value", a single expression) and build its graph, of at most
-    `nodes` nodes (None: node_limit(text)).  Raises SymgradError: the parser's and the names'
-    kinds, "limit" past the node limit, "value" for a number of more than 1,000 characters."""
+    `nodes` nodes (None: node_limit(text)) and of statements of at most `nodes` operations and
+    operands (None: parser.EXPRESSION_LIMIT).  Raises SymgradError: the parser's and the names'
+    kinds, "limit" past either limit, "value" for a number of more than 1,000 characters."""
     with gc_paused():
         with stage("parse"):
-            program = parse(text, name, start=start)
+            program = parse(text, name, start=start, limit=nodes)
         with stage("build"):
             return _Builder(program, expand, node_limit(text) if nodes is None else nodes).run()
 

@@ -22,10 +22,13 @@ InteractiveParser.accepts.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
+from array import array
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from lark import Lark, Tree
+if TYPE_CHECKING:
+    from lark import Lark
+
 
 END = "$END"
 
@@ -65,10 +68,15 @@ class ParseFailure(Exception):
 Callback = Callable[..., Any]
 
 # How a reduction makes its value (Tables.rules): a unit rule passing its child through, a rule
-# passing one kept child through, a handler called with all children or with the kept ones, an
-# inlined _rule's kept children (spliced into its parent's), a handler called with its kept
-# children and those of its inlined _rules, or Lark's own callback (placeholders for [x]).
-UNIT, PICK, ALL, KEPT, SPLICE, SPLICED, LARK = range(7)
+# passing one kept child through, a handler called with all its children or with the kept ones,
+# or (BUILD) a handler, or an inlined _rule's list, given the kept children with the children of
+# inlined rules spliced in and None for an absent [x] (Lark's ChildFilterLALR).
+UNIT, PICK, ALL, KEPT, BUILD = range(5)
+FORMAT = 1  # of the data Tables.data() gives: change it when that changes
+
+# A rule as data: (symbols popped, nonterminal, mode, handler name or None, kept positions,
+# recipe: (position or -1 for None, splice it?) per argument, pass a single argument through?)
+RuleData = tuple[int, str, int, str | None, tuple[int, ...], tuple[tuple[int, bool], ...], bool]
 
 
 class Inlined(list[Any]):
@@ -80,52 +88,80 @@ class Inlined(list[Any]):
 
 
 class Tables:
-    """The analysed grammar of one Lark LALR parser (lexer="basic"), made ready for parse().
+    """The analysed grammar of a Lark LALR parser (lexer="basic"), as plain data, and parse().
 
     actions[state] maps a terminal or nonterminal name to an action code: a shift (or, for a
-    nonterminal, a goto) to state s is s, and a reduction by rule r is -1 - r.  rules[r] is
-    (the number of symbols it pops, its nonterminal, how it makes its value (UNIT ... LARK),
-    the handler, the positions of the children it keeps).
+    nonterminal, a goto) to state s is s, and a reduction by rule r is -1 - r.  rules[r] is a
+    RuleData.  Made by from_lark() (which needs Lark) or from the data() it gave, kept in a
+    cache, which needs nothing; bind() names the object whose methods make the values: one per
+    rule alias or name, taking the kept children as arguments, as with Lark's @v_args(inline=True)."""
 
-    `handlers` is the transformer Lark was given (its methods take their children inline,
-    @v_args(inline=True)); a rule whose value Lark's callback would make by calling one of its
-    methods with some of the children, or by passing one child through (a ?rule), is run
-    here directly, as Lark's ParseTreeBuilder would; every other rule by Lark's callback."""
-
-    def __init__(self, lark: Lark, handlers: object) -> None:
-        frontend: Any = lark.parser
-        lexer = frontend.lexer
-        terminals = lexer.terminals  # Lark's order: the first alternative that matches wins
-        self.pattern = re.compile("|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in terminals))
-        self.ignore: frozenset[str] = frozenset(lexer.ignore_types)
-        parser = frontend.parser.parser
-        table = parser.parse_table
-        callbacks = parser.callbacks
-        index: dict[Any, int] = {}
-        self.rules: list[tuple[int, str, int, Callback | None, tuple[int, ...], tuple[bool, ...]]] = []
-        for rule in callbacks:
-            index[rule] = len(self.rules)
-            self.rules.append((len(rule.expansion), rule.origin.name, *_reduction(rule, handlers, callbacks[rule])))
-        self.actions: dict[int, dict[str, int]] = {}
-        for state, row in table.states.items():
-            codes = {}
-            for symbol, (action, arg) in row.items():
-                codes[symbol] = -1 - index[arg] if action.name == "Reduce" else arg
-            self.actions[state] = codes
-        self.start_states: dict[str, int] = dict(table.start_states)
-        self.end_states: dict[str, int] = dict(table.end_states)
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.pattern_text: str = data["pattern"]
+        self.pattern = re.compile(self.pattern_text)
+        self.ignore: frozenset[str] = frozenset(data["ignore"])
+        self.rule_data: list[RuleData] = [
+            (size, origin, mode, name, tuple(keep), tuple((i, bool(e)) for i, e in recipe), bool(single))
+            for size, origin, mode, name, keep, recipe, single in data["rules"]]
+        self.actions: dict[int, dict[str, int]] = {int(state): row for state, row in data["actions"].items()}
+        self.start_states: dict[str, int] = data["start_states"]
+        self.end_states: dict[str, int] = data["end_states"]
+        self.rules: list[tuple[int, str, int, Callback | None, tuple[int, ...], Any]] = []
         # after a unit rule's reduction, the state below the top and the lookahead decide the
         # next one: the top a chain of them ends in, found once (atom -> postfix -> ... -> sum)
         self._chains: dict[tuple[int, int, str], int] = {}
 
+    @classmethod
+    def from_lark(cls, lark: Lark) -> Tables:
+        """The tables of a Lark parser built with parser="lalr", lexer="basic"."""
+        frontend: Any = lark.parser
+        lexer = frontend.lexer
+        terminals = lexer.terminals  # Lark's order: the first alternative that matches wins
+        parser = frontend.parser.parser
+        table = parser.parse_table
+        index: dict[Any, int] = {}
+        rules: list[RuleData] = []
+        for rule in parser.callbacks:
+            index[rule] = len(rules)
+            rules.append(_reduction(rule))
+        actions = {state: {symbol: (-1 - index[arg] if action.name == "Reduce" else arg)
+                           for symbol, (action, arg) in row.items()}
+                   for state, row in table.states.items()}
+        return cls({
+            "pattern": "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in terminals),
+            "ignore": sorted(lexer.ignore_types), "rules": rules, "actions": actions,
+            "start_states": dict(table.start_states), "end_states": dict(table.end_states),
+        })
+
+    def data(self) -> dict[str, Any]:
+        """Everything from_lark found, as JSON can keep it."""
+        return {"format": FORMAT, "pattern": self.pattern_text, "ignore": sorted(self.ignore),
+                "rules": self.rule_data, "actions": self.actions, "start_states": self.start_states,
+                "end_states": self.end_states}
+
+    def bind(self, handlers: object) -> Tables:
+        """Make the values with these handlers' methods.  Raises ValueError for a rule that needs
+        one it lacks (Lark would build a Tree there; symgrad's grammar has a handler for each)."""
+        rules = []
+        for size, origin, mode, name, keep, recipe, single in self.rule_data:
+            handler = None
+            if name is not None:
+                handler = getattr(handlers, name, None)
+                if handler is None:
+                    raise ValueError(f"no handler {name} for the rule of {origin}")
+            rules.append((size, origin, mode, handler, keep, (recipe, single)))
+        self.rules = rules
+        return self
+
     # ---- lexing --------------------------------------------------------------
 
-    def lex(self, text: str) -> tuple[list[str], list[int], list[int], int | None]:
+    def lex(self, text: str) -> tuple[list[str], Sequence[int], Sequence[int], int | None]:
         """The tokens of text: their terminal names, starts and ends (ignored ones left out), up to
-        the first character no terminal matches, and that character's position (None if none)."""
+        the first character no terminal matches, and that character's position (None if none).
+        The positions are kept in arrays of machine integers: 16 bytes a token, not 72."""
         types: list[str] = []
-        starts: list[int] = []
-        ends: list[int] = []
+        starts = array("q")
+        ends = array("q")
         match, ignore, pos, n = self.pattern.match, self.ignore, 0, len(text)
         while pos < n:
             m = match(text, pos)
@@ -151,6 +187,7 @@ class Tables:
         end_state = self.end_states[start]
         states = [self.start_states[start]]
         values: list[Any] = []
+        texts: dict[str, str] = {}  # each token's text kept once: a name used a thousand times is one string
         count = len(types)
         k = 0
         if bad is not None and not count:
@@ -163,7 +200,8 @@ class Tables:
             if code >= 0:  # shift the token
                 states.append(code)
                 s, e = starts[k], ends[k]
-                values.append(Lexeme(kind, text[s:e], s, e))
+                word = text[s:e]
+                values.append(Lexeme(kind, texts.setdefault(word, word), s, e))
                 k += 1
                 if k < count:
                     kind = types[k]
@@ -172,7 +210,7 @@ class Tables:
                 else:  # every token before the character no terminal matches was taken
                     raise ParseFailure("character", bad, previous=_last(text, types, starts, ends))
                 continue
-            size, origin, mode, handler, keep, expand = rules[-1 - code]
+            size, origin, mode, handler, keep, expand = rules[-1 - code]  # expand: BUILD's recipe
             if mode == UNIT:  # its one child passes through; so may the next few
                 key = (states[-2], states[-1], kind)
                 top = chains.get(key)
@@ -195,14 +233,8 @@ class Tables:
                 value = handler(*[children[i] for i in keep])
             elif mode == PICK:
                 value = children[keep[0]]
-            elif mode == SPLICE:
-                value = _splice(children, keep, expand)
-            elif mode == SPLICED:
-                assert handler is not None
-                value = handler(*_splice(children, keep, expand))
             else:
-                assert handler is not None
-                value = handler(children)
+                value = _build(children, handler, *expand)
             states.append(actions[states[-1]][origin])
             values.append(value)
             if kind == END and states[-1] == end_state:
@@ -257,7 +289,7 @@ class Tables:
                 stack.append(actions[stack[-1]][origin])
         return stack
 
-    def _failure(self, text: str, types: list[str], starts: list[int], ends: list[int], k: int,
+    def _failure(self, text: str, types: list[str], starts: Sequence[int], ends: Sequence[int], k: int,
                  start: str) -> ParseFailure:
         token = (Lexeme(types[k], text[starts[k]:ends[k]], starts[k], ends[k]) if k < len(types)
                  else Lexeme(END, "", len(text), len(text)))
@@ -268,51 +300,57 @@ class Tables:
         return ParseFailure("token", token.start_pos, token, previous, accepts)
 
 
-def _last(text: str, types: list[str], starts: list[int], ends: list[int]) -> Lexeme | None:
+def _last(text: str, types: list[str], starts: Sequence[int], ends: Sequence[int]) -> Lexeme | None:
     return Lexeme(types[-1], text[starts[-1]:ends[-1]], starts[-1], ends[-1]) if types else None
 
 
-def _reduction(rule: Any, handlers: object,
-               callback: Callback) -> tuple[int, Callback | None, tuple[int, ...], tuple[bool, ...]]:
-    """How a reduction by this rule makes its value: (mode, handler, kept positions, which of
-    them are inlined rules to splice).  Mirrors Lark's ParseTreeBuilder (filtered tokens dropped,
-    _rules spliced into their parent, a ?rule's single child passed through, the handler named by
-    the rule's alias or name called with the rest) and leaves Lark's callback where a [x] needs
-    placeholders, or where a rule has no handler and is not inlined (Lark would make a Tree)."""
-    from lark.visitors import _vargs_inline
-
+def _reduction(rule: Any) -> RuleData:
+    """A rule of Lark's grammar as data: how a reduction by it makes its value, as Lark's
+    ParseTreeBuilder would (lark/parse_tree_builder.py: filtered tokens dropped, an absent [x] a
+    None, _rules spliced into their parent, a ?rule's single child passed through, the handler
+    named by the rule's alias or name called with the rest)."""
     options = rule.options
-    keep = tuple(i for i, sym in enumerate(rule.expansion)
+    expansion = rule.expansion
+    keep = tuple(i for i, sym in enumerate(expansion)
                  if options.keep_all_tokens or not (sym.is_term and sym.filter_out))
-    expand = tuple(not rule.expansion[i].is_term and rule.expansion[i].name.startswith("_") for i in keep)
-    if any(options.empty_indices or ()) or options.template_source:
-        return LARK, callback, keep, expand
-    if options.expand1 and not rule.alias and len(keep) == 1 and not any(expand):
-        return (UNIT if len(rule.expansion) == 1 else PICK), None, keep, expand
-    handler = getattr(handlers, rule.alias or rule.origin.name, None)
-    if handler is None:
-        inlined = rule.origin.name.startswith("_")
-        return (SPLICE, None, keep, expand) if inlined else (LARK, callback, keep, expand)
-    if getattr(handler, "visit_wrapper", None) is not _vargs_inline:
-        return LARK, callback, keep, expand
-    if any(expand):  # (a ?rule's spliced children may be one, which Lark would pass through: Lark's callback)
-        if options.expand1 and not rule.alias:
-            return LARK, callback, keep, expand
-        return SPLICED, handler.base_func, keep, expand
-    return (ALL if len(keep) == len(rule.expansion) else KEPT), handler.base_func, keep, expand  # the bound method
+    # an absent [x] (maybe_placeholders): options.empty_indices has a True where a None goes
+    nones = [0] * (len(expansion) + 1)
+    if options.empty_indices:
+        nones = [len(ones) for ones in "".join(str(int(b)) for b in options.empty_indices).split("0")]
+    recipe: list[tuple[int, bool]] = []
+    waiting = 0
+    for i, sym in enumerate(expansion):
+        waiting += nones[i]
+        if i in keep:
+            recipe += [(-1, False)] * waiting + [(i, not sym.is_term and sym.name.startswith("_"))]
+            waiting = 0
+    recipe += [(-1, False)] * (waiting + nones[len(expansion)])
+    single = bool(options.expand1 and not rule.alias)  # a ?rule: one child passes through
+    name = rule.alias or options.template_source or rule.origin.name
+    inlined = rule.origin.name.startswith("_") and not rule.alias
+    plain = all(i >= 0 and not splice for i, splice in recipe)
+    if plain and single and len(keep) == 1:
+        return len(expansion), rule.origin.name, (UNIT if len(expansion) == 1 else PICK), None, keep, (), False
+    if plain and not single and not inlined:
+        return len(expansion), rule.origin.name, (ALL if len(keep) == len(expansion) else KEPT), name, keep, (), False
+    return len(expansion), rule.origin.name, BUILD, None if inlined else name, keep, tuple(recipe), single
 
 
-def _splice(children: list[Any], keep: tuple[int, ...], expand: tuple[bool, ...]) -> Inlined:
-    """The kept children, with an inlined rule's own in its place (Lark's ChildFilterLALR)."""
-    kept = Inlined()
-    for i, inline in zip(keep, expand):
-        child = children[i]
-        if isinstance(child, Tree):  # an inlined rule that Lark's own callback reduced
-            child = child.children
-        if not inline:
-            kept.append(child)
-        elif kept:
-            kept.extend(child)
+def _build(children: list[Any], handler: Callback | None, recipe: tuple[tuple[int, bool], ...], single: bool) -> Any:
+    """A BUILD reduction's value: the arguments by the recipe (Lark's ChildFilterLALR), given to
+    the handler, or kept as an Inlined list for the parent of an inlined rule."""
+    args = Inlined()
+    for i, splice in recipe:
+        if i < 0:
+            args.append(None)
+        elif not splice:
+            args.append(children[i])
+        elif args:
+            args.extend(children[i])
         else:  # the first: take its list over (a left-recursive repetition grows one list)
-            kept = child
-    return kept
+            args = children[i]
+    if handler is None:
+        return args
+    if single and len(args) == 1:
+        return args[0]
+    return handler(*args)

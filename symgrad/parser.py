@@ -8,21 +8,22 @@ expressions nested 100,000 deep parse like any other.
 
 from __future__ import annotations
 
-import difflib
+import json
+import os
 import re
 import threading
 from collections.abc import Set
 from dataclasses import dataclass
-from fractions import Fraction
 from functools import cache
-from importlib import resources
-from pathlib import Path
-from typing import Any
-
-from lark import Lark, Token, Transformer, v_args
+from typing import TYPE_CHECKING, Any
 
 from .errors import Source, SymgradError
-from .lalr import END, Lexeme, ParseFailure, Tables
+from .lalr import END, FORMAT, Lexeme, ParseFailure, Tables
+
+if TYPE_CHECKING:
+    from fractions import Fraction
+
+    from lark import Lark
 
 
 @dataclass(slots=True)
@@ -74,35 +75,39 @@ def post_order(syntax: list[Syntax], root: int) -> range:
 
 
 def grammar_text() -> str:
-    """The grammar, from the installed package or, in a source checkout, grammar/."""
-    packaged = resources.files("symgrad").joinpath("symgrad.lark")
-    if packaged.is_file():
-        return packaged.read_text(encoding="utf-8")
-    checkout = Path(__file__).resolve().parent.parent / "grammar" / "symgrad.lark"
-    return checkout.read_text(encoding="utf-8")
+    """The grammar, from the installed package (symgrad/symgrad.lark) or, in a source checkout, grammar/."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for path in (os.path.join(here, "symgrad.lark"), os.path.join(os.path.dirname(here), "grammar", "symgrad.lark")):
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                return f.read()
+    raise FileNotFoundError("symgrad.lark, the grammar, is missing from the installation")
 
 
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 
 # The vulgar fractions pasted text carries (¼ ½ ¾ and ⅐ to ⅞, the grammar's FRACTION token), exactly.
-VULGAR_FRACTIONS: dict[str, Fraction] = {
-    ch: Fraction(value) for ch, value in zip(
-        "¼½¾⅐⅑⅒⅓⅔⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞",
-        ["1/4", "1/2", "3/4", "1/7", "1/9", "1/10", "1/3", "2/3", "1/5", "2/5", "3/5", "4/5", "1/6", "5/6", "1/8",
-         "3/8", "5/8", "7/8"], strict=True)
-}
+VULGAR_FRACTIONS: dict[str, str] = dict(zip(
+    "¼½¾⅐⅑⅒⅓⅔⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞",
+    ["1/4", "1/2", "3/4", "1/7", "1/9", "1/10", "1/3", "2/3", "1/5", "2/5", "3/5", "4/5", "1/6", "5/6", "1/8",
+     "3/8", "5/8", "7/8"], strict=True))
 
 
 def number(text: str) -> Fraction:
     """The exact value of a number as the grammar reads it: a literal (2, 0.1, 1e-3) or a vulgar
     fraction (½ is 1/2).  Raises ValueError for any other text."""
-    return VULGAR_FRACTIONS.get(text) or Fraction(text)
+    from fractions import Fraction
+
+    return Fraction(VULGAR_FRACTIONS.get(text, text))
 
 
 def number_value(text: str) -> float:
     """A number as the grammar reads it, in float64: 0.1, ½ is 0.5, 1e999 is inf."""
     fraction = VULGAR_FRACTIONS.get(text)
-    return float(text) if fraction is None else float(fraction)
+    if fraction is None:
+        return float(text)
+    numerator, denominator = fraction.split("/")
+    return int(numerator) / int(denominator)  # correctly rounded, as float(Fraction) is
 
 # The grammar's binary rule keeps its operator's token; this is the operation each one names.
 _OPERATION = {"PLUS": "add", "MINUS": "sub", "TIMES": "mul", "DIVIDE": "div", "MATMUL": "matmul", "POWER": "pow"}
@@ -158,35 +163,58 @@ def join_bracketed_lines(text: str) -> str:
     return text if out is None else "".join(out)
 
 
-@v_args(inline=True)
-class _Builder(Transformer[Token, Any]):
-    """Parser callbacks: append each reduced rule to a flat list, return its index."""
+# The most syntax entries (operations and operands) one statement may have unless the node limit
+# says otherwise: a program is parsed whole before its graph is built, so an expression of millions
+# of terms is refused while it is read, in seconds, rather than after minutes and gigabytes.
+EXPRESSION_LIMIT = 1_000_000
+
+
+class ExpressionTooLong(Exception):
+    """Raised by the parser's callbacks when a statement passes its limit; pos is where."""
+
+    def __init__(self, pos: int) -> None:
+        super().__init__(pos)
+        self.pos = pos
+
+
+class _Builder:
+    """The parser's handlers, one per rule of the grammar (named by its alias or its name), taking
+    the rule's kept children (tokens as Lexemes, reduced rules as what their handlers returned):
+    append each reduced rule to a flat list, return its index."""
 
     def __init__(self) -> None:
-        super().__init__(visit_tokens=False)
+        self.reset(EXPRESSION_LIMIT)
+
+    def reset(self, limit: int) -> None:
+        """Start a new text whose statements may each have at most `limit` syntax entries."""
         self.syntax: list[Syntax] = []
+        self.limit = limit
+        self.statement_start = 0  # the first entry of the statement being parsed
 
     def _add(self, kind: str, text: str, children: tuple[int, ...], start: int, end: int) -> int:
-        self.syntax.append(Syntax(kind, text, children, start, end))
-        return len(self.syntax) - 1
+        syntax = self.syntax
+        if len(syntax) - self.statement_start >= self.limit:
+            raise ExpressionTooLong(start)
+        syntax.append(Syntax(kind, text, children, start, end))
+        return len(syntax) - 1
 
     def _span(self, index: int) -> tuple[int, int]:
         s = self.syntax[index]
         return s.start, s.end
 
-    def number(self, tok: Token) -> int:
+    def number(self, tok: Lexeme) -> int:
         return self._add("num", str(tok), (), tok.start_pos or 0, tok.end_pos or 0)
 
-    def name(self, tok: Token) -> int:
+    def name(self, tok: Lexeme) -> int:
         return self._add("name", str(tok), (), tok.start_pos or 0, tok.end_pos or 0)
 
-    def call(self, name: Token, lpar: Token, args: list[int] | None, rpar: Token) -> int:
+    def call(self, name: Lexeme, lpar: Lexeme, args: list[int] | None, rpar: Lexeme) -> int:
         return self._add("call", str(name), tuple(args or ()), name.start_pos or 0, rpar.end_pos or 0)
 
     def args(self, *items: Any) -> list[int]:
         return [i for i in items if isinstance(i, int)]
 
-    def group(self, lpar: Token, inner: int, rpar: Token) -> int:
+    def group(self, lpar: Lexeme, inner: int, rpar: Lexeme) -> int:
         entry = self.syntax[inner]
         entry.start, entry.end = lpar.start_pos or 0, rpar.end_pos or 0
         return inner
@@ -194,41 +222,43 @@ class _Builder(Transformer[Token, Any]):
     def _binary(self, op: str, a: int, b: int) -> int:
         return self._add("op", op, (a, b), self._span(a)[0], self._span(b)[1])
 
-    def binary(self, a: int, operator: Token, b: int) -> int:
+    def binary(self, a: int, operator: Lexeme, b: int) -> int:
         return self._binary(_OPERATION[operator.type], a, b)
 
-    def index(self, a: int, lsqb: Token, args: list[int], rsqb: Token) -> int:
+    def index(self, a: int, lsqb: Lexeme, args: list[int], rsqb: Lexeme) -> int:
         return self._add("index", "[]", (a, *args), self._span(a)[0], rsqb.end_pos or 0)
 
-    def attribute(self, a: int, dot: Token, name: Token) -> int:
+    def attribute(self, a: int, dot: Lexeme, name: Lexeme) -> int:
         return self._add("attr", str(name), (a,), self._span(a)[0], name.end_pos or 0)
 
-    def transpose(self, a: int, tok: Token) -> int:
+    def transpose(self, a: int, tok: Lexeme) -> int:
         return self._add("attr", "T", (a,), self._span(a)[0], tok.end_pos or 0)  # Wᵀ is W.T
 
-    def norm(self, left: Token, inner: int, right: Token) -> int:
+    def norm(self, left: Lexeme, inner: int, right: Lexeme) -> int:
         return self._add("call", "norm", (inner,), left.start_pos or 0, right.end_pos or 0)  # ‖x‖ is norm(x)
 
-    def array(self, lsqb: Token, args: list[int], rsqb: Token) -> int:
+    def array(self, lsqb: Lexeme, args: list[int], rsqb: Lexeme) -> int:
         return self._add("array", "[]", tuple(args), lsqb.start_pos or 0, rsqb.end_pos or 0)
 
-    def superscript(self, a: int, tok: Token) -> int:
+    def superscript(self, a: int, tok: Lexeme) -> int:
         digits = str(tok).translate(_SUPERSCRIPTS)
         exponent = self._add("num", digits.lstrip("-"), (), tok.start_pos or 0, tok.end_pos or 0)
         if digits.startswith("-"):
             exponent = self._add("op", "neg", (exponent,), tok.start_pos or 0, tok.end_pos or 0)
         return self._binary("pow", a, exponent)
 
-    def neg(self, tok: Token, a: int) -> int:
+    def neg(self, tok: Lexeme, a: int) -> int:
         return self._add("op", "neg", (a,), tok.start_pos or 0, self._span(a)[1])
 
-    def pos(self, tok: Token, a: int) -> int:
+    def pos(self, tok: Lexeme, a: int) -> int:
         return a
 
     def assign(self, lhs: int, rhs: int) -> Statement:
+        self.statement_start = len(self.syntax)
         return Statement("assign", lhs, rhs, self._span(lhs)[0], self._span(rhs)[1])
 
     def bare(self, rhs: int) -> Statement:
+        self.statement_start = len(self.syntax)
         start, end = self._span(rhs)
         return Statement("bare", None, rhs, start, end)
 
@@ -245,60 +275,89 @@ class _Builder(Transformer[Token, Any]):
 _lock = threading.Lock()
 
 
-def cache_path() -> str | bool:
-    """Where the analysed grammar is kept between runs: a file in the user's cache folder
-    ($XDG_CACHE_HOME/symgrad or ~/.cache/symgrad), which Lark checks against a hash of the grammar,
-    its options and its own version, and rebuilds when they change.  False (no cache) where
-    there is no such folder to write; Lark also carries on, silently, if it cannot write the file."""
-    import os
-
+def cache_folder() -> str | None:
+    """Where the analysed grammar is kept between runs: the user's cache folder
+    ($XDG_CACHE_HOME/symgrad or ~/.cache/symgrad), made if need be; None where there is none to write."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     folder = os.path.join(base, "symgrad")
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
     except OSError:
-        return False
-    return os.path.join(folder, "grammar.lark-cache")
+        return None
+    return folder
 
 
-@cache
-def _parser() -> tuple[Lark, _Builder]:
-    """The LALR parser with its callbacks.  Building the tables takes about 0.15 s, most of a
-    short run, so they are loaded from the cache where Lark kept them (cache_path)."""
-    builder = _Builder()
-    lark = Lark(
-        grammar_text(),
-        parser="lalr",
-        lexer="basic",
-        start=["program", "value"],
-        transformer=builder,
-        maybe_placeholders=True,
-        cache=cache_path(),
-    )
-    return lark, builder
+def lark_parser() -> Lark:
+    """Lark's LALR parser for the grammar, without handlers (Lark's own trees).  Building its
+    tables takes about 0.15 s and needs Lark imported: _tables() keeps what they say instead."""
+    from lark import Lark
+
+    return Lark(grammar_text(), parser="lalr", lexer="basic", start=["program", "value"], maybe_placeholders=True)
+
+
+_builder = _Builder()
 
 
 @cache
 def _tables() -> Tables:
-    """The analysed grammar made ready for the fast driver (lalr.py), once per process."""
-    lark, builder = _parser()
-    return Tables(lark, builder)
+    """The analysed grammar for the driver (lalr.py), bound to the handlers, once per process.
+    The analysis is kept as JSON in the cache folder with the grammar it was made from, and made
+    again (by Lark) whenever the grammar, or the format, is not the same: so a run reads one small
+    file and never imports Lark.  A cache that cannot be read or written is only slower."""
+    grammar = grammar_text()
+    folder = cache_folder()
+    path = None if folder is None else os.path.join(folder, f"tables-{FORMAT}.json")
+    tables = None
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as f:
+                kept = json.load(f)
+            if kept.get("grammar") == grammar and kept.get("format") == FORMAT:
+                tables = Tables(kept)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, re.error):
+            tables = None
+    if tables is None:
+        tables = Tables.from_lark(lark_parser())
+        if path is not None:
+            _keep(path, {"grammar": grammar, **tables.data()})
+    return tables.bind(_builder)
 
 
-def parse(text: str, name: str = "expression", *, start: str = "program") -> Program:
-    """Parse a program (or, with start="value", one expression) into flat syntax.
-    Raises SymgradError ("syntax") with where, what was expected, and a hint."""
+def _keep(path: str, data: dict[str, Any]) -> None:
+    """Write the cache file whole or not at all (another run may be reading it)."""
+    import tempfile
+
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=".tables-", dir=os.path.dirname(path))
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+        os.replace(temporary, path)
+    except OSError:
+        pass
+
+
+def parse(text: str, name: str = "expression", *, start: str = "program", limit: int | None = None) -> Program:
+    """Parse a program (or, with start="value", one expression) into flat syntax, each statement of
+    at most `limit` entries (None: EXPRESSION_LIMIT).  Raises SymgradError: "syntax" with where,
+    what was expected, and a hint; "limit" for a statement past its limit."""
     source = Source(text, name)
-    _, builder = _parser()
+    builder = _builder
     tables = _tables()
     with _lock:
-        builder.syntax = []
+        builder.reset(EXPRESSION_LIMIT if limit is None else limit)
         try:
             statements: list[Statement] = tables.parse(join_bracketed_lines(text), start)
         except ParseFailure as failure:
             raise _syntax_error(failure, source) from None
+        except ExpressionTooLong as too_long:
+            raise SymgradError(
+                "limit", f"this statement has more than {builder.limit:,} operations and operands",
+                source=source, span=(too_long.pos, too_long.pos + 1),
+                hint="split it into statements (q = ...), or raise the limit with --node-limit N",
+            ) from None
         finally:
-            syntax, builder.syntax = builder.syntax, []
+            syntax = builder.syntax
+            builder.reset(EXPRESSION_LIMIT)
     if not statements:
         raise SymgradError(
             "syntax", "the program is empty", source=source, span=(0, 0),
@@ -530,5 +589,7 @@ def _syntax_error(failure: ParseFailure, source: Source) -> SymgradError:
 
 def suggest(name: str, candidates: list[str]) -> str | None:
     """The nearest known name, for 'did you mean'."""
+    import difflib
+
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     return close[0] if close else None

@@ -12,12 +12,13 @@ the notes and warnings about names.  It never builds a node itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from . import primitives as P
-from .errors import SymgradError
+from .errors import Source, SymgradError
 from .parser import Program, Syntax, parse, post_order, suggest
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ class Names:
         self.called: set[str] = set()  # the user's functions that something calls
         self.header: Header | None = None
         self.warnings: list[str] = []
-        self.unused: list[str] = []  # a warning per named statement the output never uses
+        self.unused: Sequence[str] = ()  # a warning per named statement the output never uses
         self.notes: list[str] = []
         # Constants' names (e, pi) that the program assigns or its header declares: there they are
         # the user's variables in every statement of the program (function bodies keep the constant).
@@ -415,7 +416,7 @@ class Names:
     def finish(self, unused: list[tuple[str | None, Span]]) -> None:
         """The warnings and notes that need the built graph: named values the output never
         uses (name, statement span), functions nothing calls, constants taken for variables."""
-        self.unused = [f"{name} (line {self.line(span[0])}) is never used by the output" for name, span in unused]
+        self.unused = UnusedWarnings(unused, self.source)
         if len(self.unused) <= SHOWN_UNUSED:
             self.warnings += self.unused
         else:  # one line, not one per statement (18,000 lines for a long program)
@@ -432,6 +433,32 @@ class Names:
 
 
 SHOWN_UNUSED = 5  # unused statements warned of one by one; more are summarized in one warning
+
+
+class UnusedWarnings(Sequence[str]):
+    """The warnings "t2 (line 3) is never used by the output", one per unused named statement,
+    written when read: a long program may have a million, which --verbose alone lists."""
+
+    def __init__(self, unused: list[tuple[str | None, Span]], source: Source) -> None:
+        self._unused, self._source = unused, source
+
+    def __len__(self) -> int:
+        return len(self._unused)
+
+    @overload
+    def __getitem__(self, k: int) -> str: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> list[str]: ...
+
+    def __getitem__(self, k: int | slice) -> str | list[str]:
+        if isinstance(k, slice):
+            return [self._warning(u) for u in self._unused[k]]
+        return self._warning(self._unused[k])
+
+    def _warning(self, unused: tuple[str | None, Span]) -> str:
+        name, span = unused
+        return f"{name} (line {self._source.line_col(span[0])[0]}) is never used by the output"
 
 
 def _again(name: str, times: int) -> str:

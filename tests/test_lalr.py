@@ -3,15 +3,16 @@ the same syntax for every text Lark accepts, and the same first problem for ever
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
-from lark import Token
+from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from test_fuzz import SYNTAX, fuzz_settings, mutated, programs
 
-from symgrad import parser
+from symgrad import lalr, parser
 from symgrad.errors import SymgradError
 from symgrad.lalr import END, ParseFailure
 
@@ -21,34 +22,42 @@ PIECES = ["x", "y", "W", "θ", "f", "sin", "max", "norm", "2", "0.5", "1e-3", ".
           "# note\n", "f(x) = ", "q = ", "(x+y)", "sum(", "[1, 2]", "\n\n", "\u00a0"]
 
 
+@functools.cache
+def _lark_with_handlers() -> tuple[Lark, Any]:
+    """Lark's own LALR parser for the grammar, calling the same handlers through a Transformer."""
+    handlers = {n: f for n, f in vars(parser._Builder).items() if not n.startswith("_") and callable(f)}
+    adapter_class = v_args(inline=True)(type("Handlers", (parser._Builder, Transformer), handlers))
+    adapter = adapter_class()
+    Transformer.__init__(adapter, visit_tokens=False)
+    lark = Lark(parser.grammar_text(), parser="lalr", lexer="basic", start=["program", "value"],
+                maybe_placeholders=True, transformer=adapter)
+    return lark, adapter
+
+
 def _lark(text: str, start: str) -> tuple[str, Any]:
     """What Lark's own LALR parser makes of text: ("ok", syntax, statements) or the exception."""
-    lark, builder = parser._parser()
-    builder.syntax = []
+    lark, handlers = _lark_with_handlers()
+    handlers.reset(parser.EXPRESSION_LIMIT)
     try:
         statements = lark.parse(parser.join_bracketed_lines(text), start=start)
     except UnexpectedInput as exc:
         return "error", exc
-    finally:
-        syntax, builder.syntax = builder.syntax, []
-    return "ok", (syntax, statements)
+    return "ok", (handlers.syntax, statements)
 
 
 def _fast(text: str, start: str) -> tuple[str, Any]:
-    _, builder = parser._parser()
-    builder.syntax = []
+    builder = parser._builder
+    builder.reset(parser.EXPRESSION_LIMIT)
     try:
         statements = parser._tables().parse(parser.join_bracketed_lines(text), start)
     except ParseFailure as failure:
         return "error", failure
-    finally:
-        syntax, builder.syntax = builder.syntax, []
-    return "ok", (syntax, statements)
+    return "ok", (builder.syntax, statements)
 
 
 def _lark_accepts(text: str, upto: int, start: str) -> set[str]:
     """Lark's InteractiveParser.accepts after the tokens before position upto."""
-    lark, _ = parser._parser()
+    lark, _ = _lark_with_handlers()
     joined = parser.join_bracketed_lines(text)
     interactive = lark.parse_interactive(joined[:upto], start=start)
     tokens = list(interactive.iter_parse())
@@ -133,3 +142,29 @@ def test_an_entry_s_descendants_are_the_range_from_its_leftmost_leaf(text: str) 
         return
     for root in range(len(program.syntax)):
         assert list(parser.post_order(program.syntax, root)) == reachable(program.syntax, root)
+
+
+def test_the_tables_are_kept_with_their_grammar_and_made_again_when_it_changes(tmp_path: Any, monkeypatch: Any) -> None:
+    import json
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    parser._tables.cache_clear()
+    try:
+        fresh = parser._tables()
+        kept = tmp_path / "symgrad" / f"tables-{lalr.FORMAT}.json"
+        data = json.loads(kept.read_text())
+        assert data["grammar"] == parser.grammar_text() and data["actions"]
+        parser._tables.cache_clear()
+        assert parser._tables().actions == fresh.actions  # read back: the same tables
+        data["grammar"] += "\n// changed"
+        data["actions"] = {}
+        kept.write_text(json.dumps(data))
+        parser._tables.cache_clear()
+        assert parser._tables().actions  # another grammar: made again (Lark may number the states otherwise), not read
+        assert json.loads(kept.read_text())["grammar"] == parser.grammar_text()  # and kept again
+        assert parser.parse("f(x) = x^2").statements
+        kept.write_text("{not json")
+        parser._tables.cache_clear()
+        assert parser.parse("f(x) = x^2").statements  # a broken file is only slower
+    finally:
+        parser._tables.cache_clear()

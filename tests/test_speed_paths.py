@@ -7,6 +7,7 @@ from support import run, run_json
 
 import symgrad
 from symgrad import errors
+from symgrad.graph import build
 
 
 def unused_program(n: int) -> str:
@@ -65,3 +66,40 @@ def test_a_csv_row_makes_no_records(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importlib.import_module("symgrad.records"), "records", refuse)
     result = run("f(x, y) = x * y", "--at", "x=2,y=3", "--no-check", "--format", "csv", code=0)
     assert result.stdout.splitlines() == ["x,y,f,df/dx,df/dy,error", "2.0,3.0,6.0,3.0,2.0,"]
+
+
+def test_a_statement_of_millions_of_terms_is_refused_while_it_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 5 million terms in one sum used to run for more than 15 minutes; the parser now stops at the limit
+    from symgrad import lalr
+
+    made = []
+    real = lalr.Lexeme.__init__
+
+    def counted(self: lalr.Lexeme, *args: object) -> None:
+        made.append(1)
+        real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lalr.Lexeme, "__init__", counted)
+    text = "f(x) = " + "+".join(["x"] * 20_000)
+    with pytest.raises(errors.SymgradError) as caught:
+        build(text, nodes=1_000)
+    assert caught.value.kind == "limit" and "more than 1,000 operations and operands" in caught.value.message
+    assert len(made) < 1_100  # the tokens shifted before the limit, not the 40,000 of the whole sum
+    result = run("--node-limit", "1000", "--at", "x=1", "--", text, code=2)
+    assert "split it into statements" in result.stderr and "Traceback" not in result.stderr
+    assert build("f(x) = " + "+".join(["x"] * 400), nodes=1_000).output is not None
+
+
+def test_an_unclosed_bracket_after_many_open_ones_is_found_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 10^6 '(' and no ')' took more than two minutes for the error alone
+    from symgrad import lalr
+
+    replays, tries = [], []
+    real_stack, real_shifts = lalr.Tables._stack, lalr.Tables._shifts
+    monkeypatch.setattr(lalr.Tables, "_stack", lambda self, *a: replays.append(1) or real_stack(self, *a))
+    monkeypatch.setattr(lalr.Tables, "_shifts", lambda self, *a: tries.append(1) or real_shifts(self, *a))
+    with pytest.raises(errors.SymgradError) as caught:
+        symgrad.parse("(" * 100_000)
+    assert caught.value.message.startswith("unexpected end of input: expected an expression")
+    assert caught.value.hint == "a parenthesis opened at column 100000 is never closed"
+    assert len(replays) == 1 and len(tries) <= 30  # the tokens replayed once; each terminal tried once
