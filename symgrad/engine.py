@@ -307,7 +307,14 @@ def edge_vjp(prim: P.Primitive, k: int, g: Array, out: Array, args: list[Array],
     if isinstance(part, float):  # a constant local gradient, 1 for add: no multiplication
         return part, unbroadcast(g if part == 1.0 else -g if part == -1.0 else g * part, shape)
     part = np.asarray(part, dtype=float)
-    return part, unbroadcast(np.where(part == 0, 0.0, g * part) if prim.selects else g * part, shape)
+    d = g * part
+    if prim.selects:
+        if part.size == 1:  # one number: where it is 0 the gate sends exactly 0 (np.where is 4x slower)
+            if part.item() == 0:
+                d = np.zeros_like(d)
+        else:
+            d = np.where(part == 0, 0.0, d)
+    return part, unbroadcast(d, shape)
 
 
 def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: int,
@@ -325,10 +332,11 @@ def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: i
     """
     grads: Grads = {top: seed}
     flows: list[Flow] = []
+    nodes = graph.nodes
     with np.errstate(all="ignore"):
         for i in range(top, start - 1, -1):
-            node, prim = graph.nodes[i], graph.nodes[i].prim
-            if not dep[i] or prim is None:
+            prim = nodes[i].prim
+            if prim is None or not dep[i]:
                 continue
             upstream = grads.get(i)
             live = upstream is not None
@@ -337,10 +345,13 @@ def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: i
                     continue
                 upstream = grads[i] = np.zeros((seed.shape[0], *core(values[i])))
             g = upstream
-            args = prim_args(prim, [values[j] for j in node.inputs])
-            differentiable, out = prim.differentiable, values[i]
-            for k, j in enumerate(node.inputs):
-                if not (dep[j] and differentiable(k)):
+            inputs = nodes[i].inputs
+            args = [values[j] for j in inputs]
+            if prim.elementwise and len(args) > 1:
+                args = align(args)
+            out, stop = values[i], prim.nondiff_from  # inputs from `stop` on carry no gradient
+            for k, j in enumerate(inputs):
+                if not dep[j] or (stop is not None and k >= stop):
                     continue
                 edge = Edge(j, i, k, True) if record or rule is not None else None
                 if rule is None:
@@ -349,7 +360,8 @@ def sweep(graph: Graph, values: list[Array], dep: list[bool], start: int, top: i
                     assert edge is not None
                     local, d = rule(edge, prim, g, out, args, values[j].shape[1:])
                 if live:
-                    grads[j] = d if j not in grads else grads[j] + d
+                    before = grads.get(j)
+                    grads[j] = d if before is None else before + d
                 else:  # shown as sending exactly 0 (not 0 * an infinite local gradient), and added nowhere
                     d = np.zeros_like(d)
                 if edge is not None and record:

@@ -160,15 +160,22 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def statement_limit() -> int:
+    """The most operations and operands one statement may have unless --node-limit allows more."""
+    from . import parser
+
+    return parser.EXPRESSION_LIMIT
+
+
 def build(text: str, name: str = "expression", *, expand: bool = False, start: str = "program",
           nodes: int | None = None) -> Graph:
     """Parse a program (or with start="value", a single expression) and build its graph, of at most
-    `nodes` nodes (None: node_limit(text)) and of statements of at most `nodes` operations and
-    operands (None: parser.EXPRESSION_LIMIT).  Raises SymgradError: the parser's and the names'
+    `nodes` nodes (None: node_limit(text)) and of statements of at most parser.EXPRESSION_LIMIT
+    operations and operands, or `nodes` where that is more.  Raises SymgradError: the parser's and the names'
     kinds, "limit" past either limit, "value" for a number of more than 1,000 characters."""
     with gc_paused():
         with stage("parse"):
-            program = parse(text, name, start=start, limit=nodes)
+            program = parse(text, name, start=start, limit=None if nodes is None else max(nodes, statement_limit()))
         with stage("build"):
             return _Builder(program, expand, node_limit(text) if nodes is None else nodes).run()
 

@@ -165,6 +165,11 @@ def _fold_powers(text: str) -> str:
     return _POWER_LESS_ONE.sub(fold, text)
 
 
+def _as_out(x: Any, out: Any) -> Any:
+    """x shaped like the gate's output: itself where it is already (most gates), else a broadcast view."""
+    return x if x.shape == out.shape else np.broadcast_to(x, out.shape)
+
+
 def _ones(out: Array, *args: Array) -> float:
     return 1.0  # a constant local gradient: the engine passes the upstream gradient on as it is
 
@@ -757,19 +762,19 @@ _TABLE: list[Primitive] = [
     ),
     Primitive(
         "mul", 2, np.multiply,
-        (lambda out, a, b: np.broadcast_to(b, out.shape), lambda out, a, b: np.broadcast_to(a, out.shape)),
+        (lambda out, a, b: _as_out(b, out), lambda out, a, b: _as_out(a, out)),
         lambda sp, a, b: a * b,
         "a * b", symbol="*", prec=PREC_PRODUCT, local_text=("{1}", "{0}"), glyph="×",
         role="switches", params=("a", "b"), callable=False, operator=True,
         mistakes=(("you swapped the inputs of the mul gate {node}: each input's local gradient is the "
                    "other input's value, not its own",
-                   (lambda out, a, b: np.broadcast_to(a, out.shape),
-                    lambda out, a, b: np.broadcast_to(b, out.shape))),),
+                   (lambda out, a, b: _as_out(a, out),
+                    lambda out, a, b: _as_out(b, out))),),
         backward=("g * b", "g * a"),
     ),
     Primitive(
         "div", 2, np.divide,
-        (lambda out, a, b: np.broadcast_to(1.0 / b, out.shape), lambda out, a, b: -out / b),
+        (lambda out, a, b: _as_out(1.0 / b, out), lambda out, a, b: -out / b),
         lambda sp, a, b: a / b,
         "a / b", symbol="/", prec=PREC_PRODUCT, local_text=("1/{1}", "-{0}/{1}^2"), glyph="÷",
         params=("a", "b"), callable=False, operator=True,
@@ -801,7 +806,7 @@ _TABLE: list[Primitive] = [
         lambda sp, x: sp.exp(x),
         "e to the power x", local_text=("exp({0})",),
         mistakes=(("you used exp's input where its output was needed at {node}: d exp(x)/dx = exp(x)",
-                   (lambda out, x: np.broadcast_to(x, out.shape),)),),
+                   (lambda out, x: _as_out(x, out),)),),
         unstable_hint="exp overflows float64 above 709.78: the built-ins sigmoid, softplus, logsumexp and "
         "softmax compute the usual formulas stably",
         backward=("g * out",),

@@ -6,7 +6,7 @@ import pytest
 from support import run, run_json
 
 import symgrad
-from symgrad import errors
+from symgrad import errors, parser
 from symgrad.graph import build
 
 
@@ -82,12 +82,16 @@ def test_a_statement_of_millions_of_terms_is_refused_while_it_is_read(monkeypatc
     monkeypatch.setattr(lalr.Lexeme, "__init__", counted)
     text = "f(x) = " + "+".join(["x"] * 20_000)
     with pytest.raises(errors.SymgradError) as caught:
-        build(text, nodes=1_000)
+        parser.parse(text, limit=1_000)
     assert caught.value.kind == "limit" and "more than 1,000 operations and operands" in caught.value.message
     assert len(made) < 1_100  # the tokens shifted before the limit, not the 40,000 of the whole sum
-    result = run("--node-limit", "1000", "--at", "x=1", "--", text, code=2)
-    assert "split it into statements" in result.stderr and "Traceback" not in result.stderr
     assert build("f(x) = " + "+".join(["x"] * 400), nodes=1_000).output is not None
+    monkeypatch.setattr(parser, "EXPRESSION_LIMIT", 1_000)  # the default; --node-limit may raise it
+    result = run("--at", "x=1", "--", text, code=2)
+    assert "more than 1,000 operations and operands" in result.stderr and "split it into statements" in result.stderr
+    run("--node-limit", "50000", "--at", "x=1", "--no-check", "--format", "csv", "--", text, code=0)
+    result = run("--node-limit", "10", "--at", "x=1", "--", "f(x) = " + "+".join(["x"] * 20), code=2)
+    assert "more than 10 nodes" in result.stderr  # a small node limit is about nodes
 
 
 def test_an_unclosed_bracket_after_many_open_ones_is_found_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
