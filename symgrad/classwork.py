@@ -24,11 +24,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import parallel
+from .app import GradeOptions
 from .binding import split_top
 from .errors import SymgradError
 from .homework import Answer, Grading, Problem, grade, parse_expect
 
 LISTED = 10  # students named per mistake in the summary
+LEAST_CHUNK = 4  # submissions a worker is given at a time, at least (with --jobs)
 
 
 @dataclass
@@ -174,39 +177,84 @@ def grade_class(problems: Sequence[Problem], submissions: Sequence[Submission], 
     """Every submission graded against its key problem, in the submissions' order; a broken one
     gets its error and the others are still graded.  A student's second submission for a problem
     is not graded.  Where the key has a problem for each student (worksheet variants), a student
-    without a submission gets a row with 0."""
+    without a submission gets a row with 0.
+
+    With `options.jobs` above 1 (ClassOptions), the submissions are graded in that many processes
+    (parallel.Ordered), each grading its share against truths of its own: the same report."""
     by_name = {p.name: p for p in problems}
-    truths: dict[str, _Truth | SymgradError] = {}
-    results = []
+    slots: list[Result | tuple[Submission, str]] = []  # a row made here, or a submission to grade
     done: set[tuple[str, str]] = set()
     for s in submissions:
         name = s.problem or (s.student if s.student in by_name else (problems[0].name if len(problems) == 1 else ""))
         problem = by_name.get(name)
         if s.error:
-            results.append(Result(s.student, name or "?", problem.points if problem else 0.0,
-                                  error=f"line {s.line}: {s.error}"))
+            slots.append(Result(s.student, name or "?", problem.points if problem else 0.0,
+                                error=f"line {s.line}: {s.error}"))
             continue
         if problem is None:
             what = f"no problem {name}" if name else f"no problem named {s.student}, and more than one problem"
-            results.append(Result(s.student, s.problem or "?", 0.0, error=f"line {s.line}: {what} in the key"))
+            slots.append(Result(s.student, s.problem or "?", 0.0, error=f"line {s.line}: {what} in the key"))
             continue
         if (s.student, name) in done:
-            results.append(Result(s.student, name, 0.0, error=f"line {s.line}: a second submission by "
-                                  f"{s.student} for {name}: only the first is graded"))
+            slots.append(Result(s.student, name, 0.0, error=f"line {s.line}: a second submission by "
+                                f"{s.student} for {name}: only the first is graded"))
             continue
         done.add((s.student, name))
-        if name not in truths:
-            truths[name] = _truth(problem, options, files)
-        truth = truths[name]
-        if isinstance(truth, SymgradError):
-            results.append(Result(s.student, name, problem.points, error=f"the key's problem {name}: {truth.message}"))
-            continue
-        results.append(_grade_one(s, truth))
+        slots.append((s, name))
+    tasks = [slot for slot in slots if isinstance(slot, tuple)]
+    graded = iter(_grade_all(tasks, problems, options, files, getattr(options, "jobs", 1)))
+    results = [slot if isinstance(slot, Result) else next(graded) for slot in slots]
     graded_students = {r.student for r in results}
     for p in problems:  # per-student variants: a student who handed nothing in
         if p.name not in graded_students and any(p2.name in graded_students for p2 in problems) and all(
                 s.problem is None for s in submissions):
             results.append(Result(p.name, p.name, p.points, error="no submission", total=1))
+    return results
+
+
+@dataclass(frozen=True)
+class ClassOptions(GradeOptions):
+    """GradeOptions for a class, with the number of processes that grade it (--jobs)."""
+
+    jobs: int = 1
+
+
+class Grader:
+    """Grades submissions against a key's problems, each problem's truth computed and verified
+    the first time a submission needs it and kept: in one process for the whole class, or in
+    each worker process for the submissions it is given."""
+
+    def __init__(self, problems: Sequence[Problem], options: Any, files: Any) -> None:
+        self.by_name = {p.name: p for p in problems}
+        self.options = options
+        self.files = files
+        self.truths: dict[str, _Truth | SymgradError] = {}
+
+    def grade(self, task: tuple[Submission, str]) -> Result:
+        """One submission, against the key's problem of that name."""
+        s, name = task
+        problem = self.by_name[name]
+        if name not in self.truths:
+            self.truths[name] = _truth(problem, self.options, self.files)
+        truth = self.truths[name]
+        if isinstance(truth, SymgradError):
+            return Result(s.student, name, problem.points, error=f"the key's problem {name}: {truth.message}")
+        return _grade_one(s, truth)
+
+
+def _grade_all(tasks: Sequence[tuple[Submission, str]], problems: Sequence[Problem], options: Any, files: Any,
+               jobs: int) -> list[Result]:
+    """Each (submission, problem name) graded, in order: here, or with `jobs` processes where there
+    is more than one chunk of work for them (parallel.chunked).  A chunk holds at least
+    LEAST_CHUNK submissions: fewer take less time to grade than a worker takes to start."""
+    chunks = parallel.chunked(tasks, jobs, least=LEAST_CHUNK)
+    if jobs <= 1 or len(chunks) <= 1:
+        grader = Grader(problems, options, files)
+        return [grader.grade(task) for task in tasks]
+    results: list[Result] = []
+    with parallel.Ordered(jobs, Grader.grade, Grader, (problems, options, files), results.append) as pool:
+        for chunk in chunks:
+            pool.put(chunk)
     return results
 
 
@@ -254,11 +302,12 @@ def _grade_one(s: Submission, truth: _Truth) -> Result:
         else:
             answers.append(answer)
     missing = [a for a in answers if a.target not in truth.refs and a.target]
-    if missing:
-        truth.refs |= node_references(truth.graph, truth.trace, missing, timeout=truth.options.timeout,
+    refs = truth.refs  # the truth is shared: what one submission needs more is its own, so that no
+    if missing:        # report depends on the submissions graded before it (or in another process)
+        refs = refs | node_references(truth.graph, truth.trace, missing, timeout=truth.options.timeout,
                                       limit=truth.options.limit)[0]
     o = truth.options
-    grading = grade(truth.graph, truth.trace, answers, references=truth.refs, rtol=o.rtol, atol=o.atol,
+    grading = grade(truth.graph, truth.trace, answers, references=refs, rtol=o.rtol, atol=o.atol,
                     sigfigs=o.sigfigs, decimals=o.decimals, timeout=o.timeout)
     grading.graded = [g for g in grading.graded if g.target in truth.targets]  # the key's questions only
     grading.own_checks, grading.own_checks_failed = truth.own_checks, truth.failed

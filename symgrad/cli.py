@@ -164,6 +164,16 @@ def _input_limit(command: Callable[..., Any]) -> Callable[..., Any]:
         "character of the program, at least 1,000,000.")(command)
 
 
+def _jobs(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--jobs N: how many processes do the work (`what`: "answer the lines")."""
+    def add(command: Callable[..., Any]) -> Callable[..., Any]:
+        return click.option(
+            "--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+            help=f"{what} in N processes at once, the output the same and in the same order as with one. "
+            "Default: as many as the cores this process may use; 1 does all the work in this process.")(command)
+    return add
+
+
 class _Main(click.Group):
     """`symgrad EXPR ...` means `symgrad grad EXPR ...`; option errors are JSON too
     when JSON was asked for."""
@@ -692,17 +702,28 @@ def _worksheet(expr: str | None, at: Sequence[str], file: str | None, seed: int 
               default="plain", help="A table with the mistakes counted, JSON, or CSV.")
 @_symbolic_bounds
 @_input_limit
-def grade(key: str, submissions: str, fmt: str, symbolic_limit: int, check_timeout: float, files: Files) -> None:
+@_jobs("Grade the submissions")
+def grade(key: str, submissions: str, fmt: str, symbolic_limit: int, check_timeout: float, files: Files,
+          jobs: int | None) -> None:
     fmt = fmt.lower()
     _run("json" if fmt == "json" else "plain", lambda: _grade(key, submissions, fmt, symbolic_limit, check_timeout,
-                                                              files))
+                                                              files, _cores(jobs)))
 
 
-def _grade(key: str, submissions: str, fmt: str, symbolic_limit: int, check_timeout: float, files: Files) -> None:
+def _cores(jobs: int | None) -> int:
+    """--jobs, or by default every core this process may use."""
+    from .parallel import cores
+
+    return cores() if jobs is None else jobs
+
+
+def _grade(key: str, submissions: str, fmt: str, symbolic_limit: int, check_timeout: float, files: Files,
+           jobs: int) -> None:
+    from .classwork import ClassOptions
     from .views import class_view as view
     from .views import plain
 
-    options = app.GradeOptions(timeout=check_timeout, limit=symbolic_limit)
+    options = ClassOptions(timeout=check_timeout, limit=symbolic_limit, jobs=jobs)
     results = app.grade_class(key, submissions, options, files)
     if fmt == "json":
         from .views.json_view import envelope
@@ -733,30 +754,38 @@ def _grade(key: str, submissions: str, fmt: str, symbolic_limit: int, check_time
               help="Let the requests' values name files (@file) inside DIR; without it they may name none.")
 @_symbolic_bounds
 @_input_limit
-def batch(check: bool, data_dir: str | None, symbolic_limit: int, check_timeout: float, files: Files) -> None:
+@_jobs("Answer the lines")
+def batch(check: bool, data_dir: str | None, symbolic_limit: int, check_timeout: float, files: Files,
+          jobs: int | None) -> None:
     if data_dir is None:
         files = Files(limit=files.limit, refusal="batch requests may name files only under --data-dir DIR",
                       hint="run symgrad batch --data-dir DIR to allow the files inside DIR", nodes=files.nodes)
     else:
         files = Files.inside(data_dir, f"batch requests may name only files inside --data-dir ({data_dir})",
                              files.limit, files.nodes)
-    _run("json", lambda: _batch(check, check_timeout, symbolic_limit, files))
+    _run("json", lambda: _batch(check, check_timeout, symbolic_limit, files, _cores(jobs)))
 
 
-def _batch(check: bool, timeout: float, limit: int, files: Files) -> None:
+def _batch(check: bool, timeout: float, limit: int, files: Files, jobs: int = 1) -> None:
     """One JSON record per non-blank input line, in order; exit 1 if a line failed, with a count
-    of the failed lines on stderr."""
+    of the failed lines on stderr.  With `jobs` above 1, the lines are answered in that many
+    processes (pipeline.answer_batch), the output the same."""
     from .files import bounded_lines, open_stdin
     from .views.json_view import envelope
 
-    cache: dict[str, Any] = {}
-    tally = app.Tally()
-    for number, line in enumerate(bounded_lines(open_stdin(), files.limit), start=1):
-        if line is not None and not line.strip():
-            continue
-        record = app.answer_request(line, number, cache, files, check=check, timeout=timeout, limit=limit)
-        tally.add(number, record.get("ok", False))
-        click.echo(json_dumps(envelope(record)))
+    if jobs > 1:
+        from .pipeline import BatchState, answer_batch
+
+        tally = answer_batch(open_stdin(), BatchState(files, check, timeout, limit), jobs, click.echo)
+    else:
+        cache: dict[str, Any] = {}
+        tally = app.Tally()
+        for number, line in enumerate(bounded_lines(open_stdin(), files.limit), start=1):
+            if line is not None and not line.strip():
+                continue
+            record = app.answer_request(line, number, cache, files, check=check, timeout=timeout, limit=limit)
+            tally.add(number, record.get("ok", False))
+            click.echo(json_dumps(envelope(record)))
     if tally.failed:
         sys.stdout.flush()
         say(tally.summary("lines"), err=True)

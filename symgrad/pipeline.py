@@ -3,7 +3,9 @@
 `--points FILE` evaluates one graph over many points: rows are read in
 chunks, evaluated together along the leading point axis (no per-point walk
 or reparse), and written in input order; a bad row gets an error of its own
-and the others go on.  `symgrad batch` answers one JSON request per line.
+and the others go on.  `symgrad batch` answers one JSON request per line;
+with `--jobs N`, `answer_batch` shares the lines out over worker processes
+(parallel.py) and writes the same records in the same order.
 """
 
 from __future__ import annotations
@@ -12,16 +14,20 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, TextIO
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
 from .engine import Trace, core, evaluate_points
 from .errors import SymgradError
+from .files import Files
 from .graph import Graph
 from .numbers import is_number, json_loads, read_number
+
+if TYPE_CHECKING:
+    from .app import Tally
 
 Array = np.ndarray
 CHUNK = 65_536  # points evaluated together
@@ -569,3 +575,119 @@ def point_record(r: PointResult, graph: Graph) -> dict[str, Any]:
     if r.check is not None:
         rec["check"] = r.check
     return rec
+
+
+# ---- symgrad batch in many processes ------------------------------------------------------
+
+# A chunk of batch lines, one task for a worker: enough lines that sending them and their answers is
+# a small part of the work (a small request takes about half a millisecond), and few enough that
+# the last chunks share out evenly and answers stream.  A chunk also ends at CHUNK_CHARS
+# characters, so that the lines in flight stay within WINDOW * jobs * CHUNK_CHARS (beyond one line
+# longer than that, which is its own chunk).
+CHUNK_LINES = 32
+CHUNK_CHARS = 2**20
+
+
+@dataclass
+class BatchState:
+    """What answering batch lines needs, in each process that answers them: which files the
+    requests may name and the input limit (`files`), --check, the symbolic check's time budget
+    (seconds) and size limit, and the graphs of the expressions seen so far."""
+
+    files: Files
+    check: bool
+    timeout: float
+    limit: int
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+def answer_line(state: BatchState, item: tuple[int, str | None]) -> tuple[int, bool, str]:
+    """One batch line, (its number, its text, or None where it was longer than the input limit),
+    answered as app.answer_request answers it: (its number, whether it succeeded, its JSON record
+    as one line of text, without the newline)."""
+    from .app import answer_request
+    from .views.json_view import dumps, envelope
+
+    number, line = item
+    record = answer_request(line, number, state.cache, state.files, check=state.check, timeout=state.timeout,
+                            limit=state.limit)
+    return number, bool(record.get("ok", False)), dumps(envelope(record))
+
+
+def answer_batch(stream: TextIO, state: BatchState, jobs: int, write: Callable[[str], None]) -> Tally:
+    """`symgrad batch --jobs N`: the non-blank lines of `stream` answered by `jobs` processes, each
+    record passed to `write` in input order as soon as it and every line before it are answered,
+    exactly as answering them one by one in this process would (app.answer_request).  Returns the
+    app.Tally of the lines.
+
+    Lines are read as they come, never all first: a chunk of lines goes to the pool as soon as the
+    next line shows there is more, at most parallel.WINDOW chunks per worker are in flight, and
+    whenever reading would wait for the writer the lines read so far are answered (in this process
+    while no pool has started: one chunk of work needs none) and the answers written, so that a
+    writer that waits for each answer gets it.  Raises SymgradError ("jobs") where a worker died;
+    an error reading `stream` is raised after the lines read before it are answered.
+    """
+    from . import parallel
+    from .app import Tally
+    from .files import bounded_lines
+
+    tally = Tally()
+    chunk: list[tuple[int, str | None]] = []
+    size = 0  # the characters of `chunk`
+    full: tuple[list[tuple[int, str | None]], int] | None = None  # a full chunk, sent when more comes
+    interrupted = False  # the pool or the output failed while reading waited, not the reading itself
+
+    def emit(answer: tuple[int, bool, str]) -> None:
+        number, ok, text = answer
+        tally.add(number, ok)
+        write(text)
+
+    args = (state.files, state.check, state.timeout, state.limit)
+    budget = parallel.WINDOW * jobs * CHUNK_CHARS
+    with parallel.Ordered(jobs, answer_line, BatchState, args, emit, budget=budget) as pool:
+
+        def send_all() -> None:
+            """Send (or, with no pool started, answer here) every line read so far."""
+            nonlocal full, chunk, size
+            for lines, chars in ([full] if full else []) + ([(chunk, size)] if chunk else []):
+                if pool.started:
+                    pool.put(lines, chars)
+                    continue
+                results, failed = parallel.apply(answer_line, state, lines)
+                for answer in results:
+                    emit(answer)
+                if failed is not None:
+                    raise failed.exc
+            full, chunk, size = None, [], 0
+
+        def idle(fd: int) -> None:
+            nonlocal interrupted
+            try:
+                send_all()
+                pool.wait_for_input(fd)
+            except BaseException:
+                interrupted = True
+                raise
+
+        lines = enumerate(bounded_lines(parallel.watched_stdin(stream, idle), state.files.limit), start=1)
+        while True:
+            try:
+                number, line = next(lines)
+            except StopIteration:
+                break
+            except Exception:
+                if not interrupted:  # reading failed: first answer what was read, as one process would have
+                    send_all()
+                    pool.drain()
+                raise
+            if line is not None and not line.strip():
+                continue
+            if full is not None:  # more than one chunk of work: the pool is worth starting
+                pool.put(*full)
+                full = None
+            chunk.append((number, line))
+            size += len(line or "")
+            if len(chunk) >= CHUNK_LINES or size >= CHUNK_CHARS:
+                full, chunk, size = (chunk, size), [], 0
+        send_all()
+    return tally
