@@ -403,8 +403,14 @@ def run_points(graph: Any, at: Sequence[str], points: str, fmt: str, check: bool
     kind = "jsonl" if points.endswith((".jsonl", ".ndjson", ".json")) else (
         "tsv" if points.endswith(".tsv") else ("csv" if points.endswith(".csv") else pipeline.sniff(first)))
     lines = itertools.chain([first] if first else [], lines)
-    if kind != "jsonl" and fmt != "jsonl" and all(np.ndim(v) == 0 for v in fixed.values()):
-        return _csv_points(graph, lines, "\t" if kind == "tsv" else ",", fixed, fmt, check, out)
+    if fmt != "jsonl" and all(np.ndim(v) == 0 for v in fixed.values()):
+        if kind != "jsonl":
+            header, blocks = pipeline.read_csv_blocks(lines, "\t" if kind == "tsv" else ",", graph.variables, fixed)
+            return _block_points(graph, header, blocks, fixed, fmt, check, out)
+        data = next((line for line in [first] if line.strip()), None)
+        if data is not None and pipeline.scalar_jsonl(data, graph.variables, fixed):  # numbers: as CSV's blocks
+            header, blocks = pipeline.read_jsonl_blocks(lines, graph.variables, fixed)
+            return _block_points(graph, header, blocks, fixed, fmt, check, out)
     if kind == "jsonl":
         rows = pipeline.read_jsonl(lines, graph.variables, fixed)
     else:
@@ -412,12 +418,11 @@ def run_points(graph: Any, at: Sequence[str], points: str, fmt: str, check: bool
     return _row_points(graph, rows, fixed, fmt, check, out)
 
 
-def _csv_points(graph: Any, lines: Iterator[str], delimiter: str, fixed: dict[str, Any], fmt: str, check: bool,
-               out: TextIO) -> Tally:
-    """Scalar points, CSV in and out: whole blocks as float matrices."""
+def _block_points(graph: Any, header: list[str], blocks: Iterator[Any], fixed: dict[str, Any], fmt: str,
+                  check: bool, out: TextIO) -> Tally:
+    """Scalar points (CSV or JSON Lines of numbers) in, CSV or TSV out: whole blocks as float matrices."""
     from . import pipeline
 
-    header, blocks = pipeline.read_csv_blocks(lines, delimiter, graph.variables, fixed)
     out_delimiter = "\t" if fmt == "tsv" else ","
     out.write(pipeline.csv_header(graph, out_delimiter, check))
     tally = Tally()

@@ -47,6 +47,8 @@ def json_loads(text: str | bytes, *, exact: bool = False) -> Any:
     a point or an exponent as Fractions (0.1 is 1/10).  Raises json.JSONDecodeError for text that
     is not JSON, and SymgradError ("value") for a number that is too long or brackets nested too deeply."""
     try:
+        if not exact and len(text) <= LONGEST_NUMBER:  # no number in it can be too long: the C reader alone
+            return json.loads(text)
         return json.loads(text, parse_int=_int, parse_float=_fraction if exact else _float)
     except RecursionError:  # Python's JSON reader recurses once per level of brackets
         raise SymgradError("value", "the JSON is nested too deeply (thousands of brackets)",

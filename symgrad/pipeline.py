@@ -11,7 +11,6 @@ with `--jobs N`, `answer_batch` shares the lines out over worker processes
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -76,30 +75,87 @@ def read_csv(stream: Iterable[str], delimiter: str, variables: list[str], fixed:
 def read_jsonl(stream: Iterable[str], variables: list[str], fixed: Mapping[str, Any]) -> Iterator[Row]:
     """Rows of JSON Lines: one object {name: number or nested list} per line."""
     for k, text in enumerate(stream, start=1):
-        if not text.strip():
-            continue
-        try:
-            data = json_loads(text)
-        except json.JSONDecodeError as exc:
-            yield Row(k, None, f"line {k} is not valid JSON: {exc.msg} at column {exc.colno}")
-            continue
-        except SymgradError as err:
-            yield Row(k, None, f"line {k}: {err.message}")
-            continue
-        if not isinstance(data, dict):
-            yield Row(k, None, f"line {k} is not a JSON object of variables")
-            continue
-        unknown = [name for name in data if name not in variables]
-        if unknown:
-            yield Row(k, None, f"line {k}: {unknown[0]} names no variable of the expression")
-            continue
-        clash = [name for name in data if name in fixed]
-        missing = [v for v in variables if v not in data and v not in fixed]
-        if clash or missing:
-            what = f"{clash[0]} is also given in --at" if clash else f"no value for {', '.join(missing)}"
-            yield Row(k, None, f"line {k}: {what}")
-            continue
-        yield Row(k, data)
+        values = jsonl_values(k, text, variables, fixed)
+        if isinstance(values, str):
+            yield Row(k, None, values)
+        elif values is not None:
+            yield Row(k, values)
+
+
+def jsonl_values(k: int, text: str, variables: list[str], fixed: Mapping[str, Any]) -> dict[str, Any] | str | None:
+    """Line k of JSON Lines: its object {name: number or nested list}, the message that says what
+    is wrong with it, or None for a blank line."""
+    if not text.strip():
+        return None
+    try:
+        data = json_loads(text)
+    except json.JSONDecodeError as exc:
+        return f"line {k} is not valid JSON: {exc.msg} at column {exc.colno}"
+    except SymgradError as err:
+        return f"line {k}: {err.message}"
+    if not isinstance(data, dict):
+        return f"line {k} is not a JSON object of variables"
+    unknown = [name for name in data if name not in variables]
+    if unknown:
+        return f"line {k}: {unknown[0]} names no variable of the expression"
+    clash = [name for name in data if name in fixed]
+    missing = [v for v in variables if v not in data and v not in fixed]
+    if clash or missing:
+        what = f"{clash[0]} is also given in --at" if clash else f"no value for {', '.join(missing)}"
+        return f"line {k}: {what}"
+    return data
+
+
+def scalar_jsonl(first: str, variables: list[str], fixed: Mapping[str, Any]) -> bool:
+    """Does this first line of JSON Lines give every variable as a number (so that the points can
+    go as blocks of floats, as CSV's do)?"""
+    values = jsonl_values(1, first, variables, fixed)
+    return isinstance(values, dict) and bool(values) and all(type(v) in (int, float) for v in values.values())
+
+
+def read_jsonl_blocks(stream: Iterable[str], variables: list[str], fixed: Mapping[str, Any],
+                      size: int = CHUNK) -> tuple[list[str], Iterator[Block]]:
+    """JSON Lines of numbers as CSV's blocks of floats (the columns: the variables not in --at).
+    A line with an array gets the error that CSV output gives it (its columns are for numbers)."""
+    header = [v for v in variables if v not in fixed]
+
+    def row(k: int, values: dict[str, Any]) -> list[float] | str:
+        numbers = []
+        for name in header:
+            v = values[name]
+            if type(v) is not float:
+                try:
+                    a = np.asarray(v, dtype=float)
+                except (ValueError, TypeError):
+                    return f"line {k}: a value is ragged or not a number"
+                if a.ndim:
+                    return (f"line {k}: {name} has shape {a.shape}, but the columns are for shape () "
+                            "(use --format jsonl)")
+                v = float(a)
+            numbers.append(v)
+        return numbers
+
+    def blocks() -> Iterator[Block]:
+        lines: list[int] = []
+        rows: list[list[float]] = []
+        errors: dict[int, str] = {}
+        for k, text in enumerate(stream, start=1):
+            values = jsonl_values(k, text, variables, fixed)
+            if values is None:
+                continue
+            numbers = values if isinstance(values, str) else row(k, values)
+            if isinstance(numbers, str):
+                errors[len(lines)] = numbers
+                numbers = [math.nan] * len(header)
+            lines.append(k)
+            rows.append(numbers)
+            if len(rows) >= size:
+                yield Block(lines, np.array(rows, dtype=float).reshape(len(rows), len(header)), errors)
+                lines, rows, errors = [], [], {}
+        if rows:
+            yield Block(lines, np.array(rows, dtype=float).reshape(len(rows), len(header)), errors)
+
+    return header, blocks()
 
 
 def sniff(first: str) -> str:
@@ -124,9 +180,9 @@ def chunks(rows: Iterable[Row], size: int = CHUNK) -> Iterator[list[Row]]:
 @dataclass
 class PointResult:
     line: int
-    at: dict[str, Array] | None = None
-    value: Array | None = None
-    gradient: dict[str, Array] | None = None
+    at: dict[str, Any] | None = None  # a number (a float) or an array, per input
+    value: Any = None
+    gradient: dict[str, Any] | None = None
     warnings: list[str] | None = None
     error: str | None = None
     check: str | None = None  # the numeric check's verdict at this point, with --check
@@ -141,6 +197,11 @@ def evaluate_rows(graph: Graph, rows: list[Row], fixed: Mapping[str, Array], *, 
     for k, row in enumerate(rows):
         if row.values is None:
             results[k] = PointResult(row.line, error=row.error)
+            continue
+        if all(type(v) is float or type(v) is int for v in row.values.values()):  # numbers: the common case
+            arrays[k] = row.values
+            key = tuple((name, ()) for name in sorted(row.values))
+            groups.setdefault(key, []).append(k)
             continue
         try:
             arrays[k] = {name: np.asarray(v, dtype=float) for name, v in row.values.items()}
@@ -159,7 +220,7 @@ def evaluate_rows(graph: Graph, rows: list[Row], fixed: Mapping[str, Array], *, 
 def _evaluate_group(graph: Graph, points: list[dict[str, Array]], lines: list[int],
                     fixed: Mapping[str, Array], check: bool) -> list[PointResult]:
     names = list(points[0])
-    columns = {name: np.stack([p[name] for p in points]) for name in names}
+    columns = {name: np.array([p[name] for p in points], dtype=float) for name in names}  # rows of one shape
     try:
         trace = evaluate_points(graph, columns, fixed)
     except SymgradError as err:
@@ -180,11 +241,17 @@ def _split(trace: Trace, columns: dict[str, Array], lines: list[int], verdicts: 
     value = np.broadcast_to(trace.value, (len(lines), *trace.out_shape))  # a constant has one value for all
     grads = trace.gradient
     finite = np.isfinite(value.reshape(len(lines), -1)).all(axis=1)
+    # numbers as Python floats, arrays as arrays, read by row: one conversion a column, not one an element
+    rows = len(lines)
+    names = [name for name in graph.variables if name in columns]
+    at_columns = [columns[name].tolist() if columns[name].ndim == 1 else columns[name] for name in names]
+    values = value.tolist() if value.ndim == 1 else value
+    gradient_columns = {v: (np.broadcast_to(g, (rows,)).tolist() if np.ndim(g) <= 1 else g) for v, g in grads.items()}
     out = []
     for k, line in enumerate(lines):
-        at = {name: columns[name][k] for name in graph.variables if name in columns}
+        at = {name: column[k] for name, column in zip(names, at_columns)}
         warnings = None if finite[k] else [f"{graph.output_name} is {'nan' if np.isnan(value[k]).any() else 'inf'}"]
-        out.append(PointResult(line, at, value[k], {v: g[k] for v, g in grads.items()}, warnings,
+        out.append(PointResult(line, at, values[k], {v: g[k] for v, g in gradient_columns.items()}, warnings,
                                check=None if verdicts is None else verdicts[k]))
     return out
 
@@ -505,9 +572,10 @@ def components(name: str, shape: tuple[int, ...]) -> list[tuple[str, tuple[int, 
     return [(f"{name}[{','.join(map(str, idx))}]", idx) for idx in np.ndindex(*shape)]
 
 
-def fmt_number(v: float) -> str:
-    """Full round-trip precision, as CSV text."""
-    return repr(float(v)) if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+def fmt_number(v: Any) -> str:
+    """Full round-trip precision, as CSV text (v a number, or an array of one)."""
+    v = float(v)
+    return repr(v) if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
 
 
 class TableWriter:
@@ -529,16 +597,16 @@ class TableWriter:
         header += [f"d{d}/d{c}" for _, (c, _) in self.grads] + (["check"] if with_check else []) + ["error"]
         self.width = len(header)
         self.with_check = with_check
+        self._writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+        self._scalar = all(idx == () for _, idx in [*self.inputs, *self.value, *(c for _, c in self.grads)])
         self._write(header)
 
     def _write(self, cells: list[str]) -> None:
-        buf = io.StringIO()
-        csv.writer(buf, delimiter=self.delimiter, lineterminator="\n").writerow(cells)
-        self.out.write(buf.getvalue())
+        self._writer.writerow(cells)
 
     def write(self, r: PointResult, fixed: Mapping[str, Array]) -> bool:
         """One row; False when the point failed, or does not fit the columns of the first."""
-        if r.error is None and r.at is not None:
+        if r.error is None and r.at is not None and not (self._scalar and all(type(a) is float for a in r.at.values())):
             wrong = next((v for v, a in r.at.items() if np.shape(a) != self.shapes.get(v, ())), None)
             if wrong is not None:
                 r = PointResult(r.line, error=f"line {r.line}: {wrong} has shape {np.shape(r.at[wrong])}, but the "
@@ -548,11 +616,17 @@ class TableWriter:
             return False
         assert r.at is not None and r.value is not None and r.gradient is not None
         cells = []
-        for (_, idx), v in zip(self.inputs, self.input_vars):
-            source = r.at[v] if v in r.at else fixed[v]
-            cells.append(fmt_number(np.asarray(source)[idx]))
-        cells += [fmt_number(np.asarray(r.value)[idx]) for _, idx in self.value]
-        cells += [fmt_number(np.asarray(r.gradient[v])[idx]) for v, (_, idx) in self.grads]
+        if self._scalar:  # every column a number: no indexing into arrays
+            at = r.at
+            cells += [fmt_number(at[v] if v in at else fixed[v]) for v in self.input_vars]
+            cells.append(fmt_number(r.value))
+            cells += [fmt_number(r.gradient[v]) for v, _ in self.grads]
+        else:
+            for (_, idx), v in zip(self.inputs, self.input_vars):
+                source = r.at[v] if v in r.at else fixed[v]
+                cells.append(fmt_number(np.asarray(source)[idx]))
+            cells += [fmt_number(np.asarray(r.value)[idx]) for _, idx in self.value]
+            cells += [fmt_number(np.asarray(r.gradient[v])[idx]) for v, (_, idx) in self.grads]
         if self.with_check:
             cells.append(r.check or "")
         cells.append("; ".join(r.warnings or []))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from support import run, run_json
 
@@ -107,3 +110,39 @@ def test_an_unclosed_bracket_after_many_open_ones_is_found_in_one_pass(monkeypat
     assert caught.value.message.startswith("unexpected end of input: expected an expression")
     assert caught.value.hint == "a parenthesis opened at column 100000 is never closed"
     assert len(replays) == 1 and len(tries) <= 30  # the tokens replayed once; each terminal tried once
+
+
+NEURON = "f(w0,x0,w1,x1,w2) = sigmoid(w0*x0 + w1*x1 + w2)"
+
+
+def test_json_lines_of_numbers_go_as_csv_s_blocks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # JSON Lines in was 4x CSV in: a Python object per row and per cell.  Numbers now go as CSV's blocks of
+    # floats, and the output is the same, errors included
+    from symgrad import pipeline
+
+    rows = [dict(zip(["w0", "x0", "w1", "x1", "w2"], [k / 7, -k / 3, 0.5, 2.0, -1.0])) for k in range(300)]
+    jsonl = [json.dumps(r) for r in rows]
+    csv_lines = ["w0,x0,w1,x1,w2"] + [",".join(repr(v) for v in r.values()) for r in rows]
+    bad_jsonl = {5: '{"w0": 1, "x0": [1, 2], "w1": 0, "x1": 0, "w2": 0}', 9: "{not json", 12: '{"w0": 1}',
+                 20: '{"w0": 1, "x0": 2, "w1": 3, "x1": 4, "w2": 5, "v": 1}', 30: ""}
+    for k, text in bad_jsonl.items():
+        jsonl[k] = text
+    (tmp_path / "p.jsonl").write_text("\n".join(jsonl) + "\n")
+    written = []
+    monkeypatch.setattr(pipeline.TableWriter, "write", lambda self, *a: written.append(1) or True)
+    fast = run(NEURON, "--points", str(tmp_path / "p.jsonl"), code=1)
+    assert not written  # no row went the per-row way
+    monkeypatch.undo()
+    (tmp_path / "p.csv").write_text("\n".join(csv_lines) + "\n")
+    from_csv = run(NEURON, "--points", str(tmp_path / "p.csv"), code=0).stdout.splitlines()
+    lines = fast.stdout.splitlines()
+    assert lines[0] == from_csv[0]
+    good = [k for k in range(300) if k not in bad_jsonl]
+    by_line = {k: line for k, line in zip([k for k in range(300) if k != 30], lines[1:])}
+    for k in good:
+        assert by_line[k] == from_csv[1 + k]
+    assert by_line[5].endswith("\"line 6: x0 has shape (2,), but the columns are for shape () (use --format jsonl)\"")
+    assert "line 10 is not valid JSON" in by_line[9] and "line 13: no value for x0" in by_line[12]
+    assert "line 21: v names no variable of the expression" in by_line[20]
+    rows_way = run(NEURON, "--points", str(tmp_path / "p.jsonl"), "--format", "jsonl", code=1).stdout
+    assert len(rows_way.splitlines()) == 299  # JSON Lines out: the per-row way, every record kept
