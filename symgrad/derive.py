@@ -27,7 +27,7 @@ import numpy as np
 from . import primitives as P
 from .errors import SymgradError
 from .graph import Graph, Kind, Node, gate, reach
-from .parser import Syntax, number_value, parse, post_order
+from .parser import SyntaxList, number_value, parse, post_order
 
 
 class NotDerivable(SymgradError):
@@ -65,7 +65,7 @@ class Derivation:
 
 
 @cache
-def _rule(text: str) -> tuple[list[Syntax], range]:
+def _rule(text: str) -> tuple[SyntaxList, range]:
     """A backward rule's flat syntax, parsed once by the grammar, with its entries in post order."""
     program = parse(text, "backward rule", start="value")
     root = len(program.syntax) - 1

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from . import primitives as P
 from .errors import Source, SymgradError
 from .numbers import LONGEST_NUMBER, too_long
-from .parser import Program, Syntax, number_value, parse, post_order
+from .parser import CALL, Program, SyntaxList, number_value, parse, post_order
 from .scope import Names, labels
 from .timing import stage
 
@@ -104,7 +104,7 @@ class Function:
     name: str
     params: tuple[str, ...]
     body: int  # root syntax index
-    syntax: list[Syntax]
+    syntax: SyntaxList
     span: tuple[int, int]
     index: int = -1  # definition order: a body sees only functions with a smaller index
 
@@ -213,7 +213,7 @@ def reads_reached(node: Node, reached: Sequence[bool], *, every_edge: bool = Fal
 class _Frame:
     """One expression being lowered: the program's, or the body of a call that runs inline."""
 
-    syntax: list[Syntax]
+    syntax: SyntaxList
     order: Sequence[int]
     env: dict[str, int]  # the names in scope: canonical name -> node
     function: Function | None  # the function whose body this is, if any
@@ -329,8 +329,10 @@ class _Builder:
             pushed = False
             while fr.pos < len(fr.order):
                 i = fr.order[fr.pos]
-                s = fr.syntax[i]
-                callee = None if s.kind != "call" else self.names.callee(s, fr.syntax is self.syntax, fr.function)
+                callee = None
+                if fr.syntax.kinds[i] == CALL:
+                    s = fr.syntax[i]
+                    callee = self.names.callee(s, fr.syntax is self.syntax, fr.function)
                 if callee is not None:
                     args = tuple(fr.results[c] for c in s.children)
                     self.names.check_arity(s, len(callee.params), callee.params)
@@ -349,7 +351,7 @@ class _Builder:
                     stack.append(frame)
                     pushed = True
                     break
-                fr.results[i] = self._node(s, fr)
+                fr.results[i] = self._node(i, fr)
                 fr.pos += 1
             if pushed:
                 continue
@@ -375,21 +377,25 @@ class _Builder:
             n.group = g
         return result
 
-    def _node(self, s: Syntax, fr: _Frame) -> int:
-        """The node of one syntax entry whose children are built (a call that runs a body is not one)."""
-        span = (s.start, s.end) if fr.syntax is self.syntax else fr.call_span
-        if s.kind == "num":
-            if len(s.text) > LONGEST_NUMBER:
-                raise too_long(s.text).located(self.source, span)
-            return self._add(Node(Kind.CONST, value=number_value(s.text), text=s.text, span=span))
-        if s.kind == "name":
-            meaning = self.names.lookup(s.text, fr.env, span)
+    def _node(self, i: int, fr: _Frame) -> int:
+        """The node of syntax entry i, whose children are built (a call that runs a body is not one).
+        The common entries are read from the syntax's columns, without a Syntax object."""
+        syntax = fr.syntax
+        kind, text = syntax.kind(i), syntax.texts[i]
+        span = (syntax.starts[i], syntax.ends[i]) if syntax is self.syntax else fr.call_span
+        if kind == "num":
+            if len(text) > LONGEST_NUMBER:
+                raise too_long(text).located(self.source, span)
+            return self._add(Node(Kind.CONST, value=number_value(text), text=text, span=span))
+        if kind == "name":
+            meaning = self.names.lookup(text, fr.env, span)
             if isinstance(meaning, int):
                 return meaning
             return self._add(Node(Kind.CONST, value=P.CONSTANTS[meaning], text=meaning, span=span))
-        args = tuple(fr.results[c] for c in s.children)
-        if s.kind == "op":
-            return self._add(gate(s.text, args, span))
+        args = tuple(fr.results[c] for c in syntax.children(i))
+        if kind == "op":
+            return self._add(gate(text, args, span))
+        s = syntax[i]
         if s.kind == "index":
             return self._add(gate("index", args, span))
         if s.kind == "array":

@@ -12,10 +12,11 @@ import json
 import os
 import re
 import threading
-from collections.abc import Set
+from array import array
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from .errors import Source, SymgradError
 from .lalr import END, FORMAT, Lexeme, ParseFailure, Tables
@@ -54,14 +55,86 @@ class Statement:
     end: int
 
 
+KINDS = ("num", "name", "call", "op", "index", "attr", "array")
+_KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
+NAME, CALL = _KIND_CODE["name"], _KIND_CODE["call"]  # SyntaxList.kinds codes read directly
+
+
+class SyntaxList(Sequence[Syntax]):
+    """The flat syntax list, kept as columns: a kind code, the text, the children (a slice of one
+    array of indices), the start and the end of each entry.  About 45 bytes an entry where a
+    Syntax object with its tuple and its numbers takes 200: a program of a million statements
+    has five million entries.  syntax[i] is a Syntax made when asked for (changing it changes
+    nothing here); the columns are read directly where every entry is read in turn."""
+
+    __slots__ = ("_children", "_firsts", "ends", "kinds", "starts", "texts")
+
+    def __init__(self) -> None:
+        self.kinds = bytearray()  # KINDS[code]
+        self.texts: list[str] = []
+        self._firsts = array("q", [0])  # entry i's children are _children[_firsts[i]:_firsts[i + 1]]
+        self._children = array("q")
+        self.starts = array("q")
+        self.ends = array("q")
+
+    def append(self, kind: str, text: str, children: tuple[int, ...], start: int, end: int) -> int:
+        """Add an entry; its index."""
+        self.kinds.append(_KIND_CODE[kind])
+        self.texts.append(text)
+        self._children.extend(children)
+        self._firsts.append(len(self._children))
+        self.starts.append(start)
+        self.ends.append(end)
+        return len(self.kinds) - 1
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    @overload
+    def __getitem__(self, i: int) -> Syntax: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Syntax]: ...
+
+    def __getitem__(self, i: int | slice) -> Syntax | list[Syntax]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self.kinds)
+        return Syntax(KINDS[self.kinds[i]], self.texts[i], self.children(i), self.starts[i], self.ends[i])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SyntaxList):
+            return (self.kinds, self.texts, self._firsts, self._children, self.starts, self.ends) == (
+                other.kinds, other.texts, other._firsts, other._children, other.starts, other.ends)
+        return isinstance(other, list) and list(self) == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def kind(self, i: int) -> str:
+        return KINDS[self.kinds[i]]
+
+    def children(self, i: int) -> tuple[int, ...]:
+        return tuple(self._children[self._firsts[i]:self._firsts[i + 1]])
+
+    def first_child(self, i: int) -> int | None:
+        """The first child of entry i, or None for a leaf."""
+        at = self._firsts[i]
+        return self._children[at] if at < self._firsts[i + 1] else None
+
+    def set_span(self, i: int, start: int, end: int) -> None:
+        """Where entry i is in the text: (x + y) in brackets spans its brackets."""
+        self.starts[i], self.ends[i] = start, end
+
+
 @dataclass
 class Program:
     source: Source
-    syntax: list[Syntax]
+    syntax: SyntaxList
     statements: list[Statement]
 
 
-def post_order(syntax: list[Syntax], root: int) -> range:
+def post_order(syntax: SyntaxList, root: int) -> range:
     """The entries reachable from root, children before parents (that is, in index order).
 
     The parser appends an entry when its rule is reduced, after its children's entries, and
@@ -69,8 +142,8 @@ def post_order(syntax: list[Syntax], root: int) -> range:
     entries from its leftmost leaf (reached by first children) up to itself, a contiguous range.
     Only the parser makes syntax lists."""
     first = root
-    while syntax[first].children:
-        first = syntax[first].children[0]
+    while (child := syntax.first_child(first)) is not None:
+        first = child
     return range(first, root + 1)
 
 
@@ -187,7 +260,7 @@ class _Builder:
 
     def reset(self, limit: int) -> None:
         """Start a new text whose statements may each have at most `limit` syntax entries."""
-        self.syntax: list[Syntax] = []
+        self.syntax = SyntaxList()
         self.limit = limit
         self.statement_start = 0  # the first entry of the statement being parsed
 
@@ -195,12 +268,10 @@ class _Builder:
         syntax = self.syntax
         if len(syntax) - self.statement_start >= self.limit:
             raise ExpressionTooLong(start)
-        syntax.append(Syntax(kind, text, children, start, end))
-        return len(syntax) - 1
+        return syntax.append(kind, text, children, start, end)
 
     def _span(self, index: int) -> tuple[int, int]:
-        s = self.syntax[index]
-        return s.start, s.end
+        return self.syntax.starts[index], self.syntax.ends[index]
 
     def number(self, tok: Lexeme) -> int:
         return self._add("num", str(tok), (), tok.start_pos or 0, tok.end_pos or 0)
@@ -215,8 +286,7 @@ class _Builder:
         return [i for i in items if isinstance(i, int)]
 
     def group(self, lpar: Lexeme, inner: int, rpar: Lexeme) -> int:
-        entry = self.syntax[inner]
-        entry.start, entry.end = lpar.start_pos or 0, rpar.end_pos or 0
+        self.syntax.set_span(inner, lpar.start_pos or 0, rpar.end_pos or 0)
         return inner
 
     def _binary(self, op: str, a: int, b: int) -> int:

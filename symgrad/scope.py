@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, overload
 
 from . import primitives as P
 from .errors import Source, SymgradError
-from .parser import Program, Syntax, parse, post_order, suggest
+from .parser import NAME, Program, Syntax, parse, post_order, suggest
 
 if TYPE_CHECKING:
     from .graph import Function, Graph
@@ -227,18 +227,20 @@ class Names:
         free: dict[str, Span] = {}  # name -> span of its first use
         for i, step in enumerate(steps):
             name, span = step.name, step.span
-            for j in post_order(self.syntax, step.root):
-                s = self.syntax[j]
-                if s.kind != "name":
+            syntax = self.syntax  # its columns, read directly: this runs for every entry
+            for j in post_order(syntax, step.root):
+                if syntax.kinds[j] != NAME:
                     continue
-                v = canonical(s.text)
+                text = syntax.texts[j]
+                v = canonical(text)
                 if v in assigned or (P.constant(v) and v not in self.shadowed):
                     continue
                 declared = header is not None and v in header.params
                 if v in self.functions or (P.function(v) and not declared):
-                    raise self.error("name", f"{s.text} is a function: call it as {s.text}(...)",
-                                     (s.start, s.end))
-                free.setdefault(v, (s.start, s.end))
+                    raise self.error("name", f"{text} is a function: call it as {text}(...)",
+                                     (syntax.starts[j], syntax.ends[j]))
+                if v not in free:
+                    free[v] = (syntax.starts[j], syntax.ends[j])
             is_last = i == len(steps) - 1
             if name is not None and not (is_last and header is not None):
                 if name in free and name in self.shadowed:
