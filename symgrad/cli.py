@@ -161,7 +161,8 @@ def _input_limit(command: Callable[..., Any]) -> Callable[..., Any]:
         "--node-limit", type=click.IntRange(min=1), default=None, metavar="N", expose_value=False, is_eager=True,
         callback=lambda ctx, param, value: ctx.meta.__setitem__("symgrad.nodes", value),
         help="The most nodes a program may build (calls of your functions are inlined): by default 50 per "
-        "character of the program, at least 1,000,000.")(command)
+        "character of the program, at least 1,000,000. A larger N also lets one statement have more than "
+        "1,000,000 operations and operands.")(command)
 
 
 def _jobs(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
