@@ -146,3 +146,42 @@ def test_json_lines_of_numbers_go_as_csv_s_blocks(monkeypatch: pytest.MonkeyPatc
     assert "line 21: v names no variable of the expression" in by_line[20]
     rows_way = run(NEURON, "--points", str(tmp_path / "p.jsonl"), "--format", "jsonl", code=1).stdout
     assert len(rows_way.splitlines()) == 299  # JSON Lines out: the per-row way, every record kept
+
+
+def chain_program(n: int) -> str:
+    """n statements the output reads in turn, of the issue's kinds, and as many it never reads."""
+    lines = ["t0 = a * b"]
+    for k in range(1, n):
+        lines.append([f"t{k} = t{k - 1} * t{k // 2} * 0.5", f"t{k} = relu(t{k - 1}) - b", f"t{k} = t{k - 1} + a",
+                      f"t{k} = tanh(t{k - 1}) * a"][k % 4])
+        lines.append(f"u{k} = t{k} + {k}")
+    lines.append(f"f(a, b) = t{n - 1}")
+    return "\n".join(lines)
+
+
+def calls(*args: str) -> int:
+    """The Python function calls a whole command makes (symgrad's and its libraries'): work, not time."""
+    import sys
+
+    count = 0
+
+    def profile(frame: object, event: str, arg: object) -> None:
+        nonlocal count
+        if event in ("call", "c_call"):
+            count += 1
+
+    sys.setprofile(profile)
+    try:
+        run(*args, code=0)
+    finally:
+        sys.setprofile(None)
+    return count
+
+
+@pytest.mark.parametrize("fmt", ["plain", "json", "csv", "table"])
+def test_every_view_does_work_linear_in_the_program(fmt: str) -> None:
+    # a 100,000-statement chain took 120 s in plain text, and 100,000 unused statements 263 s: the views were slower
+    # than the engine.  Twice the program must cost about twice the calls (some are per run, so less than twice)
+    small, large = (calls("--at", "a=0.5,b=-0.3", "--no-check", "--format", fmt, "--", chain_program(n))
+                    for n in (300, 600))
+    assert 1.5 < large / small < 2.1, (small, large)
