@@ -10,13 +10,14 @@ broken build from hanging the suite.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -454,8 +455,10 @@ def test_a_writer_that_waits_for_each_answer_gets_it() -> None:
     assert (proc.returncode, rest, err) == (0, b"", b"")
 
 
-@needs_proc
-def test_a_worker_killed_is_a_clean_error() -> None:
+@contextlib.contextmanager
+def answering_in_workers() -> Iterator[tuple[subprocess.Popen[bytes], Lines, list[int]]]:
+    """`symgrad batch --jobs 2` with its pool started (200 lines answered): the process, its output,
+    its workers' process ids.  The process is killed at the end if it is still running."""
     proc = start("--jobs", "2")
     try:
         out = Lines(proc)
@@ -463,16 +466,22 @@ def test_a_worker_killed_is_a_clean_error() -> None:
         out.read(200)
         pids = workers(proc.pid)
         assert pids
+        yield proc, out, pids
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@needs_proc
+def test_a_worker_killed_is_a_clean_error() -> None:
+    with answering_in_workers() as (proc, out, pids):
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
         wait_until(lambda: all(gone(pid) for pid in pids))
         send(proc, burst(200, 200))
         rest, err = proc.communicate(timeout=GUARD)  # the end of the input
         rest = out.buffer + rest
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 2, err
     no_traceback(subprocess.CompletedProcess([], 2, rest, err))
     assert err.decode().startswith("error: a worker process stopped before it had answered")
@@ -484,19 +493,9 @@ def test_a_worker_killed_is_a_clean_error() -> None:
 def test_ctrl_c_stops_the_workers_too() -> None:
     """Ctrl-C reaches the whole process group: the command ends with 130, no traceback from it or
     from its workers, and the workers are gone."""
-    proc = start("--jobs", "2")
-    try:
-        out = Lines(proc)
-        send(proc, burst(0, 200))
-        out.read(200)
-        pids = workers(proc.pid)
-        assert pids
+    with answering_in_workers() as (proc, _, pids):
         os.killpg(proc.pid, signal.SIGINT)
         rest, err = proc.communicate(timeout=GUARD)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 130
     assert (rest, err) == (b"", b"")
     wait_until(lambda: all(gone(pid) for pid in pids))
@@ -506,18 +505,8 @@ def test_ctrl_c_stops_the_workers_too() -> None:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_workers_end_with_the_command_even_killed() -> None:
     """SIGKILL gives the command no chance to stop its workers: they end by themselves."""
-    proc = start("--jobs", "2")
-    try:
-        out = Lines(proc)
-        send(proc, burst(0, 200))
-        out.read(200)
-        pids = workers(proc.pid)
-        assert pids
+    with answering_in_workers() as (proc, _, pids):
         proc.kill()
         proc.wait(timeout=GUARD)
         wait_until(lambda: all(gone(pid) for pid in pids))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
         proc.communicate()

@@ -20,33 +20,41 @@ from pathlib import Path
 PROGRAM = "a = x * y; b = a + x; L = a * b"
 
 
+def make_class(folder: Path, students: int, symgrad: list[str],
+               env: dict[str, str] | None = None) -> tuple[Path, Path, float]:
+    """A class in `folder`: a worksheet variant per student (the key, key.toml) and a submission each
+    (subs.toml), some answers wrong (off by one, or with the sign flipped; seeded).  Returns the two
+    files and the seconds `symgrad worksheet` took."""
+    rng = random.Random(0)
+    names = [f"student{k:03d}" for k in range(students)]
+    (folder / "class.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+    start = time.perf_counter()
+    key = subprocess.run([*symgrad, "worksheet", PROGRAM, "--students", str(folder / "class.txt"),
+                          "--format", "toml"], capture_output=True, text=True, check=True, env=env).stdout
+    made = time.perf_counter() - start
+    (folder / "key.toml").write_text(key, encoding="utf-8")
+    chunks = []
+    for problem in tomllib.loads(key)["problem"]:
+        answers = [a.strip() for a in problem["expect"].split(",")]
+        if rng.random() < 0.4:  # a wrong answer: off by one, or with the sign flipped
+            k = rng.randrange(len(answers))
+            name, value = answers[k].split("=")
+            answers[k] = f"{name}={float(value) + 1 if rng.random() < 0.5 else -float(value)}"
+        chunks.append(f'[[submission]]\nstudent = "{problem["name"]}"\nanswers = "{", ".join(answers)}"\n')
+    (folder / "subs.toml").write_text("\n".join(chunks), encoding="utf-8")
+    return folder / "key.toml", folder / "subs.toml", made
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--students", type=int, default=200)
     parser.add_argument("--symgrad", default=shutil.which("symgrad") or "symgrad")
     args = parser.parse_args()
-    rng = random.Random(0)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        names = [f"student{k:03d}" for k in range(args.students)]
-        (folder / "class.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+        key, subs, made = make_class(Path(tmp), args.students, [args.symgrad])
         start = time.perf_counter()
-        key = subprocess.run([args.symgrad, "worksheet", PROGRAM, "--students", str(folder / "class.txt"),
-                              "--format", "toml"], capture_output=True, text=True, check=True).stdout
-        made = time.perf_counter() - start
-        (folder / "key.toml").write_text(key, encoding="utf-8")
-        chunks = []
-        for problem in tomllib.loads(key)["problem"]:
-            answers = [a.strip() for a in problem["expect"].split(",")]
-            if rng.random() < 0.4:  # a wrong answer: off by one, or with the sign flipped
-                k = rng.randrange(len(answers))
-                name, value = answers[k].split("=")
-                answers[k] = f"{name}={float(value) + 1 if rng.random() < 0.5 else -float(value)}"
-            chunks.append(f'[[submission]]\nstudent = "{problem["name"]}"\nanswers = "{", ".join(answers)}"\n')
-        (folder / "subs.toml").write_text("\n".join(chunks), encoding="utf-8")
-        start = time.perf_counter()
-        report = subprocess.run([args.symgrad, "grade", str(folder / "key.toml"), str(folder / "subs.toml"),
-                                 "--format", "csv"], capture_output=True, text=True, check=False)
+        report = subprocess.run([args.symgrad, "grade", str(key), str(subs), "--format", "csv"],
+                                capture_output=True, text=True, check=False)
         graded = time.perf_counter() - start
     rows = report.stdout.splitlines()[1:]
     print(f"{args.students} students; Python {sys.version.split()[0]}")

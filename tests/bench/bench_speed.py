@@ -57,7 +57,6 @@ import sys
 import tempfile
 import threading
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -598,27 +597,6 @@ def lecture_requests(n: int, seed: int = 0) -> list[dict[str, object]]:
     return requests
 
 
-def make_class(folder: Path, students: int, symgrad: list[str], env: dict[str, str]) -> tuple[Path, Path]:
-    """A class as bench_class.py makes it: a worksheet variant per student, some answers wrong (same seed)."""
-    program = sibling("bench_class").PROGRAM
-    rng = random.Random(0)
-    names = [f"student{k:03d}" for k in range(students)]
-    (folder / "class.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
-    key = subprocess.run([*symgrad, "worksheet", program, "--students", str(folder / "class.txt"),
-                          "--format", "toml"], capture_output=True, text=True, check=True, env=env).stdout
-    (folder / "key.toml").write_text(key, encoding="utf-8")
-    chunks = []
-    for problem in tomllib.loads(key)["problem"]:
-        answers = [a.strip() for a in problem["expect"].split(",")]
-        if rng.random() < 0.4:  # a wrong answer: off by one, or with the sign flipped
-            k = rng.randrange(len(answers))
-            name, value = answers[k].split("=")
-            answers[k] = f"{name}={float(value) + 1 if rng.random() < 0.5 else -float(value)}"
-        chunks.append(f'[[submission]]\nstudent = "{problem["name"]}"\nanswers = "{", ".join(answers)}"\n')
-    (folder / "subs.toml").write_text("\n".join(chunks), encoding="utf-8")
-    return folder / "key.toml", folder / "subs.toml"
-
-
 def jobs_variants(setup: Setup, command: str) -> list[tuple[str, list[str]]]:
     if "--jobs" in symgrad_help(setup, command):
         return [("--jobs 1", ["--jobs", "1"]), (f"default jobs ({os.cpu_count()} cores)", [])]
@@ -660,7 +638,7 @@ def section_batch(setup: Setup) -> None:
             table.add(what, f"{n / r.seconds:,.0f} requests/s", "(no goal)")
     table.notes.append(f"requests/s: {n:,} requests over the whole process's wall time, start-up included")
 
-    key, subs = make_class(setup.tmp, students, setup.symgrad, setup.env)
+    key, subs, _ = sibling("bench_class").make_class(setup.tmp, students, setup.symgrad, setup.env)
     grade_jobs = jobs_variants(setup, "grade")
     if grade_jobs[0][0] == "":
         table.notes.append("symgrad grade has no --jobs: one process")
