@@ -107,9 +107,26 @@ class Tables:
         self.start_states: dict[str, int] = data["start_states"]
         self.end_states: dict[str, int] = data["end_states"]
         self.rules: list[tuple[int, str, int, Callback | None, tuple[int, ...], Any]] = []
+        self._consistent()
         # after a unit rule's reduction, the state below the top and the lookahead decide the
         # next one: the top a chain of them ends in, found once (atom -> postfix -> ... -> sum)
         self._chains: dict[tuple[int, int, str], int] = {}
+
+    def _consistent(self) -> None:
+        """Every action leads to a state or a rule there is, every rule's nonterminal has a goto
+        wherever it is reduced, and the start and end states exist: else ValueError (a kept file
+        that is damaged is made again rather than trusted)."""
+        states, rules = self.actions, self.rule_data
+        for row in states.values():
+            for code in row.values():
+                if not (code in states if code >= 0 else -1 - code < len(rules)):
+                    raise ValueError(f"an action leads nowhere: {code}")
+        if not all(s in states for s in (*self.start_states.values(), *self.end_states.values())):
+            raise ValueError("a start or end state is missing")
+        for size, _, mode, _, keep, recipe, _ in rules:
+            if size < 0 or mode not in (UNIT, PICK, ALL, KEPT, BUILD) or any(not 0 <= k < size for k in keep) or any(
+                    i >= size for i, _ in recipe):
+                raise ValueError("a rule is out of shape")
 
     @classmethod
     def from_lark(cls, lark: Lark) -> Tables:

@@ -163,6 +163,13 @@ def test_the_tables_are_kept_with_their_grammar_and_made_again_when_it_changes(t
         assert parser._tables().actions  # another grammar: made again (Lark may number the states otherwise), not read
         assert json.loads(kept.read_text())["grammar"] == parser.grammar_text()  # and kept again
         assert parser.parse("f(x) = x^2").statements
+        damaged = json.loads(kept.read_text())
+        first = next(iter(damaged["actions"]))
+        damaged["actions"][first] = {symbol: 10_000 for symbol in damaged["actions"][first]}  # leads nowhere
+        kept.write_text(json.dumps(damaged))
+        parser._tables.cache_clear()
+        assert parser.parse("f(x) = sin(x) * 2").statements  # made again, not trusted
+        assert json.loads(kept.read_text())["actions"][first] != damaged["actions"][first]
         kept.write_text("{not json")
         parser._tables.cache_clear()
         assert parser.parse("f(x) = x^2").statements  # a broken file is only slower
