@@ -185,7 +185,8 @@ class Tables:
             if m is None:
                 return types, starts, ends, pos
             kind, end = m.lastgroup, m.end()
-            assert kind is not None
+            if kind is None or end == pos:  # (Lark refuses terminals that match nothing; never loop on one)
+                return types, starts, ends, pos
             if kind not in ignore:
                 types.append(kind)
                 starts.append(pos)
@@ -227,7 +228,7 @@ class Tables:
                 else:  # every token before the character no terminal matches was taken
                     raise ParseFailure("character", bad, previous=_last(text, types, starts, ends))
                 continue
-            size, origin, mode, handler, keep, expand = rules[-1 - code]  # expand: BUILD's recipe
+            size, origin, mode, handler, keep, recipe = rules[-1 - code]  # recipe: BUILD's (recipe, single)
             if mode == UNIT:  # its one child passes through; so may the next few
                 key = (states[-2], states[-1], kind)
                 top = chains.get(key)
@@ -251,7 +252,7 @@ class Tables:
             elif mode == PICK:
                 value = children[keep[0]]
             else:
-                value = _build(children, handler, *expand)
+                value = _build(children, handler, *recipe)
             states.append(actions[states[-1]][origin])
             values.append(value)
             if kind == END and states[-1] == end_state:
