@@ -152,7 +152,10 @@ def run_point(graph: Any, at: Sequence[str], files: Files, *, upstream: str | No
         raise SymgradError("domain", run.trace.warnings[0].message,
                            hint="without --strict, nan and inf values are reported as warnings")
     run.warnings = [w.message for w in run.trace.warnings] + list(graph.warnings)
-    run.records = records(run.trace) if shown else []
+    from .timing import stage
+
+    with stage("output"):  # what the views show of each node: part of writing the output
+        run.records = records(run.trace) if shown else []
     if checks is not None:
         run.checks = _checks(graph, run.trace, at, checks, run.wrt, files)
     return run

@@ -8,6 +8,7 @@ expressions nested 100,000 deep parse like any other.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -347,11 +348,13 @@ _lock = threading.Lock()
 
 def cache_folder() -> str | None:
     """Where the analysed grammar is kept between runs: the user's cache folder
-    ($XDG_CACHE_HOME/symgrad or ~/.cache/symgrad), made if need be; None where there is none to write."""
+    ($XDG_CACHE_HOME/symgrad or ~/.cache/symgrad), made if need be and private to the user; None
+    where there is none to write."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     folder = os.path.join(base, "symgrad")
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)
     except OSError:
         return None
     return folder
@@ -371,39 +374,102 @@ _builder = _Builder()
 @cache
 def _tables() -> Tables:
     """The analysed grammar for the driver (lalr.py), bound to the handlers, once per process.
-    The analysis is kept as JSON in the cache folder with the grammar it was made from, and made
-    again (by Lark) whenever the grammar, or the format, is not the same: so a run reads one small
-    file and never imports Lark.  A cache that cannot be read or written is only slower."""
+    The analysis is kept in the cache folder as JSON, with the grammar it was made from and a
+    CRC-32 of the whole, and made again (by Lark) whenever the file is not a regular file that
+    reads back whole and consistent, made from the same grammar in the same format: so a run reads
+    one small file and never imports Lark.  A cache that cannot be read or written is only slower."""
     grammar = grammar_text()
     folder = cache_folder()
     path = None if folder is None else os.path.join(folder, f"tables-{FORMAT}.json")
-    tables = None
     if path is not None:
-        try:
-            with open(path, encoding="utf-8") as f:
-                kept = json.load(f)
-            if kept.get("grammar") == grammar and kept.get("format") == FORMAT:
+        kept = _read_kept(path)
+        if kept is not None and kept.get("grammar") == grammar and kept.get("format") == FORMAT:
+            with contextlib.suppress(Exception):  # damaged in any way: made again below
                 tables = Tables(kept)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, re.error):
-            tables = None
-    if tables is None:
-        tables = Tables.from_lark(lark_parser())
-        if path is not None:
-            _keep(path, {"grammar": grammar, **tables.data()})
+                if _reads_right(tables):
+                    return tables.bind(_builder)
+
+    tables = Tables.from_lark(lark_parser())
+    if path is not None:
+        _keep(path, {"grammar": grammar, **tables.data()})
     return tables.bind(_builder)
 
 
-def _keep(path: str, data: dict[str, Any]) -> None:
-    """Write the cache file whole or not at all (another run may be reading it)."""
-    import tempfile
+# Two texts whose syntax the kept tables must give, or be made again: every kind of entry the tests of
+# a damaged file touch (the operators told apart, names not ignored, both start symbols).
+_PROBES = {
+    ("program", "f(x, y) = x - y/2 + [x][0]*x"): [
+        ("name", "x"), ("name", "y"), ("call", "f"), ("name", "x"), ("name", "y"), ("num", "2"), ("op", "div"),
+        ("op", "sub"), ("name", "x"), ("array", "[]"), ("num", "0"), ("index", "[]"), ("name", "x"), ("op", "mul"),
+        ("op", "add")],
+    ("value", "2^-1"): [("num", "2"), ("num", "1"), ("op", "neg"), ("op", "pow")],
+}
+
+
+def _reads_right(tables: Tables) -> bool:
+    """Do these tables parse the probes as the grammar says?  (A kept file that reads back whole
+    can still have been edited.)"""
+    builder = _Builder()
+    tables.bind(builder)
+    for (start, text), expected in _PROBES.items():
+        builder.reset(EXPRESSION_LIMIT)
+        tables.parse(text, start)
+        if [(s.kind, s.text) for s in builder.syntax] != expected:
+            return False
+    return True
+
+
+_KEPT_LARGEST = 1 << 22  # bytes: the kept tables are about 60 KB
+
+
+def _read_kept(path: str) -> dict[str, Any] | None:
+    """The kept analysis, if the file is a regular file of at most _KEPT_LARGEST bytes whose first
+    line is the CRC-32 of the JSON object on the rest; else None.  Never blocks on a FIFO or a device."""
+    import stat
+    import zlib
 
     try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > _KEPT_LARGEST:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            content = f.read(_KEPT_LARGEST + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    check, _, body = content.partition(b"\n")
+    try:
+        if int(check, 16) != zlib.crc32(body):
+            return None
+        kept = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return kept if isinstance(kept, dict) else None
+
+
+def _keep(path: str, data: dict[str, Any]) -> None:
+    """Write the cache file whole or not at all (another run may be reading it): the CRC-32 of the
+    JSON on the first line, the JSON after it."""
+    import tempfile
+    import zlib
+
+    body = json.dumps(data).encode("utf-8")
+    try:
         fd, temporary = tempfile.mkstemp(prefix=".tables-", dir=os.path.dirname(path))
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"%08x\n" % zlib.crc32(body) + body)
         os.replace(temporary, path)
     except OSError:
-        pass
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
 
 
 def parse(text: str, name: str = "expression", *, start: str = "program", limit: int | None = None) -> Program:

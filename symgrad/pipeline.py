@@ -103,7 +103,22 @@ def jsonl_values(k: int, text: str, variables: list[str], fixed: Mapping[str, An
     if clash or missing:
         what = f"{clash[0]} is also given in --at" if clash else f"no value for {', '.join(missing)}"
         return f"line {k}: {what}"
+    wrong = next((name for name, v in data.items() if not _numbers(v)), None)
+    if wrong is not None:  # as CSV: null, true or "3" is not a number
+        return f"line {k}: the value of {wrong} is not a number or an array of numbers"
     return data
+
+
+def _numbers(value: Any) -> bool:
+    """Is this JSON value a number, or nested lists of numbers (true, null and text are not)?  A loop, no recursion."""
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        if type(v) is list:
+            todo.extend(v)
+        elif type(v) is not int and type(v) is not float:
+            return False
+    return True
 
 
 def scalar_jsonl(first: str, variables: list[str], fixed: Mapping[str, Any]) -> bool:

@@ -4,8 +4,10 @@ the same syntax for every text Lark accepts, and the same first problem for ever
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from lark import Lark, Token, Transformer, v_args
@@ -144,34 +146,102 @@ def test_an_entry_s_descendants_are_the_range_from_its_leftmost_leaf(text: str) 
         assert list(parser.post_order(program.syntax, root)) == reachable(program.syntax, root)
 
 
-def test_the_tables_are_kept_with_their_grammar_and_made_again_when_it_changes(tmp_path: Any, monkeypatch: Any) -> None:
+def kept_data(path: Any) -> Any:
+    """The JSON of a kept-tables file (its first line is a CRC-32 of the rest)."""
     import json
 
+    return json.loads(path.read_bytes().partition(b"\n")[2])
+
+
+def keep_data(path: Any, data: Any, *, crc: bool = True) -> None:
+    """Write a kept-tables file, with its CRC-32 right (as symgrad writes it) or left as it was."""
+    import json
+    import zlib
+
+    body = json.dumps(data).encode()
+    check = b"%08x" % zlib.crc32(body) if crc else path.read_bytes().partition(b"\n")[0]
+    path.write_bytes(check + b"\n" + body)
+
+
+@pytest.fixture
+def own_cache(tmp_path: Any, monkeypatch: Any) -> Iterator[Any]:
+    """A cache folder of the test's own; the path the kept tables go to."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     parser._tables.cache_clear()
     try:
-        fresh = parser._tables()
-        kept = tmp_path / "symgrad" / f"tables-{lalr.FORMAT}.json"
-        data = json.loads(kept.read_text())
-        assert data["grammar"] == parser.grammar_text() and data["actions"]
-        parser._tables.cache_clear()
-        assert parser._tables().actions == fresh.actions  # read back: the same tables
-        data["grammar"] += "\n// changed"
-        data["actions"] = {}
-        kept.write_text(json.dumps(data))
-        parser._tables.cache_clear()
-        assert parser._tables().actions  # another grammar: made again (Lark may number the states otherwise), not read
-        assert json.loads(kept.read_text())["grammar"] == parser.grammar_text()  # and kept again
-        assert parser.parse("f(x) = x^2").statements
-        damaged = json.loads(kept.read_text())
-        first = next(iter(damaged["actions"]))
-        damaged["actions"][first] = {symbol: 10_000 for symbol in damaged["actions"][first]}  # leads nowhere
-        kept.write_text(json.dumps(damaged))
-        parser._tables.cache_clear()
-        assert parser.parse("f(x) = sin(x) * 2").statements  # made again, not trusted
-        assert json.loads(kept.read_text())["actions"][first] != damaged["actions"][first]
-        kept.write_text("{not json")
-        parser._tables.cache_clear()
-        assert parser.parse("f(x) = x^2").statements  # a broken file is only slower
+        yield tmp_path / "symgrad" / f"tables-{lalr.FORMAT}.json"
     finally:
         parser._tables.cache_clear()
+
+
+def fresh_parse() -> list[Any]:
+    """The syntax of a program that uses every operator, parsed with the tables read anew."""
+    parser._tables.cache_clear()
+    program = parser.parse("f(x, y) = x - y/2 + [x, y][1]^2 * sin(x) @ y")
+    return [(s.kind, s.text, s.children) for s in program.syntax]
+
+
+def test_the_tables_are_kept_with_their_grammar_and_made_again_when_it_changes(own_cache: Any) -> None:
+    import os
+
+    expected = fresh_parse()
+    data = kept_data(own_cache)
+    assert data["grammar"] == parser.grammar_text() and data["actions"]
+    made = os.stat(own_cache).st_mtime_ns
+    assert fresh_parse() == expected and os.stat(own_cache).st_mtime_ns == made  # read back, not made again
+    data["grammar"] += "\n// changed"
+    data["actions"] = {}
+    keep_data(own_cache, data)
+    assert fresh_parse() == expected  # another grammar: made again (Lark may number the states otherwise), not read
+    assert kept_data(own_cache)["grammar"] == parser.grammar_text()  # and kept again
+    assert oct(os.stat(own_cache.parent).st_mode & 0o777) == "0o700"
+
+
+@pytest.mark.parametrize("damage", ["actions", "handler", "start", "sizes", "pattern", "ignore", "nested", "empty",
+                                    "not json", "crc", "directory", "fifo"])
+def test_damaged_kept_tables_are_made_again_never_trusted(own_cache: Any, damage: str) -> None:
+    # PLUS and MINUS swapped in a kept pattern once gave -12's gradient for +12: a file that does not read back
+    # whole (its CRC-32), or is not consistent, is made again
+    import os
+
+    expected = fresh_parse()
+    data = kept_data(own_cache)
+    if damage == "actions":
+        first = next(iter(data["actions"]))
+        data["actions"][first] = {symbol: 10_000 for symbol in data["actions"][first]}  # leads nowhere
+        keep_data(own_cache, data)
+    elif damage == "handler":
+        data["rules"][11][3] = "bogus"
+        keep_data(own_cache, data)
+    elif damage == "start":
+        data["start_states"] = {}
+        keep_data(own_cache, data)
+    elif damage == "sizes":
+        data["rules"] = [[10**9, *rule[1:]] for rule in data["rules"]]
+        keep_data(own_cache, data)
+    elif damage == "pattern":  # edited without its CRC: PLUS and MINUS swapped
+        data["pattern"] = data["pattern"].replace("P<PLUS>", "P<TMP>").replace("P<MINUS>", "P<PLUS>").replace(
+            "P<TMP>", "P<MINUS>")
+        keep_data(own_cache, data, crc=False)
+    elif damage == "ignore":
+        data["ignore"].append("NAME")
+        keep_data(own_cache, data, crc=False)
+    elif damage == "nested":
+        own_cache.write_bytes(b"[" * 100_000)
+    elif damage == "empty":
+        own_cache.write_bytes(b"")
+    elif damage == "not json":
+        own_cache.write_bytes(b"00000000\n{not json")
+    elif damage == "crc":
+        own_cache.write_bytes(b"zz\n" + own_cache.read_bytes().partition(b"\n")[2])
+    elif damage == "directory":
+        own_cache.unlink()
+        own_cache.mkdir()
+    elif damage == "fifo":
+        own_cache.unlink()
+        os.mkfifo(own_cache)  # reading it would wait for a writer: never opened for that
+    assert fresh_parse() == expected
+    if damage in ("directory", "fifo"):
+        assert not [p for p in own_cache.parent.iterdir() if p.name.startswith(".tables-")]  # no temporary left
+    else:
+        assert kept_data(own_cache)["grammar"] == parser.grammar_text()

@@ -1087,3 +1087,15 @@ def test_schema_rejects_wrong_types() -> None:
         validator("point").validate(record | {"error": {"kind": "point", "message": "m", "line": 1, "column": None}})
     with pytest.raises(ValueError, match="no schema"):
         schemas.load("nonsense")
+
+
+def test_json_lines_values_are_numbers_as_csv_s_are() -> None:
+    # null, true and "3" were read as nan, 1 and 3 (NumPy's conversion); CSV calls '' and 'true' not numbers
+    text = '{"x": null, "y": 2}\n{"x": true, "y": 2}\n{"x": 1, "y": "3"}\n{"x": [1, null], "y": 2}\n{"x": 1, "y": 2}\n'
+    result = run("x*y", "--points", "-", input=text, code=1)
+    lines = result.stdout.splitlines()
+    assert lines[5] == "1.0,2.0,2.0,2.0,1.0,"
+    for k, name in zip(range(1, 5), ["x", "x", "y", "x"]):
+        assert lines[k].endswith(f"line {k}: the value of {name} is not a number or an array of numbers")
+    records = jsonl(run("x*y", "--points", "-", "--format", "jsonl", input=text, code=1).stdout)
+    assert [r.get("error", {}).get("line") for r in records] == [1, 2, 3, 4, None]
