@@ -98,9 +98,9 @@ def draw(graph: Graph, shapes: dict[str, tuple[int, ...]], rng: np.random.Genera
          decimals: bool = False) -> dict[str, Array]:
     """A point of small nonzero numbers (whole numbers from -5 to 5, or with one decimal from -3 to
     3) at which every node's value and gradient is finite, some gradient is not 0, and no gate is on
-    a kink or at the edge of its domain; preferably one where no input's gradient is tiny (a
-    saturated sigmoid gives 1e-9: useless as homework), else the first clean one.  Inputs used as
-    indices get 0 or 1.  Raises SymgradError when DRAWS tries find no clean point."""
+    a kink or at the edge of its domain; preferably one where no node's gradient is tiny (a
+    saturated sigmoid gives 1e-9: useless as homework, and float64 may lose it), else the first clean
+    one.  Inputs used as indices get 0 or 1.  Raises SymgradError when DRAWS tries find no clean point."""
     from .checks import edges_reached
 
     fallback = None
@@ -119,7 +119,9 @@ def draw(graph: Graph, shapes: dict[str, tuple[int, ...]], rng: np.random.Genera
             continue
         if _clean(trace) and not edges_reached(trace) and any(
                 g is not None and np.any(g != 0) for g in trace.gradient.values()):
-            if all(np.all((np.abs(g) >= 1e-3) | (g == 0)) for g in trace.gradient.values()):
+            # no tiny gradient at any node: a saturated sigmoid's 1e-13 is useless as homework, and float64
+            # loses it (1 - sigmoid(29) cancels), so a key would disagree with the check's 30-digit value
+            if all(g is None or np.all((np.abs(g) >= 1e-3) | (g == 0)) for g in trace.grads):
                 return point
             fallback = fallback or point
     if fallback is not None:

@@ -51,6 +51,18 @@ def test_variants_per_student_are_reproducible_and_round_trip(tmp_path: Path) ->
     assert "3 of 3 problems right" in run("check", str(key), code=0).stdout
 
 
+def test_every_drawn_key_passes_symgrad_s_own_check(tmp_path: Path) -> None:
+    # a variant where sigmoid saturated (a - b = 29) had dL/dn2 = 1e-13, which float64 loses (1 - sigmoid(29)
+    # cancels): its key held float64's value and symgrad check, grading against the 30-digit one, failed it.
+    # Drawn points now avoid a tiny gradient at any node, not only at the inputs
+    names = tmp_path / "class.txt"
+    names.write_text("".join(f"s{k:03d}\n" for k in range(150)), encoding="utf-8")
+    key = tmp_path / "key.toml"
+    key.write_text(run("worksheet", "a = x * y; b = x + y; L = a * b + sigmoid(a - b)", "--students", str(names),
+                       "--format", "toml", code=0).stdout, encoding="utf-8")
+    assert "150 of 150 problems right" in run("check", str(key), code=0).stdout
+
+
 def test_drawn_points_avoid_kinks_and_undefined_values() -> None:
     # relu(x - y) has a kink where x = y; log(x) needs x > 0: no drawn point may sit on either.
     for seed in range(20):
