@@ -731,7 +731,8 @@ def _grade_number(a: Answer, ref: Reference, label: str, rules: Rules, floor: De
         w, against = flat[0], judged[0][2]
         if w.kind == "rounded" and (rules.too_few(w) or abs(w.value - against) > w.half_unit * _SLACK):
             graded.rule = EXACT_RULE  # its own digits would not have done: the exact rule decided
-    named = "" if right else _named_mistake(given, candidates[0], mistakes, rules, floor)
+    # where float64 lost the value, a mistake simulated in float64 cannot be told from the loss: none is named
+    named = "" if right or ref.status == "unstable" else _named_mistake(given, candidates[0], mistakes, rules, floor)
     graded.mistake = named
     reasons = [] if right else _hints(given, candidates[0], judged, rules, floor, upstream)
     if named:  # a named mistake wins over the generic hints; an exact sign flip is said first, as the simpler

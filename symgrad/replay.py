@@ -267,16 +267,7 @@ def replay(graph: Graph, trace: Trace) -> tuple[dict[str, Array], str]:
     and seed.  Returns each input's gradient as an object array of Hi numbers (shaped as
     trace.grads: the leading axis is the seed's), and where float64 first lost a value, in words
     ("float64 overflowed at n2 = exp(n1): n2 is 1.97007e+434; exp overflows ..."), or ""."""
-    values: list[Array] = []
-    for node in graph.nodes:
-        prim = node.prim
-        if node.kind is Kind.INPUT:
-            values.append(lift(trace.values[graph.inputs[graph.variables.index(node.name or "")]][:1]))
-        elif prim is None:
-            values.append(np.array([_constant(node.text, node.value)], dtype=object))
-        else:
-            args = [values[j] for j in node.inputs]
-            values.append(_objects(prim.forward(*(align(args) if prim.elementwise else args))))
+    values = _forward(graph, trace)
     trouble = _first_loss(graph, trace, values)
     out = graph.output
     if trace.upstream is not None:
@@ -288,6 +279,34 @@ def replay(graph: Graph, trace: Trace) -> tuple[dict[str, Array], str]:
         seed = lift(np.ones((1, *core(trace.values[out]))))
     grads = _sweep(graph, trace.dep, values, seed)
     return {name: grads[i] for name, i in zip(graph.variables, graph.inputs) if i in grads}, trouble
+
+
+def nodes(graph: Graph, trace: Trace) -> tuple[list[Array], dict[int, Array]]:
+    """Every node's value, and every node's upstream gradient (those a gradient reaches), at DIGITS
+    digits with the engine's own rules, at the trace's point (one point, a scalar output): object
+    arrays of Hi numbers shaped as trace.values and trace.grads."""
+    values = _forward(graph, trace)
+    return values, _sweep(graph, trace.dep, values, lift(np.ones((1, *core(trace.values[graph.output])))))
+
+
+def _forward(graph: Graph, trace: Trace) -> list[Array]:
+    """engine.forward on object arrays, from the trace's inputs."""
+    values: list[Array] = []
+    for node in graph.nodes:
+        prim = node.prim
+        if node.kind is Kind.INPUT:
+            values.append(lift(trace.values[graph.inputs[graph.variables.index(node.name or "")]][:1]))
+        elif prim is None:
+            values.append(np.array([_constant(node.text, node.value)], dtype=object))
+        else:
+            args = [values[j] for j in node.inputs]
+            values.append(_objects(prim.forward(*(align(args) if prim.elementwise else args))))
+    return values
+
+
+def floats(a: Array) -> Array:
+    """An object array of Hi numbers, each rounded to the nearest float64."""
+    return np.asarray(np.vectorize(lambda h: float(h.v), otypes=[float])(a), dtype=float)
 
 
 def _sweep(graph: Graph, dep: list[bool], values: list[Array], seed: Array) -> dict[int, Array]:

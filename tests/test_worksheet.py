@@ -63,6 +63,25 @@ def test_every_drawn_key_passes_symgrad_s_own_check(tmp_path: Path) -> None:
     assert "150 of 150 problems right" in run("check", str(key), code=0).stdout
 
 
+def test_a_key_at_a_given_point_holds_the_values_float64_loses(tmp_path: Path) -> None:
+    # at x=-4, y=-5, a - b = 29: float64's 1 - sigmoid(29) cancels, and dL/dn2 came out 2.5446e-13 against the
+    # true e^-29/(1 + e^-29)^2 = 2.5437e-13; the key held float64's value and failed symgrad's own check
+    import math
+
+    program = "a = x * y; b = x + y; L = a * b + sigmoid(a - b)"
+    text = run("worksheet", program, "--at", "x=-4,y=-5", "--key", "--format", "toml", code=0).stdout
+    answers = dict(a.split("=") for a in tomllib.loads(text)["problem"][0]["expect"].split(", "))
+    e = math.exp(-29)
+    assert math.isclose(float(answers["dL/dn2"]), e / (1 + e) ** 2, rel_tol=1e-12)
+    assert answers["dL/dx"] == "64.99999999999847"  # float64's own where it lost nothing (1e-14 from 65)
+    key = tmp_path / "key.toml"
+    key.write_text(text, encoding="utf-8")
+    assert "1 of 1 problems right" in run("check", str(key), code=0).stdout
+    # float64's own value is graded against the 30-digit one, and no mistake is named for the loss
+    given = run("check", program, "--at", "x=-4,y=-5", "--expect", "dL/dn2=2.544631172440211e-13", code=1).stdout
+    assert "float64 lost this gradient" in given and "lost a sign" not in given
+
+
 def test_drawn_points_avoid_kinks_and_undefined_values() -> None:
     # relu(x - y) has a kink where x = y; log(x) needs x > 0: no drawn point may sit on either.
     for seed in range(20):
