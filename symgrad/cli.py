@@ -296,6 +296,9 @@ def grad(expr: str | None, at: Sequence[str], file: str | None, fmt: str | None,
             raise click.UsageError("--hessian and --hvp do not go with --points: give one point with --at")
         if upstream is not None:
             raise click.UsageError("--upstream does not go with --points: many points need a scalar output")
+        if timings:
+            raise click.UsageError("--timings reports the stages of one point, not of --points: time the "
+                                   "whole command instead (time symgrad ...)")
         rows_fmt = (fmt or "csv").lower()
         _run(rows_fmt, lambda: _points(expr, at, file, rows_fmt, points, check_points, expand, files))
         return

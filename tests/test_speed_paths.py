@@ -57,6 +57,8 @@ def test_timings_name_every_stage_on_stderr_and_in_json() -> None:
     assert list(data["timings"]) == ["parse", "build", "forward", "backward", "checks", "output", "total"]
     assert all(v >= 0 for v in data["timings"].values())
     assert "timings" not in run_json("f(x,y,z)=(x+y)*z", "--at", "x=-2,y=5,z=-4")
+    refused = run("x*y", "--points", "-", "--timings", input="x,y\n1,2\n", code=2)  # was silently ignored
+    assert "--timings reports the stages of one point" in refused.stderr
 
 
 def test_a_csv_row_makes_no_records(monkeypatch: pytest.MonkeyPatch) -> None:
