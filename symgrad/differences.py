@@ -113,6 +113,9 @@ def estimate_all(f0: Array, backprop: Array, at_kink: Array, x: Array, base: flo
                               known[r] if known is not None else NOTHING)
             if again[0].name != "skipped" or out[r][0].name == "wrong":
                 out[r] = again
+    for r in np.flatnonzero(~np.isfinite(x)):  # x ± h is x again, or nan: nothing to compare with
+        out[r] = (Verdict("skipped", reason=f"the input is {'nan' if np.isnan(x[r]) else 'infinite'} here: finite "
+                          "differences need a finite point (the check failed, not backprop)"), None)
     return out
 
 

@@ -1155,3 +1155,14 @@ def test_json_without_checks_does_not_import_sympy() -> None:
     code, imports = _imports("x*y", "--at", "x=1,y=2", "--no-check", "--format", "json", "--steps")
     assert code == 0
     assert not re.search(r"\|\s*sympy\b", imports)
+
+
+def test_an_infinite_input_is_not_a_wrong_gradient() -> None:
+    # at w0 = 1e400 (inf), sigmoid(w0 * x0) has d/dw0 = 0 (backprop and SymPy agree), but w0 ± h is inf again and the
+    # finite differences were nan: the check said WRONG, and with --points --check the row failed
+    data = run_json("f(w0,x0) = sigmoid(w0*x0)", "--at", "w0=1e400,x0=2", code=0)
+    numeric = data["checks"]["numeric"]["inputs"]["w0"]
+    assert numeric["verdict"] == "skipped" and "the input is infinite here" in numeric["reason"]
+    assert data["checks"]["symbolic"]["inputs"]["w0"]["verdict"] == "excellent"
+    rows = run("f(w0,x0) = sigmoid(w0*x0)", "--points", "-", "--check", input="w0,x0\n1e400,2\n1,2\n", code=0)
+    assert [line.split(",")[5] for line in rows.stdout.splitlines()[1:]] == ["skipped", "excellent"]
