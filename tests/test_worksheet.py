@@ -55,12 +55,12 @@ def test_every_drawn_key_passes_symgrad_s_own_check(tmp_path: Path) -> None:
     # a variant where sigmoid saturated (a - b = 29) had dL/dn2 = 1e-13, which float64 loses (1 - sigmoid(29)
     # cancels): its key held float64's value and symgrad check, grading against the 30-digit one, failed it.
     # Drawn points now avoid a tiny gradient at any node, not only at the inputs
-    names = tmp_path / "class.txt"
-    names.write_text("".join(f"s{k:03d}\n" for k in range(150)), encoding="utf-8")
+    names = tmp_path / "class.txt"  # s006, s096, s102 and s109 drew such a variant (the names seed the draws)
+    names.write_text("".join(f"s{k:03d}\n" for k in [*range(10), 96, 102, 109]), encoding="utf-8")
     key = tmp_path / "key.toml"
     key.write_text(run("worksheet", "a = x * y; b = x + y; L = a * b + sigmoid(a - b)", "--students", str(names),
                        "--format", "toml", code=0).stdout, encoding="utf-8")
-    assert "150 of 150 problems right" in run("check", str(key), code=0).stdout
+    assert "13 of 13 problems right" in run("check", str(key), code=0).stdout
 
 
 def test_a_key_at_a_given_point_holds_the_values_float64_loses(tmp_path: Path) -> None:
